@@ -1,0 +1,514 @@
+//! Configuration: `$CODEX_HOME/config.toml`, profiles, `key=value` overrides and typed
+//! overrides, resolved into one [`Config`] per conversation.
+//!
+//! Precedence, highest first: typed overrides (a tool call's `model`, `cwd`, ...), then the
+//! `key=value` overrides in the order given (the server's `-c` flags first, a tool call's
+//! `config` map after them, so the call wins), then the selected profile, then config.toml,
+//! then built-in defaults.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Value;
+
+use crate::config_override::ConfigOverride;
+use crate::error::CodexErr;
+use crate::error::Result;
+use crate::model_provider::ModelProviderInfo;
+use crate::model_provider::OPENAI_PROVIDER_ID;
+use crate::model_provider::built_in_model_providers;
+use crate::project_doc;
+use crate::protocol::AskForApproval;
+use crate::protocol::ReasoningEffort;
+use crate::protocol::ReasoningSummary;
+use crate::protocol::SandboxMode;
+use crate::protocol::SandboxPolicy;
+
+pub const CONFIG_TOML_FILE: &str = "config.toml";
+const DEFAULT_MODEL: &str = "gpt-5.2-codex";
+/// AGENTS.md files beyond this many bytes are cut, so a huge doc cannot fill the context.
+const DEFAULT_PROJECT_DOC_MAX_BYTES: usize = 32 * 1024;
+
+/// config.toml as written by the user. Unknown keys are ignored so that files written for
+/// newer or older versions keep loading.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfigToml {
+    pub model: Option<String>,
+    pub model_provider: Option<String>,
+    #[serde(default)]
+    pub model_providers: HashMap<String, ModelProviderInfo>,
+    pub approval_policy: Option<AskForApproval>,
+    pub sandbox_mode: Option<SandboxMode>,
+    pub sandbox_workspace_write: Option<SandboxWorkspaceWrite>,
+    pub profile: Option<String>,
+    #[serde(default)]
+    pub profiles: HashMap<String, Value>,
+    pub model_reasoning_effort: Option<ReasoningEffort>,
+    pub model_reasoning_summary: Option<ReasoningSummary>,
+    pub developer_instructions: Option<String>,
+    pub project_doc_max_bytes: Option<usize>,
+}
+
+/// `[sandbox_workspace_write]`: what `workspace-write` may write besides the cwd.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct SandboxWorkspaceWrite {
+    #[serde(default)]
+    pub writable_roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub network_access: bool,
+    #[serde(default)]
+    pub exclude_tmpdir_env_var: bool,
+    #[serde(default)]
+    pub exclude_slash_tmp: bool,
+}
+
+/// Typed overrides: the highest-precedence layer (a tool call's named arguments).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConfigOverrides {
+    pub model: Option<String>,
+    pub model_provider: Option<String>,
+    pub profile: Option<String>,
+    pub cwd: Option<PathBuf>,
+    pub approval_policy: Option<AskForApproval>,
+    pub sandbox_mode: Option<SandboxMode>,
+    pub base_instructions: Option<String>,
+    pub developer_instructions: Option<String>,
+    pub compact_prompt: Option<String>,
+}
+
+/// The resolved settings of one conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub codex_home: PathBuf,
+    pub model: String,
+    pub model_provider_id: String,
+    pub model_provider: ModelProviderInfo,
+    pub approval_policy: AskForApproval,
+    pub sandbox_policy: SandboxPolicy,
+    /// Absolute working directory of the conversation.
+    pub cwd: PathBuf,
+    /// Replaces the built-in instructions when set.
+    pub base_instructions: Option<String>,
+    /// Sent as a developer message at the start of the conversation.
+    pub developer_instructions: Option<String>,
+    /// `$CODEX_HOME/AGENTS.md` and the project's AGENTS.md files, git root to cwd.
+    pub user_instructions: Option<String>,
+    pub compact_prompt: Option<String>,
+    pub model_reasoning_effort: Option<ReasoningEffort>,
+    pub model_reasoning_summary: ReasoningSummary,
+    pub project_doc_max_bytes: usize,
+    /// The profile that was applied, if any.
+    pub profile: Option<String>,
+}
+
+impl Config {
+    /// Loads config.toml from `codex_home` and resolves it with `overrides` (applied in order,
+    /// later ones win) and the typed `typed` overrides on top. Reads files: call it off the
+    /// async runtime's worker threads when latency matters.
+    pub fn load(
+        codex_home: &Path,
+        overrides: &[ConfigOverride],
+        typed: ConfigOverrides,
+    ) -> Result<Self> {
+        let file = read_config_file(codex_home)?;
+        let layered = layer(file, overrides, typed.profile.as_deref())?;
+        let profile = layered.profile.clone();
+        let toml: ConfigToml = deserialize_config(layered.tree)?;
+        Self::resolve(codex_home, toml, typed, profile)
+    }
+
+    fn resolve(
+        codex_home: &Path,
+        toml: ConfigToml,
+        typed: ConfigOverrides,
+        profile: Option<String>,
+    ) -> Result<Self> {
+        let mut providers = built_in_model_providers();
+        providers.extend(toml.model_providers);
+        let model_provider_id = typed
+            .model_provider
+            .or(toml.model_provider)
+            .unwrap_or_else(|| OPENAI_PROVIDER_ID.to_string());
+        let model_provider = providers
+            .remove(&model_provider_id)
+            .ok_or_else(|| CodexErr::ProviderNotFound(model_provider_id.clone()))?;
+
+        let cwd = resolve_cwd(typed.cwd)?;
+        let sandbox_mode = typed.sandbox_mode.or(toml.sandbox_mode).unwrap_or_default();
+        let sandbox_policy = match sandbox_mode {
+            SandboxMode::ReadOnly => SandboxPolicy::ReadOnly,
+            SandboxMode::DangerFullAccess => SandboxPolicy::DangerFullAccess,
+            SandboxMode::WorkspaceWrite => {
+                let settings = toml.sandbox_workspace_write.unwrap_or_default();
+                SandboxPolicy::WorkspaceWrite {
+                    writable_roots: settings.writable_roots,
+                    network_access: settings.network_access,
+                    exclude_tmpdir_env_var: settings.exclude_tmpdir_env_var,
+                    exclude_slash_tmp: settings.exclude_slash_tmp,
+                }
+            }
+        };
+        let project_doc_max_bytes = toml
+            .project_doc_max_bytes
+            .unwrap_or(DEFAULT_PROJECT_DOC_MAX_BYTES);
+        let user_instructions =
+            project_doc::user_instructions(codex_home, &cwd, project_doc_max_bytes);
+
+        Ok(Self {
+            codex_home: codex_home.to_path_buf(),
+            model: typed
+                .model
+                .or(toml.model)
+                .unwrap_or_else(|| DEFAULT_MODEL.to_string()),
+            model_provider_id,
+            model_provider,
+            approval_policy: typed
+                .approval_policy
+                .or(toml.approval_policy)
+                .unwrap_or_default(),
+            sandbox_policy,
+            cwd,
+            base_instructions: typed.base_instructions,
+            developer_instructions: typed.developer_instructions.or(toml.developer_instructions),
+            user_instructions,
+            compact_prompt: typed.compact_prompt,
+            model_reasoning_effort: toml.model_reasoning_effort,
+            model_reasoning_summary: toml.model_reasoning_summary.unwrap_or_default(),
+            project_doc_max_bytes,
+            profile,
+        })
+    }
+}
+
+/// `$CODEX_HOME` if set (it must exist), else `~/.codex` (which need not exist yet).
+pub fn find_codex_home() -> Result<PathBuf> {
+    if let Some(value) = std::env::var_os("CODEX_HOME").filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(value);
+        return path
+            .canonicalize()
+            .map_err(|source| CodexErr::CodexHome { path, source });
+    }
+    let home = dirs::home_dir().ok_or_else(|| CodexErr::CodexHome {
+        path: PathBuf::from("~/.codex"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no home directory; set CODEX_HOME",
+        ),
+    })?;
+    Ok(home.join(".codex"))
+}
+
+fn read_config_file(codex_home: &Path) -> Result<Value> {
+    let path = codex_home.join(CONFIG_TOML_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Value::Table(toml::Table::new()));
+        }
+        Err(err) => {
+            return Err(CodexErr::ConfigFile {
+                path,
+                message: err.to_string(),
+            });
+        }
+    };
+    text.parse::<toml::Table>()
+        .map(Value::Table)
+        .map_err(|err| CodexErr::ConfigFile {
+            path,
+            message: err.to_string(),
+        })
+}
+
+struct Layered {
+    tree: Value,
+    profile: Option<String>,
+}
+
+/// Builds the effective TOML tree: the file, then the selected profile over it, then the
+/// overrides over that (so `-c` beats a profile, as users expect of a command-line flag).
+fn layer(
+    file: Value,
+    overrides: &[ConfigOverride],
+    typed_profile: Option<&str>,
+) -> Result<Layered> {
+    let mut probe = file.clone();
+    for o in overrides {
+        o.apply(&mut probe);
+    }
+    let profile = match typed_profile {
+        Some(name) => Some(name.to_string()),
+        None => match probe.get("profile") {
+            None => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(other) => {
+                return Err(CodexErr::ConfigValue {
+                    key: "profile".into(),
+                    message: format!("expected a profile name, found {}", other.type_str()),
+                });
+            }
+        },
+    };
+    let mut tree = file;
+    if let Some(name) = &profile {
+        let table = probe
+            .get("profiles")
+            .and_then(|profiles| profiles.get(name))
+            .ok_or_else(|| CodexErr::ProfileNotFound(name.clone()))?;
+        let Value::Table(table) = table else {
+            return Err(CodexErr::ConfigValue {
+                key: format!("profiles.{name}"),
+                message: "expected a table".into(),
+            });
+        };
+        merge_tables(&mut tree, table);
+    }
+    for o in overrides {
+        o.apply(&mut tree);
+    }
+    Ok(Layered { tree, profile })
+}
+
+/// Deep-merges `overlay` into `base`: tables merge, everything else is replaced.
+fn merge_tables(base: &mut Value, overlay: &toml::Table) {
+    let Value::Table(base) = base else {
+        return;
+    };
+    for (key, value) in overlay {
+        match (base.get_mut(key), value) {
+            (Some(existing @ Value::Table(_)), Value::Table(inner)) => {
+                merge_tables(existing, inner)
+            }
+            _ => {
+                base.insert(key.clone(), value.clone());
+            }
+        }
+    }
+}
+
+fn deserialize_config(tree: Value) -> Result<ConfigToml> {
+    serde_path_to_error::deserialize(tree).map_err(|err| CodexErr::ConfigValue {
+        key: err.path().to_string(),
+        message: err.into_inner().message().to_string(),
+    })
+}
+
+fn resolve_cwd(cwd: Option<PathBuf>) -> Result<PathBuf> {
+    let process_cwd = std::env::current_dir()?;
+    let cwd = match cwd {
+        None => return Ok(process_cwd),
+        Some(cwd) if cwd.is_absolute() => cwd,
+        Some(cwd) => process_cwd.join(cwd),
+    };
+    if !cwd.is_dir() {
+        return Err(CodexErr::ConfigValue {
+            key: "cwd".into(),
+            message: format!("`{}` is not an existing directory", cwd.display()),
+        });
+    }
+    Ok(cwd)
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use tempfile::TempDir;
+
+    use super::*;
+    use crate::model_provider::WireApi;
+
+    const FILE: &str = r#"
+model = "file-model"
+model_provider = "mock"
+approval_policy = "untrusted"
+sandbox_mode = "workspace-write"
+
+[sandbox_workspace_write]
+network_access = true
+
+[model_providers.mock]
+name = "Mock"
+base_url = "http://127.0.0.1:1/v1"
+wire_api = "responses"
+env_key = "MOCK_KEY"
+
+[profiles.fast]
+model = "profile-model"
+approval_policy = "never"
+"#;
+
+    fn home(text: &str) -> TempDir {
+        let dir = TempDir::new().unwrap();
+        std::fs::write(dir.path().join(CONFIG_TOML_FILE), text).unwrap();
+        dir
+    }
+
+    fn load(dir: &TempDir, overrides: &[&str], typed: ConfigOverrides) -> Result<Config> {
+        let overrides: Vec<ConfigOverride> = overrides
+            .iter()
+            .map(|raw| ConfigOverride::parse(raw).unwrap())
+            .collect();
+        Config::load(dir.path(), &overrides, typed)
+    }
+
+    #[test]
+    fn missing_file_means_defaults() {
+        let dir = TempDir::new().unwrap();
+        let config = load(&dir, &[], ConfigOverrides::default()).unwrap();
+        assert_eq!(config.model, DEFAULT_MODEL);
+        assert_eq!(config.model_provider_id, "openai");
+        assert_eq!(config.model_provider.wire_api, WireApi::Responses);
+        assert_eq!(config.approval_policy, AskForApproval::OnRequest);
+        assert_eq!(config.sandbox_policy, SandboxPolicy::ReadOnly);
+        assert_eq!(config.project_doc_max_bytes, 32 * 1024);
+    }
+
+    #[test]
+    fn file_values_are_read() {
+        let dir = home(FILE);
+        let config = load(&dir, &[], ConfigOverrides::default()).unwrap();
+        assert_eq!(config.model, "file-model");
+        assert_eq!(config.model_provider.name, "Mock");
+        assert_eq!(config.model_provider.env_key.as_deref(), Some("MOCK_KEY"));
+        assert_eq!(config.approval_policy, AskForApproval::UnlessTrusted);
+        assert_eq!(
+            config.sandbox_policy,
+            SandboxPolicy::WorkspaceWrite {
+                writable_roots: vec![],
+                network_access: true,
+                exclude_tmpdir_env_var: false,
+                exclude_slash_tmp: false,
+            }
+        );
+    }
+
+    #[test]
+    fn each_layer_beats_the_one_below() {
+        let dir = home(FILE);
+        let profile = ConfigOverrides {
+            profile: Some("fast".into()),
+            ..Default::default()
+        };
+        // profile beats file
+        let config = load(&dir, &[], profile.clone()).unwrap();
+        assert_eq!(config.model, "profile-model");
+        assert_eq!(config.approval_policy, AskForApproval::Never);
+        assert_eq!(config.profile.as_deref(), Some("fast"));
+        // -c beats profile
+        let config = load(&dir, &["model=server-model"], profile.clone()).unwrap();
+        assert_eq!(config.model, "server-model");
+        // a later override (the call's config map) beats an earlier one (-c)
+        let config = load(&dir, &["model=server-model", "model=call-model"], profile).unwrap();
+        assert_eq!(config.model, "call-model");
+        // typed beats everything
+        let config = load(
+            &dir,
+            &["model=server-model", "model=call-model"],
+            ConfigOverrides {
+                model: Some("typed-model".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.model, "typed-model");
+    }
+
+    #[test]
+    fn profile_can_be_selected_by_override_or_file() {
+        let dir = home(&format!("profile = \"fast\"\n{FILE}"));
+        let config = load(&dir, &[], ConfigOverrides::default()).unwrap();
+        assert_eq!(config.model, "profile-model");
+        let dir = home(FILE);
+        let config = load(&dir, &["profile=fast"], ConfigOverrides::default()).unwrap();
+        assert_eq!(config.model, "profile-model");
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        let dir = home(FILE);
+        let err = load(
+            &dir,
+            &[],
+            ConfigOverrides {
+                profile: Some("nope".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config profile `nope` not found in config.toml"
+        );
+
+        let err = load(
+            &dir,
+            &["approval_policy=sometimes"],
+            ConfigOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid config value at `approval_policy`: unknown variant `sometimes`"
+            ),
+            "{err}"
+        );
+
+        let err = load(
+            &dir,
+            &["model_providers.mock.request_max_retries=many"],
+            ConfigOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid config value at `model_providers.mock.request_max_retries`"),
+            "{err}"
+        );
+
+        let err = load(
+            &dir,
+            &["model_provider=elsewhere"],
+            ConfigOverrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model provider `elsewhere` not found: define [model_providers.elsewhere] in config.toml"
+        );
+
+        let bad = home("model = ");
+        let err = load(&bad, &[], ConfigOverrides::default()).unwrap_err();
+        assert!(err.to_string().starts_with("cannot load "), "{err}");
+        assert!(err.to_string().contains("config.toml"), "{err}");
+    }
+
+    #[test]
+    fn relative_cwd_resolves_against_the_process_cwd_and_must_exist() {
+        let dir = TempDir::new().unwrap();
+        let config = load(
+            &dir,
+            &[],
+            ConfigOverrides {
+                cwd: Some(dir.path().to_path_buf()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(config.cwd, dir.path());
+        let err = load(
+            &dir,
+            &[],
+            ConfigOverrides {
+                cwd: Some(dir.path().join("missing")),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("invalid config value at `cwd`"),
+            "{err}"
+        );
+    }
+}

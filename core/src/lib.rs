@@ -1,0 +1,48 @@
+//! The coding-agent engine behind `codex mcp`.
+//!
+//! A conversation is a queue pair: [`CodexConversation::submit`] takes an [`Op`], and
+//! [`CodexConversation::next_event`] yields [`Event`]s, while one session task owns the agent
+//! loop. This crate knows nothing of MCP; it is driven through that queue pair.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod auth;
+pub mod config;
+pub mod config_override;
+mod conversation;
+mod conversation_manager;
+mod environment_context;
+pub mod error;
+mod model_client;
+pub mod model_provider;
+mod project_doc;
+pub mod protocol;
+pub mod response_item;
+mod responses_api;
+mod session;
+mod tool_router;
+
+pub use crate::auth::AuthManager;
+pub use crate::config::Config;
+pub use crate::config::ConfigOverrides;
+pub use crate::config_override::ConfigOverride;
+pub use crate::conversation::CodexConversation;
+pub use crate::conversation_manager::ConversationManager;
+pub use crate::conversation_manager::NewConversation;
+pub use crate::error::CodexErr;
+pub use crate::protocol::ConversationId;
+pub use crate::protocol::Event;
+pub use crate::protocol::EventMsg;
+pub use crate::protocol::Op;
+
+/// Sent as the `originator` header so providers can tell our traffic apart.
+pub const ORIGINATOR: &str = "codex_mcp_server";
+
+/// `codex_mcp_server/<version> (<os>; <arch>)`.
+pub fn user_agent() -> String {
+    format!(
+        "{ORIGINATOR}/{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}

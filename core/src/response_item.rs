@@ -1,0 +1,108 @@
+//! Conversation history items, in the Responses API's shape.
+//!
+//! History is kept in exactly the form the Responses API takes as `input`, so a request is a
+//! serialization of the history and nothing is converted per request.
+
+use serde::Deserialize;
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResponseItem {
+    Message {
+        role: String,
+        content: Vec<ContentItem>,
+    },
+    Reasoning {
+        #[serde(default)]
+        summary: Vec<ReasoningSummaryPart>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        encrypted_content: Option<String>,
+    },
+    FunctionCall {
+        name: String,
+        /// JSON text, as the model produced it.
+        arguments: String,
+        call_id: String,
+    },
+    FunctionCallOutput {
+        call_id: String,
+        output: String,
+    },
+    /// Item types this engine does not use; never stored in history.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ContentItem {
+    InputText { text: String },
+    OutputText { text: String },
+    InputImage { image_url: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ReasoningSummaryPart {
+    SummaryText { text: String },
+}
+
+impl ResponseItem {
+    /// A message from `role` with a single text part.
+    pub fn text_message(role: &str, text: impl Into<String>) -> Self {
+        let text = text.into();
+        let part = if role == "assistant" {
+            ContentItem::OutputText { text }
+        } else {
+            ContentItem::InputText { text }
+        };
+        ResponseItem::Message {
+            role: role.to_string(),
+            content: vec![part],
+        }
+    }
+
+    /// The concatenated text of a message, or `None` for other items.
+    pub fn message_text(&self) -> Option<String> {
+        let ResponseItem::Message { content, .. } = self else {
+            return None;
+        };
+        Some(
+            content
+                .iter()
+                .filter_map(|part| match part {
+                    ContentItem::InputText { text } | ContentItem::OutputText { text } => {
+                        Some(text.as_str())
+                    }
+                    ContentItem::InputImage { .. } => None,
+                })
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn provider_items_parse_and_ids_are_not_sent_back() {
+        let item: ResponseItem = serde_json::from_value(json!({
+            "type": "message", "id": "msg_1", "status": "completed", "role": "assistant",
+            "content": [{"type": "output_text", "text": "hello", "annotations": []}]
+        }))
+        .unwrap();
+        assert_eq!(item, ResponseItem::text_message("assistant", "hello"));
+        assert_eq!(
+            serde_json::to_value(&item).unwrap(),
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hello"}]})
+        );
+        let unknown: ResponseItem =
+            serde_json::from_value(json!({"type": "web_search_call", "id": "x"})).unwrap();
+        assert_eq!(unknown, ResponseItem::Other);
+    }
+}

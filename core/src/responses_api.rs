@@ -1,0 +1,338 @@
+//! The OpenAI Responses API wire format: the request body and the SSE events of the answer.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use eventsource_stream::Eventsource;
+use futures::Stream;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::CodexErr;
+use crate::error::Result;
+use crate::model_client::Prompt;
+use crate::model_client::ResponseEvent;
+use crate::protocol::ConversationId;
+use crate::protocol::ReasoningEffort;
+use crate::protocol::ReasoningSummary;
+use crate::protocol::TokenUsage;
+use crate::response_item::ResponseItem;
+
+#[derive(Serialize)]
+struct ResponsesRequest<'a> {
+    model: &'a str,
+    instructions: &'a str,
+    input: &'a [ResponseItem],
+    tools: &'a [serde_json::Value],
+    tool_choice: &'static str,
+    parallel_tool_calls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<Reasoning>,
+    store: bool,
+    stream: bool,
+    include: Vec<&'static str>,
+    prompt_cache_key: String,
+}
+
+#[derive(Serialize)]
+struct Reasoning {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effort: Option<ReasoningEffort>,
+    summary: ReasoningSummary,
+}
+
+/// Serializes the request straight from borrowed history: no copy of the conversation.
+pub(crate) fn request_body(
+    config: &Config,
+    prompt: &Prompt<'_>,
+    conversation_id: &ConversationId,
+) -> Result<Vec<u8>> {
+    let reasoning =
+        supports_reasoning(&config.model, config.model_reasoning_effort).then(|| Reasoning {
+            effort: config.model_reasoning_effort,
+            summary: config.model_reasoning_summary,
+        });
+    let include = if reasoning.is_some() {
+        vec!["reasoning.encrypted_content"]
+    } else {
+        vec![]
+    };
+    let request = ResponsesRequest {
+        model: &config.model,
+        instructions: prompt.instructions,
+        input: prompt.input,
+        tools: prompt.tools,
+        tool_choice: "auto",
+        parallel_tool_calls: false,
+        reasoning,
+        store: false,
+        stream: true,
+        include,
+        prompt_cache_key: conversation_id.to_string(),
+    };
+    Ok(serde_json::to_vec(&request)?)
+}
+
+/// Reasoning settings go only to models that accept them (or when the user set an effort).
+fn supports_reasoning(model: &str, effort: Option<ReasoningEffort>) -> bool {
+    effort.is_some()
+        || model.starts_with("gpt-5")
+        || model.starts_with("codex-")
+        || model.starts_with('o')
+}
+
+/// One SSE `data:` payload. Only the fields this engine reads are declared.
+#[derive(Deserialize)]
+struct SseEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    delta: Option<String>,
+    #[serde(default)]
+    item: Option<serde_json::Value>,
+    #[serde(default)]
+    response: Option<serde_json::Value>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct CompletedResponse {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    usage: Option<ResponseUsage>,
+}
+
+#[derive(Deserialize)]
+struct ResponseUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<InputTokensDetails>,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    output_tokens_details: Option<OutputTokensDetails>,
+    #[serde(default)]
+    total_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct InputTokensDetails {
+    #[serde(default)]
+    cached_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct OutputTokensDetails {
+    #[serde(default)]
+    reasoning_tokens: u64,
+}
+
+impl From<ResponseUsage> for TokenUsage {
+    fn from(usage: ResponseUsage) -> Self {
+        TokenUsage {
+            input_tokens: usage.input_tokens,
+            cached_input_tokens: usage.input_tokens_details.map_or(0, |d| d.cached_tokens),
+            output_tokens: usage.output_tokens,
+            reasoning_output_tokens: usage
+                .output_tokens_details
+                .map_or(0, |d| d.reasoning_tokens),
+            total_tokens: usage.total_tokens,
+        }
+    }
+}
+
+type SseStream = Pin<
+    Box<
+        dyn Stream<
+                Item = std::result::Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+/// The events of one streaming response, read one at a time under an idle timeout.
+pub(crate) struct ResponseStream {
+    events: SseStream,
+    idle_timeout: Duration,
+    done: bool,
+}
+
+impl ResponseStream {
+    pub(crate) fn new(response: reqwest::Response, idle_timeout: Duration) -> Self {
+        Self {
+            events: Box::pin(response.bytes_stream().eventsource()),
+            idle_timeout,
+            done: false,
+        }
+    }
+
+    /// The next event; `None` after `Completed`. A stream that ends (or goes silent) before
+    /// `response.completed` is an error.
+    pub(crate) async fn next(&mut self) -> Option<Result<ResponseEvent>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            let sse = match tokio::time::timeout(self.idle_timeout, self.events.next()).await {
+                Err(_) => {
+                    return self.fail(CodexErr::Stream("idle timeout waiting for SSE".into()));
+                }
+                Ok(None) => {
+                    return self.fail(CodexErr::Stream(
+                        "stream closed before response.completed".into(),
+                    ));
+                }
+                Ok(Some(Err(err))) => return self.fail(CodexErr::Stream(err.to_string())),
+                Ok(Some(Ok(sse))) => sse,
+            };
+            match parse_event(&sse.data) {
+                Ok(Some(event)) => {
+                    if matches!(event, ResponseEvent::Completed { .. }) {
+                        self.done = true;
+                    }
+                    return Some(Ok(event));
+                }
+                Ok(None) => continue,
+                Err(err) => return self.fail(err),
+            }
+        }
+    }
+
+    fn fail(&mut self, err: CodexErr) -> Option<Result<ResponseEvent>> {
+        self.done = true;
+        Some(Err(err))
+    }
+}
+
+/// Maps one SSE payload to an event; `Ok(None)` for events this engine does not use
+/// (and for payloads that are not JSON, which providers send as keep-alives).
+fn parse_event(data: &str) -> Result<Option<ResponseEvent>> {
+    let Ok(event) = serde_json::from_str::<SseEvent>(data) else {
+        tracing::debug!("skipping unparseable SSE payload");
+        return Ok(None);
+    };
+    let parsed = match event.kind.as_str() {
+        "response.created" => Some(ResponseEvent::Created),
+        "response.output_text.delta" => event.delta.map(ResponseEvent::OutputTextDelta),
+        "response.reasoning_summary_text.delta" => {
+            event.delta.map(ResponseEvent::ReasoningSummaryDelta)
+        }
+        "response.output_item.done" => match event.item {
+            Some(item) => match serde_json::from_value::<ResponseItem>(item) {
+                Ok(ResponseItem::Other) => None,
+                Ok(item) => Some(ResponseEvent::OutputItemDone(item)),
+                Err(err) => {
+                    tracing::warn!("skipping output item that does not parse: {err}");
+                    None
+                }
+            },
+            None => None,
+        },
+        "response.completed" => {
+            let completed = event
+                .response
+                .map(serde_json::from_value::<CompletedResponse>)
+                .transpose()?;
+            let (response_id, usage) = completed.map_or((String::new(), None), |c| (c.id, c.usage));
+            Some(ResponseEvent::Completed {
+                response_id,
+                token_usage: usage.map(TokenUsage::from),
+            })
+        }
+        "response.failed" => {
+            let message = event
+                .response
+                .as_ref()
+                .and_then(|r| r.get("error"))
+                .and_then(|e| e.get("message"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("the provider reported a failure without a message");
+            return Err(CodexErr::ResponseFailed(message.to_string()));
+        }
+        "error" => {
+            let message = event
+                .message
+                .or_else(|| {
+                    event
+                        .error
+                        .as_ref()
+                        .and_then(|e| e.get("message"))
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "the provider sent an error event".to_string());
+            return Err(CodexErr::ResponseFailed(message));
+        }
+        _ => None,
+    };
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn completed_carries_usage() {
+        let event = parse_event(
+            &json!({"type": "response.completed", "response": {"id": "r1", "usage": {
+                "input_tokens": 10, "input_tokens_details": {"cached_tokens": 4},
+                "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 2},
+                "total_tokens": 15
+            }}})
+            .to_string(),
+        )
+        .unwrap();
+        assert_eq!(
+            event,
+            Some(ResponseEvent::Completed {
+                response_id: "r1".into(),
+                token_usage: Some(TokenUsage {
+                    input_tokens: 10,
+                    cached_input_tokens: 4,
+                    output_tokens: 5,
+                    reasoning_output_tokens: 2,
+                    total_tokens: 15,
+                }),
+            })
+        );
+    }
+
+    #[test]
+    fn deltas_items_and_failures() {
+        assert_eq!(
+            parse_event(r#"{"type":"response.output_text.delta","delta":"he"}"#).unwrap(),
+            Some(ResponseEvent::OutputTextDelta("he".into()))
+        );
+        assert_eq!(
+            parse_event(r#"{"type":"response.output_item.done","item":{"type":"function_call","name":"shell","arguments":"{}","call_id":"c1"}}"#).unwrap(),
+            Some(ResponseEvent::OutputItemDone(ResponseItem::FunctionCall {
+                name: "shell".into(),
+                arguments: "{}".into(),
+                call_id: "c1".into()
+            }))
+        );
+        assert_eq!(
+            parse_event(r#"{"type":"response.in_progress"}"#).unwrap(),
+            None
+        );
+        assert_eq!(parse_event("not json").unwrap(), None);
+        let err = parse_event(
+            r#"{"type":"response.failed","response":{"error":{"code":"server_error","message":"boom"}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "model response failed: boom");
+    }
+}

@@ -1,0 +1,456 @@
+//! The session task: the one task that owns a conversation's state and runs its turns.
+//!
+//! Ownership does the synchronisation. The submission loop owns the [`SessionState`] while
+//! idle and lends it to the turn it starts; the turn hands it back when it ends, whether it
+//! completed, failed or was interrupted. No lock guards the history.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::AuthManager;
+use crate::config::Config;
+use crate::environment_context::environment_context;
+use crate::environment_context::user_shell_name;
+use crate::error::CodexErr;
+use crate::error::Result;
+use crate::model_client::ModelClient;
+use crate::model_client::Prompt;
+use crate::model_client::ResponseEvent;
+use crate::protocol::AgentMessageDeltaEvent;
+use crate::protocol::AgentMessageEvent;
+use crate::protocol::AgentReasoningDeltaEvent;
+use crate::protocol::AgentReasoningEvent;
+use crate::protocol::ConversationId;
+use crate::protocol::ErrorEvent;
+use crate::protocol::Event;
+use crate::protocol::EventMsg;
+use crate::protocol::InputItem;
+use crate::protocol::Op;
+use crate::protocol::SessionConfiguredEvent;
+use crate::protocol::Submission;
+use crate::protocol::TaskCompleteEvent;
+use crate::protocol::TaskStartedEvent;
+use crate::protocol::TokenCountEvent;
+use crate::protocol::TokenUsageInfo;
+use crate::protocol::TurnAbortReason;
+use crate::protocol::TurnAbortedEvent;
+use crate::protocol::UserMessageEvent;
+use crate::response_item::ReasoningSummaryPart;
+use crate::response_item::ResponseItem;
+use crate::tool_router::ToolRouter;
+
+/// Submissions waiting for the session task. Small: a client submits one turn at a time and
+/// then reads events; a full queue makes `submit` wait, which is the back-pressure we want.
+pub(crate) const SUBMISSION_CHANNEL_CAPACITY: usize = 64;
+
+const BASE_INSTRUCTIONS: &str = include_str!("prompt.md");
+/// Output given to a call whose turn was interrupted before it produced one.
+const ABORTED_CALL_OUTPUT: &str = "aborted: the turn was interrupted before this call finished";
+
+/// What never changes during a conversation; shared by the loop and its turns.
+struct Session {
+    conversation_id: ConversationId,
+    config: Arc<Config>,
+    client: ModelClient,
+    tools: ToolRouter,
+    instructions: String,
+    /// The event queue's sending half. The conversation handle holds the receiver; when it
+    /// is gone, sends fail silently and the session winds down with its submission channel.
+    tx_event: mpsc::UnboundedSender<Event>,
+}
+
+impl Session {
+    fn emit(&self, id: &str, msg: EventMsg) {
+        // The receiver is gone only when the conversation is being dropped; nobody is left
+        // to tell.
+        let _ = self.tx_event.send(Event {
+            id: id.to_string(),
+            msg,
+        });
+    }
+}
+
+/// The mutable state of a conversation, owned by whoever is running it.
+struct SessionState {
+    history: Vec<ResponseItem>,
+    token_info: Option<TokenUsageInfo>,
+}
+
+struct RunningTurn {
+    cancel: CancellationToken,
+    handle: JoinHandle<SessionState>,
+}
+
+/// Starts the session task of a new conversation and emits `session_configured` first.
+pub(crate) fn spawn(
+    config: Arc<Config>,
+    auth: Arc<AuthManager>,
+    http: reqwest::Client,
+    conversation_id: ConversationId,
+) -> (mpsc::Sender<Submission>, mpsc::UnboundedReceiver<Event>) {
+    let (tx_sub, rx_sub) = mpsc::channel(SUBMISSION_CHANNEL_CAPACITY);
+    let (tx_event, rx_event) = mpsc::unbounded_channel();
+    let instructions = config
+        .base_instructions
+        .clone()
+        .unwrap_or_else(|| BASE_INSTRUCTIONS.to_string());
+    let session = Arc::new(Session {
+        conversation_id,
+        client: ModelClient::new(http, Arc::clone(&config), auth, conversation_id),
+        tools: ToolRouter::new(),
+        instructions,
+        config,
+        tx_event,
+    });
+    let state = SessionState {
+        history: initial_context(&session.config),
+        token_info: None,
+    };
+    session.emit(
+        "",
+        EventMsg::SessionConfigured(SessionConfiguredEvent {
+            session_id: conversation_id,
+            model: session.config.model.clone(),
+            model_provider_id: session.config.model_provider_id.clone(),
+            approval_policy: session.config.approval_policy,
+            sandbox_policy: session.config.sandbox_policy.clone(),
+            cwd: session.config.cwd.clone(),
+            reasoning_effort: session.config.model_reasoning_effort,
+            history_log_id: 0,
+            history_entry_count: 0,
+            rollout_path: None,
+        }),
+    );
+    tokio::spawn(submission_loop(session, rx_sub, state));
+    (tx_sub, rx_event)
+}
+
+/// The messages every conversation starts with: developer instructions, AGENTS.md, and the
+/// environment context.
+fn initial_context(config: &Config) -> Vec<ResponseItem> {
+    let mut items = Vec::with_capacity(3);
+    if let Some(developer) = &config.developer_instructions {
+        items.push(ResponseItem::text_message("developer", developer.clone()));
+    }
+    if let Some(user_instructions) = &config.user_instructions {
+        items.push(ResponseItem::text_message(
+            "user",
+            format!("<user_instructions>\n\n{user_instructions}\n\n</user_instructions>"),
+        ));
+    }
+    items.push(ResponseItem::text_message(
+        "user",
+        environment_context(
+            &config.cwd,
+            config.approval_policy,
+            &config.sandbox_policy,
+            user_shell_name().as_deref(),
+        ),
+    ));
+    items
+}
+
+async fn submission_loop(
+    session: Arc<Session>,
+    mut rx_sub: mpsc::Receiver<Submission>,
+    state: SessionState,
+) {
+    let mut idle_state = Some(state);
+    let mut running: Option<RunningTurn> = None;
+    let mut queued: VecDeque<(String, Vec<InputItem>)> = VecDeque::new();
+    loop {
+        if running.is_none()
+            && let Some((id, items)) = queued.pop_front()
+            && let Some(state) = idle_state.take()
+        {
+            let cancel = CancellationToken::new();
+            let handle = tokio::spawn(run_turn(
+                Arc::clone(&session),
+                state,
+                id,
+                items,
+                cancel.clone(),
+            ));
+            running = Some(RunningTurn { cancel, handle });
+        }
+
+        let submission = tokio::select! {
+            submission = rx_sub.recv() => submission,
+            state = join_turn(&mut running) => {
+                idle_state = state;
+                running = None;
+                continue;
+            }
+        };
+        let Some(submission) = submission else {
+            // Every handle to the conversation is gone: stop the turn with it.
+            if let Some(turn) = running.take() {
+                turn.cancel.cancel();
+                let _ = turn.handle.await;
+            }
+            return;
+        };
+        match submission.op {
+            Op::UserInput { items } => queued.push_back((submission.id, items)),
+            Op::Interrupt => {
+                if let Some(turn) = &running {
+                    turn.cancel.cancel();
+                }
+            }
+            Op::Shutdown => {
+                queued.clear();
+                if let Some(turn) = running.take() {
+                    turn.cancel.cancel();
+                    let _ = turn.handle.await;
+                }
+                session.emit(&submission.id, EventMsg::ShutdownComplete);
+                return;
+            }
+        }
+    }
+}
+
+/// Waits for the running turn to hand the state back; never resolves when nothing runs.
+async fn join_turn(running: &mut Option<RunningTurn>) -> Option<SessionState> {
+    match running {
+        Some(turn) => match (&mut turn.handle).await {
+            Ok(state) => Some(state),
+            Err(err) => {
+                // A panicking turn loses the state; the conversation cannot continue.
+                tracing::error!("turn task failed: {err}");
+                None
+            }
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// One turn: the user's input, then model requests until the model stops calling tools.
+async fn run_turn(
+    session: Arc<Session>,
+    mut state: SessionState,
+    sub_id: String,
+    items: Vec<InputItem>,
+    cancel: CancellationToken,
+) -> SessionState {
+    session.emit(
+        &sub_id,
+        EventMsg::TaskStarted(TaskStartedEvent {
+            model_context_window: None,
+        }),
+    );
+    let text: String = items
+        .into_iter()
+        .map(|item| match item {
+            InputItem::Text { text } => text,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    state
+        .history
+        .push(ResponseItem::text_message("user", text.clone()));
+    session.emit(
+        &sub_id,
+        EventMsg::UserMessage(UserMessageEvent { message: text }),
+    );
+
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(CodexErr::Interrupted),
+        outcome = run_model_requests(&session, &mut state, &sub_id) => outcome,
+    };
+    match outcome {
+        Ok(last_agent_message) => session.emit(
+            &sub_id,
+            EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message }),
+        ),
+        Err(CodexErr::Interrupted) => {
+            answer_orphaned_calls(&mut state.history);
+            session.emit(
+                &sub_id,
+                EventMsg::TurnAborted(TurnAbortedEvent {
+                    reason: TurnAbortReason::Interrupted,
+                }),
+            );
+        }
+        Err(err) => {
+            answer_orphaned_calls(&mut state.history);
+            tracing::warn!(conversation_id = %session.conversation_id, "turn failed: {err}");
+            session.emit(
+                &sub_id,
+                EventMsg::Error(ErrorEvent {
+                    message: err.to_string(),
+                }),
+            );
+        }
+    }
+    state
+}
+
+/// Returns the last assistant message of the turn.
+async fn run_model_requests(
+    session: &Session,
+    state: &mut SessionState,
+    sub_id: &str,
+) -> Result<Option<String>> {
+    let mut last_agent_message = None;
+    loop {
+        let prompt = Prompt {
+            instructions: &session.instructions,
+            input: &state.history,
+            tools: session.tools.specs(),
+        };
+        let mut stream = session.client.stream(&prompt).await?;
+        let mut called_tools = false;
+        while let Some(event) = stream.next().await {
+            match event? {
+                ResponseEvent::Created => {}
+                ResponseEvent::OutputTextDelta(delta) => session.emit(
+                    sub_id,
+                    EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
+                ),
+                ResponseEvent::ReasoningSummaryDelta(delta) => session.emit(
+                    sub_id,
+                    EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
+                ),
+                ResponseEvent::OutputItemDone(item) => {
+                    match handle_output_item(session, state, sub_id, item).await {
+                        ItemOutcome::AgentMessage(text) => last_agent_message = Some(text),
+                        ItemOutcome::ToolCalled => called_tools = true,
+                        ItemOutcome::Recorded => {}
+                    }
+                }
+                ResponseEvent::Completed { token_usage, .. } => {
+                    if let Some(usage) = token_usage {
+                        let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
+                        info.record(usage);
+                        session.emit(
+                            sub_id,
+                            EventMsg::TokenCount(TokenCountEvent {
+                                info: Some(info.clone()),
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+        if !called_tools {
+            return Ok(last_agent_message);
+        }
+    }
+}
+
+enum ItemOutcome {
+    AgentMessage(String),
+    /// A tool ran; its output must go back to the model in another request.
+    ToolCalled,
+    Recorded,
+}
+
+/// Records a finished output item and runs it if it is a tool call.
+async fn handle_output_item(
+    session: &Session,
+    state: &mut SessionState,
+    sub_id: &str,
+    item: ResponseItem,
+) -> ItemOutcome {
+    match &item {
+        ResponseItem::Message { role, .. } if role == "assistant" => {
+            let text = item.message_text().unwrap_or_default();
+            state.history.push(item);
+            session.emit(
+                sub_id,
+                EventMsg::AgentMessage(AgentMessageEvent {
+                    message: text.clone(),
+                }),
+            );
+            ItemOutcome::AgentMessage(text)
+        }
+        ResponseItem::Reasoning { summary, .. } => {
+            for ReasoningSummaryPart::SummaryText { text } in summary {
+                session.emit(
+                    sub_id,
+                    EventMsg::AgentReasoning(AgentReasoningEvent { text: text.clone() }),
+                );
+            }
+            state.history.push(item);
+            ItemOutcome::Recorded
+        }
+        ResponseItem::FunctionCall {
+            name,
+            arguments,
+            call_id,
+        } => {
+            // Recorded before it runs: an interrupted call stays visible to the model, and
+            // `answer_orphaned_calls` gives it an output.
+            let (name, arguments, call_id) = (name.clone(), arguments.clone(), call_id.clone());
+            state.history.push(item);
+            let output = session.tools.dispatch(&name, &arguments, &call_id).await;
+            state.history.push(output);
+            ItemOutcome::ToolCalled
+        }
+        ResponseItem::Message { .. } | ResponseItem::FunctionCallOutput { .. } => {
+            state.history.push(item);
+            ItemOutcome::Recorded
+        }
+        ResponseItem::Other => ItemOutcome::Recorded,
+    }
+}
+
+/// Gives every call without an output a placeholder one, so the next request is valid.
+fn answer_orphaned_calls(history: &mut Vec<ResponseItem>) {
+    let orphans: Vec<String> = history
+        .iter()
+        .filter_map(|item| match item {
+            ResponseItem::FunctionCall { call_id, .. } => Some(call_id),
+            _ => None,
+        })
+        .filter(|call_id| {
+            !history.iter().any(|item| {
+                matches!(item, ResponseItem::FunctionCallOutput { call_id: answered, .. } if answered == *call_id)
+            })
+        })
+        .cloned()
+        .collect();
+    for call_id in orphans {
+        history.push(ResponseItem::FunctionCallOutput {
+            call_id,
+            output: ABORTED_CALL_OUTPUT.to_string(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn orphaned_calls_get_an_output() {
+        let call = |id: &str| ResponseItem::FunctionCall {
+            name: "shell".into(),
+            arguments: "{}".into(),
+            call_id: id.into(),
+        };
+        let output = |id: &str, text: &str| ResponseItem::FunctionCallOutput {
+            call_id: id.into(),
+            output: text.into(),
+        };
+        let mut history = vec![call("a"), output("a", "done"), call("b")];
+        answer_orphaned_calls(&mut history);
+        assert_eq!(
+            history,
+            vec![
+                call("a"),
+                output("a", "done"),
+                call("b"),
+                output("b", ABORTED_CALL_OUTPUT)
+            ]
+        );
+    }
+}

@@ -1,0 +1,211 @@
+//! The wire contract of the `codex` MCP server: what a host sends and receives.
+//!
+//! Everything here is plain data (serde + schemars, no runtime), so a host author can
+//! depend on this crate alone. The spelling of every field follows the server this one
+//! replaces (OpenAI's `codex mcp-server`), so existing host configurations keep working:
+//! `codex` takes kebab-case arguments, `codex-reply` takes camelCase ones.
+
+mod error;
+mod event_notification;
+mod tool_schema;
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::Serialize;
+
+pub use crate::error::McpTypesError;
+pub use crate::event_notification::CODEX_EVENT_METHOD;
+pub use crate::event_notification::CodexEventMeta;
+pub use crate::event_notification::CodexEventNotificationParams;
+pub use crate::tool_schema::tool_input_schema;
+pub use crate::tool_schema::tool_output_schema;
+
+/// Name of the tool that starts a conversation.
+pub const CODEX_TOOL_NAME: &str = "codex";
+/// Name of the tool that continues a conversation.
+pub const CODEX_REPLY_TOOL_NAME: &str = "codex-reply";
+
+/// Arguments of the `codex` tool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub struct CodexToolCallParam {
+    /// The task for the coding agent, written as you would brief a colleague: what to do, where,
+    /// and how to know it is done. This is the first user message of a new conversation.
+    pub prompt: String,
+
+    /// Model to use instead of the configured one (e.g. `gpt-5.2`, `gpt-5.2-codex`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+
+    /// Name of a `[profiles.<name>]` table in `$CODEX_HOME/config.toml` to take defaults from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+
+    /// Working directory of the conversation. A relative path is resolved against the server
+    /// process's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+
+    /// When the agent must ask before running a command: `untrusted` (ask for anything not
+    /// known to be read-only), `on-failure` (ask to retry without the sandbox after a failure),
+    /// `on-request` (ask when the agent wants to leave the sandbox), `never` (never ask).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+
+    /// What the agent's commands may touch: `read-only`, `workspace-write` (the working
+    /// directory and temp dirs), or `danger-full-access` (no sandbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<CodexToolCallSandboxMode>,
+
+    /// Settings that override `$CODEX_HOME/config.toml`, as dotted keys, e.g.
+    /// `{"model_reasoning_effort": "high", "sandbox_workspace_write.network_access": true}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Map<String, serde_json::Value>>,
+
+    /// Instructions to use instead of the agent's built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_instructions: Option<String>,
+
+    /// Extra instructions, sent to the model as a developer message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer_instructions: Option<String>,
+
+    /// Prompt used when the conversation is compacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_prompt: Option<String>,
+}
+
+/// The `approval-policy` argument of the `codex` tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodexToolCallApprovalPolicy {
+    Untrusted,
+    OnFailure,
+    OnRequest,
+    Never,
+}
+
+/// The `sandbox` argument of the `codex` tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodexToolCallSandboxMode {
+    ReadOnly,
+    WorkspaceWrite,
+    DangerFullAccess,
+}
+
+/// Arguments of the `codex-reply` tool.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CodexToolCallReplyParam {
+    /// The next user message of the conversation.
+    pub prompt: String,
+
+    /// The `threadId` returned by the `codex` call that started the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+
+    /// DEPRECATED: use `threadId` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
+impl CodexToolCallReplyParam {
+    /// The thread to continue: `threadId`, else the deprecated `conversationId`.
+    pub fn thread_id(&self) -> Result<&str, McpTypesError> {
+        self.thread_id
+            .as_deref()
+            .or(self.conversation_id.as_deref())
+            .ok_or(McpTypesError::MissingThreadId)
+    }
+}
+
+/// The structured result of both tools (`structuredContent`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CodexToolCallResult {
+    /// Pass this to `codex-reply` to continue the conversation.
+    pub thread_id: String,
+    /// The agent's last message of the turn.
+    pub content: String,
+}
+
+/// A JSON-RPC request id as the host sent it: a number or a string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RequestId {
+    Number(i64),
+    String(String),
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestId::Number(n) => write!(f, "{n}"),
+            RequestId::String(s) => f.write_str(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn codex_arguments_use_kebab_case() {
+        let param: CodexToolCallParam = serde_json::from_value(json!({
+            "prompt": "hi",
+            "approval-policy": "on-request",
+            "sandbox": "workspace-write",
+            "base-instructions": "b",
+            "developer-instructions": "d",
+            "compact-prompt": "c",
+            "config": {"model": "x"}
+        }))
+        .unwrap();
+        assert_eq!(
+            param,
+            CodexToolCallParam {
+                prompt: "hi".into(),
+                approval_policy: Some(CodexToolCallApprovalPolicy::OnRequest),
+                sandbox: Some(CodexToolCallSandboxMode::WorkspaceWrite),
+                base_instructions: Some("b".into()),
+                developer_instructions: Some("d".into()),
+                compact_prompt: Some("c".into()),
+                config: json!({"model": "x"}).as_object().cloned(),
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn reply_prefers_thread_id_over_the_deprecated_alias() {
+        let both: CodexToolCallReplyParam =
+            serde_json::from_value(json!({"prompt": "p", "threadId": "a", "conversationId": "b"}))
+                .unwrap();
+        assert_eq!(both.thread_id(), Ok("a"));
+        let alias: CodexToolCallReplyParam =
+            serde_json::from_value(json!({"prompt": "p", "conversationId": "b"})).unwrap();
+        assert_eq!(alias.thread_id(), Ok("b"));
+        let neither: CodexToolCallReplyParam =
+            serde_json::from_value(json!({"prompt": "p"})).unwrap();
+        assert_eq!(neither.thread_id(), Err(McpTypesError::MissingThreadId));
+    }
+
+    #[test]
+    fn request_ids_keep_their_json_type() {
+        assert_eq!(
+            serde_json::to_value(RequestId::Number(7)).unwrap(),
+            json!(7)
+        );
+        assert_eq!(
+            serde_json::from_value::<RequestId>(json!("a")).unwrap(),
+            RequestId::String("a".into())
+        );
+    }
+}
