@@ -50,7 +50,7 @@ pub(crate) fn request_body(
     conversation_id: &ConversationId,
 ) -> Result<Vec<u8>> {
     let reasoning =
-        supports_reasoning(&config.model, config.model_reasoning_effort).then(|| Reasoning {
+        supports_reasoning(&config.model, config.model_reasoning_effort).then_some(Reasoning {
             effort: config.model_reasoning_effort,
             summary: config.model_reasoning_summary,
         });

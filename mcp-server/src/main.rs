@@ -1,1 +1,83 @@
-fn main() {}
+//! The `codex` binary. `codex mcp` serves coding-agent conversations to an MCP host over stdio.
+#![deny(clippy::print_stdout)]
+
+mod codex_tool_config;
+mod codex_tool_runner;
+mod server;
+mod tool_definitions;
+mod tool_error;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use clap::Subcommand;
+use codex_core::ConfigOverride;
+use tracing_subscriber::EnvFilter;
+
+/// How long running turns get to wind down after the host has gone.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "codex",
+    version,
+    about = "A coding agent, served to MCP hosts."
+)]
+struct Cli {
+    /// Override a config.toml setting for every session, e.g. `-c model=o3` or
+    /// `-c 'sandbox_workspace_write.network_access=true'`. The value is parsed as TOML
+    /// (falling back to a string). Repeatable.
+    #[arg(short = 'c', long = "config", global = true, value_name = "key=value")]
+    config_overrides: Vec<String>,
+
+    /// Profile from config.toml (`[profiles.<name>]`) to use by default.
+    #[arg(long, global = true)]
+    profile: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout.
+    #[command(visible_alias = "mcp-server")]
+    Mcp,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let overrides = cli
+        .config_overrides
+        .iter()
+        .map(|raw| ConfigOverride::parse(raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    match cli.command {
+        Command::Mcp => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let result = runtime.block_on(server::run(server::ServerOptions {
+                config_overrides: overrides,
+                profile: cli.profile,
+            }));
+            // Do not wait on stragglers (a turn mid-request, a blocked read): the host is gone.
+            runtime.shutdown_timeout(SHUTDOWN_GRACE);
+            result
+        }
+    }
+}
+
+/// Logs go to stderr: stdout carries nothing but MCP messages.
+fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,codex=info,codex_core=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}

@@ -1,5 +1,7 @@
 //! The `codex/event` notification: every engine event of a running tool call, as it happens.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -25,11 +27,11 @@ pub struct CodexEventMeta {
 /// Generic over the event payload so that this crate stays free of the engine; the server
 /// fills `msg` with the engine's event, serialized once, straight from a borrow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CodexEventNotificationParams<M> {
+pub struct CodexEventNotificationParams<'a, M> {
     #[serde(rename = "_meta")]
     pub meta: CodexEventMeta,
     /// The id of the submission (turn) that caused the event; empty for `session_configured`.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The event itself: `{"type": "<snake_case>", ...}`.
     pub msg: M,
 }
@@ -48,7 +50,7 @@ mod tests {
                 request_id: RequestId::Number(3),
                 thread_id: Some("t".into()),
             },
-            id: "3".into(),
+            id: Cow::Borrowed("3"),
             msg: json!({"type": "task_started"}),
         };
         assert_eq!(

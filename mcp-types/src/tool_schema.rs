@@ -5,17 +5,26 @@
 //! also what the replaced server advertised. So the generated schema is flattened here.
 
 use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
 use serde_json::Map;
 use serde_json::Value;
 
 /// The `inputSchema` of a tool whose arguments are `T`.
 pub fn tool_input_schema<T: JsonSchema>() -> Map<String, Value> {
-    flat_object_schema(schemars::schema_for!(T).to_value())
+    flat_object_schema(inlined_schema::<T>())
 }
 
 /// The `outputSchema` of a tool whose structured result is `T`.
 pub fn tool_output_schema<T: JsonSchema>() -> Map<String, Value> {
-    flat_object_schema(schemars::schema_for!(T).to_value())
+    flat_object_schema(inlined_schema::<T>())
+}
+
+fn inlined_schema<T: JsonSchema>() -> Value {
+    SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value()
 }
 
 fn flat_object_schema(schema: Value) -> Map<String, Value> {
@@ -42,6 +51,10 @@ fn without_null(property: Value) -> Value {
     let Value::Object(mut property) = property else {
         return property;
     };
+    // Doc comments wrap at 100 columns; a description is one paragraph to the reader.
+    if let Some(Value::String(description)) = property.get_mut("description") {
+        *description = unwrap_lines(description);
+    }
     if property.get("default") == Some(&Value::Null) {
         property.remove("default");
     }
@@ -72,6 +85,20 @@ fn without_null(property: Value) -> Value {
         values.retain(|v| !v.is_null());
     }
     Value::Object(property)
+}
+
+/// Joins wrapped lines with spaces, keeping blank-line paragraph breaks.
+fn unwrap_lines(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| {
+            paragraph
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 #[cfg(test)]

@@ -1,0 +1,103 @@
+//! The MCP server: the rmcp handler that routes tool calls to the engine.
+
+use std::sync::Arc;
+
+use codex_core::AuthManager;
+use codex_core::ConfigOverride;
+use codex_core::ConversationManager;
+use codex_core::config::find_codex_home;
+use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
+use codex_mcp_types::CODEX_TOOL_NAME;
+use rmcp::ErrorData as McpError;
+use rmcp::RoleServer;
+use rmcp::ServerHandler;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::model::CallToolResponse;
+use rmcp::model::Implementation;
+use rmcp::model::ListToolsResult;
+use rmcp::model::PaginatedRequestParams;
+use rmcp::model::ServerCapabilities;
+use rmcp::model::ServerConfig;
+use rmcp::service::RequestContext;
+
+use crate::codex_tool_config::ServerConfigLayer;
+use crate::codex_tool_runner;
+use crate::tool_definitions;
+use crate::tool_error::ToolCallError;
+
+/// The name hosts see in `serverInfo`, kept from the server this one replaces.
+const SERVER_NAME: &str = "codex-mcp-server";
+
+pub(crate) struct ServerOptions {
+    pub(crate) config_overrides: Vec<ConfigOverride>,
+    pub(crate) profile: Option<String>,
+}
+
+/// Serves MCP on stdin/stdout until the host closes stdin.
+pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
+    let codex_home = find_codex_home()?;
+    let auth = AuthManager::shared(&codex_home);
+    let conversations = Arc::new(ConversationManager::new(auth)?);
+    let server = CodexMcpServer {
+        conversations,
+        config: Arc::new(ServerConfigLayer {
+            codex_home,
+            overrides: options.config_overrides,
+            profile: options.profile,
+        }),
+    };
+    let service = server.serve(rmcp::transport::stdio()).await?;
+    let reason = service.waiting().await?;
+    tracing::info!(?reason, "MCP connection closed");
+    Ok(())
+}
+
+/// Cheap to clone: rmcp hands each request its own reference.
+#[derive(Clone)]
+pub(crate) struct CodexMcpServer {
+    conversations: Arc<ConversationManager>,
+    config: Arc<ServerConfigLayer>,
+}
+
+impl ServerHandler for CodexMcpServer {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
+        info.title = Some("Codex".into());
+        // The tool list never changes, so `listChanged` is not advertised.
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(info)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tool_definitions::all()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let result = match request.name.as_ref() {
+            CODEX_TOOL_NAME => {
+                codex_tool_runner::run_codex(
+                    &self.conversations,
+                    &self.config,
+                    request.arguments,
+                    context,
+                )
+                .await
+            }
+            CODEX_REPLY_TOOL_NAME => {
+                codex_tool_runner::run_codex_reply(&self.conversations, request.arguments, context)
+                    .await
+            }
+            other => ToolCallError::UnknownTool(other.to_string()).into_result(None),
+        };
+        Ok(result.into())
+    }
+}

@@ -1,0 +1,80 @@
+//! The one place where failures cross the MCP boundary.
+//!
+//! A tool call that fails is still answered with a `CallToolResult` (`isError: true`) whose
+//! text tells the calling model what went wrong and what to do; `structuredContent` carries the
+//! `threadId` whenever a conversation exists, as the output schema promises.
+
+use codex_core::CodexErr;
+use codex_core::ConversationId;
+use codex_core::protocol::MalformedConversationId;
+use codex_mcp_types::CodexToolCallResult;
+use codex_mcp_types::McpTypesError;
+use rmcp::model::CallToolResult;
+use rmcp::model::ContentBlock;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ToolCallError {
+    #[error("Unknown tool '{0}'; this server offers the tools `codex` and `codex-reply`.")]
+    UnknownTool(String),
+
+    #[error("Missing arguments for the `{0}` tool; the `prompt` field is required.")]
+    MissingArguments(&'static str),
+
+    #[error("Invalid arguments for the `{tool}` tool: {message}")]
+    InvalidArguments { tool: &'static str, message: String },
+
+    #[error("{0}")]
+    MissingThreadId(#[from] McpTypesError),
+
+    #[error("{0}")]
+    MalformedThreadId(#[from] MalformedConversationId),
+
+    #[error("no conversation with id {0}; start a new one with the `codex` tool")]
+    UnknownThread(ConversationId),
+
+    #[error("Failed to load Codex configuration: {0}")]
+    Config(CodexErr),
+
+    #[error("Failed to start Codex session: {0}")]
+    StartSession(CodexErr),
+
+    #[error("Failed to submit the prompt: {0}")]
+    Submit(CodexErr),
+
+    /// The turn ended with an `error` event.
+    #[error("{0}")]
+    Turn(String),
+
+    #[error("The turn was aborted before it finished; call `codex-reply` to continue.")]
+    Aborted,
+
+    #[error("Codex runtime error: {0}")]
+    Runtime(CodexErr),
+}
+
+impl ToolCallError {
+    pub(crate) fn into_result(self, thread_id: Option<ConversationId>) -> CallToolResult {
+        let message = self.to_string();
+        let mut result = CallToolResult::error(vec![ContentBlock::text(message.clone())]);
+        if let Some(thread_id) = thread_id {
+            result.structured_content = structured(thread_id, message);
+        }
+        result
+    }
+}
+
+/// The successful answer: the agent's last message, in `content` and `structuredContent`
+/// alike, because some hosts read only one of them.
+pub(crate) fn success(thread_id: ConversationId, content: String) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(content.clone())]);
+    result.structured_content = structured(thread_id, content);
+    result
+}
+
+fn structured(thread_id: ConversationId, content: String) -> Option<serde_json::Value> {
+    serde_json::to_value(CodexToolCallResult {
+        thread_id: thread_id.to_string(),
+        content,
+    })
+    .ok()
+}

@@ -1,0 +1,4 @@
+//! The server's integration tests, in one binary: each spawns the real `codex` binary, speaks
+//! MCP to it over stdio, and points it at a mock model provider on 127.0.0.1.
+
+mod suite;

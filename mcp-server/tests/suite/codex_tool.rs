@@ -1,0 +1,216 @@
+//! `codex` and `codex-reply` answering through the Responses API.
+
+use codex_test_support::MOCK_API_KEY;
+use codex_test_support::responses::assistant_answer;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+
+use super::TestServer;
+use super::thread_id;
+
+#[tokio::test]
+async fn codex_returns_the_answer_and_a_thread_id() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &[]).await?;
+    server
+        .model
+        .mount_sse_sequence(vec![assistant_answer("hello")])
+        .await;
+
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "say hi"}))
+        .await?;
+    let response = server.mcp.read_until_response(id).await?;
+    let result = &response["result"];
+    let thread = thread_id(result);
+    assert_eq!(
+        result,
+        &json!({
+            "content": [{"type": "text", "text": "hello"}],
+            "structuredContent": {"threadId": thread, "content": "hello"},
+            "isError": false
+        })
+    );
+
+    let requests = server.model.requests().await;
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer {MOCK_API_KEY}").as_str())
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body)?;
+    assert_eq!(body["model"], "mock-model");
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["store"], false);
+    assert_eq!(body["prompt_cache_key"], thread);
+    let input = body["input"].as_array().expect("input is an array");
+    assert_eq!(
+        input.last(),
+        Some(
+            &json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "say hi"}]})
+        )
+    );
+    assert!(
+        input.iter().any(|item| item["content"][0]["text"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("<environment_context>"))),
+        "the environment context is sent: {input:?}"
+    );
+
+    // Every event of the turn went out as codex/event with the request id and thread id.
+    let events = server.mcp.events_for(id);
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e["params"]["msg"]["type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "session_configured",
+            "task_started",
+            "user_message",
+            "agent_message_delta",
+            "agent_message",
+            "token_count",
+            "task_complete"
+        ]
+    );
+    for event in &events {
+        assert_eq!(event["params"]["_meta"]["threadId"], thread.as_str());
+    }
+    assert_eq!(events[6]["params"]["id"], id.to_string());
+    assert_eq!(
+        events[6]["params"]["msg"],
+        json!({"type": "task_complete", "last_agent_message": "hello"})
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn codex_reply_continues_the_conversation() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &[]).await?;
+    server
+        .model
+        .mount_sse_sequence(vec![
+            assistant_answer("first answer"),
+            assistant_answer("second answer"),
+            assistant_answer("third answer"),
+        ])
+        .await;
+
+    let first = server
+        .call("codex", json!({"prompt": "first prompt"}))
+        .await?;
+    let thread = thread_id(&first);
+
+    let second = server
+        .call(
+            "codex-reply",
+            json!({"prompt": "second prompt", "threadId": thread}),
+        )
+        .await?;
+    assert_eq!(
+        second,
+        json!({
+            "content": [{"type": "text", "text": "second answer"}],
+            "structuredContent": {"threadId": thread, "content": "second answer"},
+            "isError": false
+        })
+    );
+
+    let third = server
+        .call(
+            "codex-reply",
+            json!({"prompt": "third prompt", "conversationId": thread}),
+        )
+        .await?;
+    assert_eq!(third["structuredContent"]["threadId"], thread.as_str());
+    assert_eq!(third["structuredContent"]["content"], "third answer");
+
+    let bodies = server.model.request_bodies().await;
+    assert_eq!(bodies.len(), 3);
+    let tail = |body: &Value, n: usize| -> Vec<Value> {
+        let input = body["input"].as_array().cloned().unwrap_or_default();
+        input[input.len() - n..].to_vec()
+    };
+    assert_eq!(
+        tail(&bodies[1], 3),
+        vec![
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first prompt"}]}),
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "first answer"}]}),
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "second prompt"}]}),
+        ]
+    );
+    assert_eq!(
+        tail(&bodies[2], 2),
+        vec![
+            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "second answer"}]}),
+            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "third prompt"}]}),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn instructions_arguments_reach_the_model() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &[]).await?;
+    server
+        .model
+        .mount_sse_sequence(vec![assistant_answer("Enjoy!")])
+        .await;
+    let result = server
+        .call(
+            "codex",
+            json!({
+                "prompt": "hi",
+                "base-instructions": "You are a helpful assistant.",
+                "developer-instructions": "Foreshadow upcoming tool calls."
+            }),
+        )
+        .await?;
+    assert_eq!(result["structuredContent"]["content"], "Enjoy!");
+    let body = &server.model.request_bodies().await[0];
+    assert_eq!(body["instructions"], "You are a helpful assistant.");
+    assert_eq!(
+        body["input"][0],
+        json!({"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Foreshadow upcoming tool calls."}]})
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_function_calls_are_answered_and_the_turn_continues() -> anyhow::Result<()> {
+    use codex_test_support::responses::ev_completed;
+    use codex_test_support::responses::ev_function_call;
+    use codex_test_support::responses::ev_response_created;
+    use codex_test_support::responses::sse;
+
+    let mut server = TestServer::start("", &[]).await?;
+    server
+        .model
+        .mount_sse_sequence(vec![
+            sse(&[
+                ev_response_created("r1"),
+                ev_function_call("call-1", "teleport", "{}"),
+                ev_completed("r1"),
+            ]),
+            assistant_answer("done"),
+        ])
+        .await;
+    let result = server.call("codex", json!({"prompt": "go"})).await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    let bodies = server.model.request_bodies().await;
+    let input = bodies[1]["input"].as_array().cloned().unwrap_or_default();
+    assert_eq!(
+        input[input.len() - 2..].to_vec(),
+        vec![
+            json!({"type": "function_call", "name": "teleport", "arguments": "{}", "call_id": "call-1"}),
+            json!({"type": "function_call_output", "call_id": "call-1", "output": "unsupported call: teleport"}),
+        ]
+    );
+    Ok(())
+}

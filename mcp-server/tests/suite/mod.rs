@@ -1,0 +1,59 @@
+//! Shared set-up for the integration suites.
+
+mod codex_tool;
+mod concurrency;
+mod config_precedence;
+mod errors;
+mod tools_list;
+mod transport;
+
+use codex_test_support::McpProcess;
+use codex_test_support::MockModel;
+use codex_test_support::write_mock_config;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub(crate) const CODEX_BIN: &str = env!("CARGO_BIN_EXE_codex");
+
+/// A running server with its own `CODEX_HOME`, configured for the mock provider.
+pub(crate) struct TestServer {
+    pub(crate) mcp: McpProcess,
+    pub(crate) model: MockModel,
+    /// Kept alive for the server's lifetime: it is the server's `CODEX_HOME`.
+    _home: TempDir,
+}
+
+impl TestServer {
+    /// Starts the mock provider and an initialized server; `top_level` goes into config.toml.
+    pub(crate) async fn start(top_level: &str, args: &[&str]) -> anyhow::Result<Self> {
+        let model = MockModel::start().await;
+        let home = TempDir::new()?;
+        write_mock_config(home.path(), &model.base_url(), top_level)?;
+        let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), args, &[]).await?;
+        mcp.initialize().await?;
+        Ok(Self {
+            mcp,
+            model,
+            _home: home,
+        })
+    }
+
+    /// Calls `tool` and returns the `tools/call` result.
+    pub(crate) async fn call(&mut self, tool: &str, arguments: Value) -> anyhow::Result<Value> {
+        let id = self.mcp.call_tool(tool, arguments).await?;
+        let response = self.mcp.read_until_response(id).await?;
+        response
+            .get("result")
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("tools/call failed at the protocol level: {response}"))
+    }
+}
+
+/// The `threadId` of a tool result, checked to be a UUID.
+pub(crate) fn thread_id(result: &Value) -> String {
+    let id = result["structuredContent"]["threadId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no threadId in {result}"));
+    uuid::Uuid::parse_str(id).unwrap_or_else(|_| panic!("threadId {id} is not a UUID"));
+    id.to_string()
+}

@@ -1,0 +1,293 @@
+//! `McpProcess`: a spawned `codex mcp` and a minimal JSON-RPC client speaking raw lines to it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitStatus;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use anyhow::bail;
+use serde_json::Value;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::io::BufReader;
+use tokio::process::Child;
+use tokio::process::ChildStdin;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use crate::DEFAULT_READ_TIMEOUT;
+use crate::MOCK_API_KEY;
+
+pub struct McpProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Messages the server wrote to stdout, one JSON value per line.
+    stdout: mpsc::UnboundedReceiver<anyhow::Result<Value>>,
+    /// Everything the server wrote to stderr, for assertions about logs.
+    stderr: Arc<Mutex<String>>,
+    /// Responses read while waiting for something else, by id.
+    responses: HashMap<i64, Value>,
+    /// Notifications and server requests read while waiting for responses, in order.
+    others: Vec<Value>,
+    next_id: i64,
+}
+
+impl McpProcess {
+    /// Spawns `program mcp` with `CODEX_HOME=codex_home`, the mock provider's key in the
+    /// environment and no `OPENAI_API_KEY`.
+    pub async fn spawn(program: &str, codex_home: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with(program, codex_home, &[], &[]).await
+    }
+
+    /// Like [`McpProcess::spawn`], with extra arguments (before `mcp`) and environment
+    /// changes (`None` removes a variable).
+    pub async fn spawn_with(
+        program: &str,
+        codex_home: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<Self> {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .arg("mcp")
+            .env("CODEX_HOME", codex_home)
+            .env("MOCK_API_KEY", MOCK_API_KEY)
+            .env_remove("OPENAI_API_KEY")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawning {program}"))?;
+        let stdin = child.stdin.take().context("no stdin")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let stderr = child.stderr.take().context("no stderr")?;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            loop {
+                match lines.next_line().await {
+                    Ok(Some(line)) => {
+                        let parsed = serde_json::from_str::<Value>(&line).with_context(|| {
+                            format!("server wrote a non-JSON line to stdout: {line:?}")
+                        });
+                        if tx.send(parsed).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(err) => {
+                        let _ = tx.send(Err(err.into()));
+                        return;
+                    }
+                }
+            }
+        });
+        let stderr_log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr_log);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[codex stderr] {line}");
+                if let Ok(mut log) = sink.lock() {
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            }
+        });
+        Ok(Self {
+            child,
+            stdin: Some(stdin),
+            stdout: rx,
+            stderr: stderr_log,
+            responses: HashMap::new(),
+            others: Vec::new(),
+            next_id: 0,
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// What the server has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .map(|log| log.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `initialize` handshake, declaring form elicitation; returns the result.
+    pub async fn initialize(&mut self) -> anyhow::Result<Value> {
+        self.initialize_with_capabilities(json!({"elicitation": {"form": {}}}))
+            .await
+    }
+
+    pub async fn initialize_with_capabilities(
+        &mut self,
+        capabilities: Value,
+    ) -> anyhow::Result<Value> {
+        let id = self
+            .send_request(
+                "initialize",
+                json!({
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": capabilities,
+                    "clientInfo": {"name": "codex-test-support", "version": "0.0.0"}
+                }),
+            )
+            .await?;
+        let response = self.read_until_response(id).await?;
+        self.send_notification("notifications/initialized", None)
+            .await?;
+        response
+            .get("result")
+            .cloned()
+            .with_context(|| format!("initialize failed: {response}"))
+    }
+
+    /// Sends a request and returns its id.
+    pub async fn send_request(&mut self, method: &str, params: Value) -> anyhow::Result<i64> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_message(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await?;
+        Ok(id)
+    }
+
+    /// Calls a tool and returns the request id.
+    pub async fn call_tool(&mut self, name: &str, arguments: Value) -> anyhow::Result<i64> {
+        self.send_request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await
+    }
+
+    pub async fn send_notification(
+        &mut self,
+        method: &str,
+        params: Option<Value>,
+    ) -> anyhow::Result<()> {
+        let mut message = json!({"jsonrpc": "2.0", "method": method});
+        if let Some(params) = params {
+            message["params"] = params;
+        }
+        self.send_message(&message).await
+    }
+
+    /// Answers a request the server sent.
+    pub async fn send_response(&mut self, id: Value, result: Value) -> anyhow::Result<()> {
+        self.send_message(&json!({"jsonrpc": "2.0", "id": id, "result": result}))
+            .await
+    }
+
+    pub async fn send_message(&mut self, message: &Value) -> anyhow::Result<()> {
+        self.send_raw_line(&message.to_string()).await
+    }
+
+    /// Writes `line` and a newline to the server's stdin, whatever it contains.
+    pub async fn send_raw_line(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("stdin already closed")?;
+        stdin.write_all(line.as_bytes()).await?;
+        stdin.write_all(b"\n").await?;
+        stdin.flush().await?;
+        Ok(())
+    }
+
+    /// Closes the server's stdin, as a host does to end the session.
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the process to exit.
+    pub async fn wait_for_exit(&mut self, limit: Duration) -> anyhow::Result<ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .with_context(|| format!("server still running {limit:?} after stdin closed"))?
+            .context("waiting for the server")
+    }
+
+    /// The next message from the server, read under [`DEFAULT_READ_TIMEOUT`].
+    pub async fn read_message(&mut self) -> anyhow::Result<Value> {
+        match tokio::time::timeout(DEFAULT_READ_TIMEOUT, self.stdout.recv()).await {
+            Err(_) => bail!("no message from the server within {DEFAULT_READ_TIMEOUT:?}"),
+            Ok(None) => bail!("the server closed stdout"),
+            Ok(Some(message)) => message,
+        }
+    }
+
+    /// Reads until the response to `id` (result or error), keeping everything else.
+    pub async fn read_until_response(&mut self, id: i64) -> anyhow::Result<Value> {
+        if let Some(response) = self.responses.remove(&id) {
+            return Ok(response);
+        }
+        loop {
+            let message = self.read_message().await?;
+            let is_response = message.get("method").is_none() && message.get("id").is_some();
+            if !is_response {
+                self.others.push(message);
+                continue;
+            }
+            match message.get("id").and_then(Value::as_i64) {
+                Some(found) if found == id => return Ok(message),
+                Some(found) => {
+                    self.responses.insert(found, message);
+                }
+                None => bail!("response with a non-numeric id: {message}"),
+            }
+        }
+    }
+
+    /// Reads until a notification or request matching `predicate`, keeping responses.
+    pub async fn read_until(
+        &mut self,
+        predicate: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        if let Some(position) = self.others.iter().position(&predicate) {
+            return Ok(self.others.remove(position));
+        }
+        loop {
+            let message = self.read_message().await?;
+            let is_response = message.get("method").is_none() && message.get("id").is_some();
+            if is_response {
+                if let Some(found) = message.get("id").and_then(Value::as_i64) {
+                    self.responses.insert(found, message);
+                }
+                continue;
+            }
+            if predicate(&message) {
+                return Ok(message);
+            }
+            self.others.push(message);
+        }
+    }
+
+    /// Notifications and requests seen so far that no read consumed, oldest first.
+    pub fn take_others(&mut self) -> Vec<Value> {
+        std::mem::take(&mut self.others)
+    }
+
+    /// `codex/event` notifications seen so far whose `_meta.requestId` is `id`.
+    pub fn events_for(&self, id: i64) -> Vec<Value> {
+        self.others
+            .iter()
+            .filter(|m| m.get("method").and_then(Value::as_str) == Some("codex/event"))
+            .filter(|m| m["params"]["_meta"]["requestId"] == json!(id))
+            .cloned()
+            .collect()
+    }
+}

@@ -1,0 +1,140 @@
+//! A model provider on 127.0.0.1: wiremock answering `POST /v1/responses` with SSE.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::Value;
+use wiremock::Mock;
+use wiremock::MockServer;
+use wiremock::Request;
+use wiremock::Respond;
+use wiremock::ResponseTemplate;
+use wiremock::matchers::method;
+use wiremock::matchers::path;
+
+use crate::responses::assistant_answer;
+use crate::responses::last_user_text;
+
+const RESPONSES_PATH: &str = "/v1/responses";
+
+pub struct MockModel {
+    server: MockServer,
+}
+
+impl MockModel {
+    pub async fn start() -> Self {
+        Self {
+            server: MockServer::start().await,
+        }
+    }
+
+    /// The provider `base_url` to put in config.toml.
+    pub fn base_url(&self) -> String {
+        format!("{}/v1", self.server.uri())
+    }
+
+    /// Serves `bodies` (SSE) in order, one per request, and expects exactly that many.
+    pub async fn mount_sse_sequence(&self, bodies: Vec<String>) {
+        let count = bodies.len() as u64;
+        let responses = bodies.into_iter().map(sse_response).collect();
+        self.mount_sequence(responses, count).await;
+    }
+
+    /// Serves `responses` in order and expects exactly `expected` requests.
+    pub async fn mount_sequence(&self, responses: Vec<ResponseTemplate>, expected: u64) {
+        Mock::given(method("POST"))
+            .and(path(RESPONSES_PATH))
+            .respond_with(SequenceResponder {
+                responses: Mutex::new(responses.into()),
+            })
+            .expect(expected)
+            .mount(&self.server)
+            .await;
+    }
+
+    /// Answers every request with "echo: <last user message>" after `delay`.
+    pub async fn mount_echo(&self, delay: Duration) {
+        Mock::given(method("POST"))
+            .and(path(RESPONSES_PATH))
+            .respond_with(EchoResponder { delay })
+            .mount(&self.server)
+            .await;
+    }
+
+    /// The requests the provider received, oldest first.
+    pub async fn requests(&self) -> Vec<Request> {
+        self.server.received_requests().await.unwrap_or_default()
+    }
+
+    /// The JSON bodies of the requests received, oldest first.
+    pub async fn request_bodies(&self) -> Vec<Value> {
+        self.requests()
+            .await
+            .iter()
+            .filter_map(|request| serde_json::from_slice(&request.body).ok())
+            .collect()
+    }
+}
+
+/// An SSE response as a provider sends it.
+pub fn sse_response(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "text/event-stream")
+        .set_body_raw(body, "text/event-stream")
+}
+
+struct SequenceResponder {
+    responses: Mutex<VecDeque<ResponseTemplate>>,
+}
+
+impl Respond for SequenceResponder {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        self.responses
+            .lock()
+            .ok()
+            .and_then(|mut queue| queue.pop_front())
+            .unwrap_or_else(|| {
+                ResponseTemplate::new(500).set_body_string("mock: no more responses")
+            })
+    }
+}
+
+struct EchoResponder {
+    delay: Duration,
+}
+
+impl Respond for EchoResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let text = serde_json::from_slice::<Value>(&request.body)
+            .ok()
+            .and_then(|body| last_user_text(&body))
+            .unwrap_or_default();
+        sse_response(assistant_answer(&format!("echo: {text}"))).set_delay(self.delay)
+    }
+}
+
+/// Writes a config.toml pointing the `mock_provider` at `base_url`. `top_level` is inserted
+/// before the tables (top-level keys such as `approval_policy = "never"`).
+pub fn write_mock_config(
+    codex_home: &Path,
+    base_url: &str,
+    top_level: &str,
+) -> std::io::Result<()> {
+    let config = format!(
+        r#"model = "mock-model"
+model_provider = "mock_provider"
+{top_level}
+
+[model_providers.mock_provider]
+name = "Mock provider"
+base_url = "{base_url}"
+wire_api = "responses"
+env_key = "MOCK_API_KEY"
+request_max_retries = 0
+stream_max_retries = 0
+"#
+    );
+    std::fs::write(codex_home.join("config.toml"), config)
+}

@@ -1,0 +1,71 @@
+//! Builders for Responses API server-sent events, as a provider streams them.
+
+use serde_json::Value;
+use serde_json::json;
+
+/// An SSE body: one `event:` / `data:` pair per event.
+pub fn sse(events: &[Value]) -> String {
+    let mut body = String::new();
+    for event in events {
+        let kind = event["type"].as_str().unwrap_or("message");
+        body.push_str(&format!("event: {kind}\ndata: {event}\n\n"));
+    }
+    body
+}
+
+pub fn ev_response_created(id: &str) -> Value {
+    json!({"type": "response.created", "response": {"id": id}})
+}
+
+pub fn ev_output_text_delta(delta: &str) -> Value {
+    json!({"type": "response.output_text.delta", "delta": delta})
+}
+
+pub fn ev_assistant_message(id: &str, text: &str) -> Value {
+    json!({
+        "type": "response.output_item.done",
+        "item": {
+            "type": "message", "role": "assistant", "id": id, "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": []}]
+        }
+    })
+}
+
+pub fn ev_function_call(call_id: &str, name: &str, arguments: &str) -> Value {
+    json!({
+        "type": "response.output_item.done",
+        "item": {"type": "function_call", "call_id": call_id, "name": name, "arguments": arguments}
+    })
+}
+
+pub fn ev_completed(id: &str) -> Value {
+    json!({
+        "type": "response.completed",
+        "response": {"id": id, "usage": {
+            "input_tokens": 10, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 15
+        }}
+    })
+}
+
+/// A whole response that answers `text` and stops.
+pub fn assistant_answer(text: &str) -> String {
+    sse(&[
+        ev_response_created("resp-1"),
+        ev_output_text_delta(text),
+        ev_assistant_message("msg-1", text),
+        ev_completed("resp-1"),
+    ])
+}
+
+/// The text of the last `user` message in a Responses request body.
+pub fn last_user_text(body: &Value) -> Option<String> {
+    body["input"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|item| item["type"] == "message" && item["role"] == "user")
+        .and_then(|item| item["content"][0]["text"].as_str())
+        .map(str::to_string)
+}
