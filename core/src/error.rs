@@ -86,6 +86,19 @@ pub enum CodexErr {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
-    #[error("request to the model provider failed: {0}")]
+    #[error("request to the model provider failed: {}", with_causes(.0))]
     Http(#[from] reqwest::Error),
+}
+
+/// reqwest's own message omits the cause ("error sending request"); the cause ("connection
+/// refused") is what a reader needs.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
