@@ -16,6 +16,7 @@ use toml::Value;
 use crate::config_override::ConfigOverride;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::exec_env::ShellEnvironmentPolicy;
 use crate::model_provider::ModelProviderInfo;
 use crate::model_provider::OPENAI_PROVIDER_ID;
 use crate::model_provider::built_in_model_providers;
@@ -49,6 +50,45 @@ pub struct ConfigToml {
     pub model_reasoning_summary: Option<ReasoningSummary>,
     pub developer_instructions: Option<String>,
     pub project_doc_max_bytes: Option<usize>,
+    #[serde(default)]
+    pub shell_environment_policy: ShellEnvironmentPolicy,
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
+}
+
+/// `[approvals]`: what happens when an approval cannot be asked or is not answered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ApprovalsConfig {
+    /// Applied when the client cannot be asked (e.g. it does not support elicitation).
+    #[serde(default)]
+    pub fallback: ApprovalFallback,
+    /// How long to wait for an answer before denying.
+    #[serde(default = "default_approval_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self {
+            fallback: ApprovalFallback::default(),
+            timeout_secs: default_approval_timeout_secs(),
+        }
+    }
+}
+
+fn default_approval_timeout_secs() -> u64 {
+    600
+}
+
+/// The answer given for an approval that cannot be asked. Never an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalFallback {
+    /// Deny the command; the model is told and the turn goes on.
+    #[default]
+    Deny,
+    /// Deny and end the turn.
+    Abort,
 }
 
 /// `[sandbox_workspace_write]`: what `workspace-write` may write besides the cwd.
@@ -101,6 +141,8 @@ pub struct Config {
     pub project_doc_max_bytes: usize,
     /// The profile that was applied, if any.
     pub profile: Option<String>,
+    pub shell_environment_policy: ShellEnvironmentPolicy,
+    pub approvals: ApprovalsConfig,
 }
 
 impl Config {
@@ -178,6 +220,8 @@ impl Config {
             model_reasoning_summary: toml.model_reasoning_summary.unwrap_or_default(),
             project_doc_max_bytes,
             profile,
+            shell_environment_policy: toml.shell_environment_policy,
+            approvals: toml.approvals,
         })
     }
 }

@@ -3,9 +3,12 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
+use std::sync::Arc;
+
 use tokio::sync::Mutex;
 use tokio::sync::mpsc;
 
+use crate::config::Config;
 use crate::error::CodexErr;
 use crate::error::Result;
 use crate::protocol::ConversationId;
@@ -18,6 +21,7 @@ use crate::protocol::Submission;
 #[derive(Debug)]
 pub struct CodexConversation {
     conversation_id: ConversationId,
+    config: Arc<Config>,
     /// Sending half of the session task's submission queue; the task ends when it closes.
     tx_sub: mpsc::Sender<Submission>,
     /// Receiving half of the event queue. A tokio lock because a reader holds it while it
@@ -29,11 +33,13 @@ pub struct CodexConversation {
 impl CodexConversation {
     pub(crate) fn new(
         conversation_id: ConversationId,
+        config: Arc<Config>,
         tx_sub: mpsc::Sender<Submission>,
         rx_event: mpsc::UnboundedReceiver<Event>,
     ) -> Self {
         Self {
             conversation_id,
+            config,
             tx_sub,
             rx_event: Mutex::new(rx_event),
             next_submission_id: AtomicU64::new(0),
@@ -42,6 +48,11 @@ impl CodexConversation {
 
     pub fn conversation_id(&self) -> ConversationId {
         self.conversation_id
+    }
+
+    /// The settings the conversation runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Submits `op` under a generated id and returns that id.

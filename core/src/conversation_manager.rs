@@ -49,13 +49,19 @@ impl ConversationManager {
     /// Starts a conversation and waits for its `session_configured` event.
     pub async fn new_conversation(&self, config: Config) -> Result<NewConversation> {
         let conversation_id = ConversationId::new();
+        let config = Arc::new(config);
         let (tx_sub, rx_event) = session::spawn(
-            Arc::new(config),
+            Arc::clone(&config),
             Arc::clone(&self.auth_manager),
             self.http.clone(),
             conversation_id,
         );
-        let conversation = Arc::new(CodexConversation::new(conversation_id, tx_sub, rx_event));
+        let conversation = Arc::new(CodexConversation::new(
+            conversation_id,
+            config,
+            tx_sub,
+            rx_event,
+        ));
         let first = conversation.next_event().await?;
         let EventMsg::SessionConfigured(session_configured) = first.msg else {
             return Err(CodexErr::SessionStart(format!(

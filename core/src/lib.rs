@@ -6,19 +6,26 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod auth;
+mod command_safety;
 pub mod config;
 pub mod config_override;
 mod conversation;
 mod conversation_manager;
 mod environment_context;
 pub mod error;
+mod exec;
+pub mod exec_env;
 mod model_client;
 pub mod model_provider;
+pub mod parse_command;
 mod project_doc;
 pub mod protocol;
 pub mod response_item;
 mod responses_api;
+mod safety;
+mod sandbox;
 mod session;
+mod shell;
 mod tool_router;
 
 pub use crate::auth::AuthManager;

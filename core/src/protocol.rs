@@ -6,10 +6,13 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::Serialize;
 use uuid::Uuid;
+
+pub use crate::parse_command::ParsedCommand;
 
 /// Identifies a conversation (a "thread" on the MCP wire) for its whole life, across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -178,6 +181,29 @@ pub enum Op {
     Interrupt,
     /// Abort everything and end the session; the last event is `shutdown_complete`.
     Shutdown,
+    /// The answer to an `exec_approval_request`, keyed by its `call_id`.
+    ExecApproval {
+        id: String,
+        decision: ReviewDecision,
+    },
+}
+
+/// A user's answer to an approval request. Anything that is not an explicit approval is a
+/// denial: that is the safe default.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    /// Run this once.
+    Approved,
+    /// Run this, and the same command again in this conversation without asking.
+    ApprovedForSession,
+    /// Do not run it; the model is told, with the reason when there is one, and continues.
+    #[default]
+    Denied,
+    /// Denied with an explanation for the model.
+    DeniedWithReason(String),
+    /// Do not run it, and end the turn.
+    Abort,
 }
 
 /// An `Op` with the id that the events it causes will carry.
@@ -213,6 +239,64 @@ pub enum EventMsg {
     SessionConfigured(SessionConfiguredEvent),
     TurnAborted(TurnAbortedEvent),
     ShutdownComplete,
+    /// The engine waits for an `Op::ExecApproval` with this `call_id`.
+    ExecApprovalRequest(ExecApprovalRequestEvent),
+    ExecCommandBegin(ExecCommandBeginEvent),
+    ExecCommandOutputDelta(ExecCommandOutputDeltaEvent),
+    ExecCommandEnd(ExecCommandEndEvent),
+    /// Something worth showing that is not part of the model's output.
+    BackgroundEvent(BackgroundEventEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecApprovalRequestEvent {
+    pub call_id: String,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    /// Why the agent asks (its justification, or why the command needs approval).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub parsed_cmd: Vec<ParsedCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCommandBeginEvent {
+    pub call_id: String,
+    pub command: Vec<String>,
+    pub cwd: PathBuf,
+    pub parsed_cmd: Vec<ParsedCommand>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecOutputStream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCommandOutputDeltaEvent {
+    pub call_id: String,
+    pub stream: ExecOutputStream,
+    /// Raw output bytes, base64-encoded (output need not be UTF-8).
+    pub chunk: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCommandEndEvent {
+    pub call_id: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub aggregated_output: String,
+    pub exit_code: i32,
+    pub duration: Duration,
+    /// The output as the model sees it.
+    pub formatted_output: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackgroundEventEvent {
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

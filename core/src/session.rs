@@ -4,10 +4,15 @@
 //! idle and lends it to the turn it starts; the turn hands it back when it ends, whether it
 //! completed, failed or was interrupted. No lock guards the history.
 
+use std::collections::HashMap;
+use std::collections::HashSet;
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +25,7 @@ use crate::error::Result;
 use crate::model_client::ModelClient;
 use crate::model_client::Prompt;
 use crate::model_client::ResponseEvent;
+use crate::parse_command::parse_command;
 use crate::protocol::AgentMessageDeltaEvent;
 use crate::protocol::AgentMessageEvent;
 use crate::protocol::AgentReasoningDeltaEvent;
@@ -28,8 +34,10 @@ use crate::protocol::ConversationId;
 use crate::protocol::ErrorEvent;
 use crate::protocol::Event;
 use crate::protocol::EventMsg;
+use crate::protocol::ExecApprovalRequestEvent;
 use crate::protocol::InputItem;
 use crate::protocol::Op;
+use crate::protocol::ReviewDecision;
 use crate::protocol::SessionConfiguredEvent;
 use crate::protocol::Submission;
 use crate::protocol::TaskCompleteEvent;
@@ -61,9 +69,25 @@ struct Session {
     /// The event queue's sending half. The conversation handle holds the receiver; when it
     /// is gone, sends fail silently and the session winds down with its submission channel.
     tx_event: mpsc::UnboundedSender<Event>,
+    /// Approval requests waiting for an `Op::ExecApproval`, by call id. A std lock: entries
+    /// are inserted and taken, never held across an `.await`. A dropped sender (the turn
+    /// ended) reads as a denial on the waiting side.
+    pending_approvals: Mutex<HashMap<String, oneshot::Sender<ReviewDecision>>>,
+    /// Commands the user approved for the rest of the conversation, by exact argv.
+    approved_commands: Mutex<HashSet<Vec<String>>>,
 }
 
 impl Session {
+    fn resolve_approval(&self, call_id: &str, decision: ReviewDecision) {
+        let waiting = lock(&self.pending_approvals).remove(call_id);
+        match waiting {
+            Some(sender) => {
+                let _ = sender.send(decision);
+            }
+            None => tracing::warn!(call_id, "approval for a request that is not pending"),
+        }
+    }
+
     fn emit(&self, id: &str, msg: EventMsg) {
         // The receiver is gone only when the conversation is being dropped; nobody is left
         // to tell.
@@ -105,6 +129,8 @@ pub(crate) fn spawn(
         instructions,
         config,
         tx_event,
+        pending_approvals: Mutex::new(HashMap::new()),
+        approved_commands: Mutex::new(HashSet::new()),
     });
     let state = SessionState {
         history: initial_context(&session.config),
@@ -201,6 +227,7 @@ async fn submission_loop(
                     turn.cancel.cancel();
                 }
             }
+            Op::ExecApproval { id, decision } => session.resolve_approval(&id, decision),
             Op::Shutdown => {
                 queued.clear();
                 if let Some(turn) = running.take() {
@@ -258,10 +285,17 @@ async fn run_turn(
         EventMsg::UserMessage(UserMessageEvent { message: text }),
     );
 
+    let turn = TurnContext {
+        session: &session,
+        sub_id: &sub_id,
+        cancel: &cancel,
+    };
+    // Dropping the requests future on cancel also drops any running command, whose process
+    // group is killed with it.
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Err(CodexErr::Interrupted),
-        outcome = run_model_requests(&session, &mut state, &sub_id) => outcome,
+        outcome = run_model_requests(&turn, &mut state) => outcome,
     };
     match outcome {
         Ok(last_agent_message) => session.emit(
@@ -293,10 +327,11 @@ async fn run_turn(
 
 /// Returns the last assistant message of the turn.
 async fn run_model_requests(
-    session: &Session,
+    turn: &TurnContext<'_>,
     state: &mut SessionState,
-    sub_id: &str,
 ) -> Result<Option<String>> {
+    let session = turn.session;
+    let sub_id = turn.sub_id;
     let mut last_agent_message = None;
     loop {
         let prompt = Prompt {
@@ -318,9 +353,10 @@ async fn run_model_requests(
                     EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
                 ),
                 ResponseEvent::OutputItemDone(item) => {
-                    match handle_output_item(session, state, sub_id, item).await {
+                    match handle_output_item(turn, state, item).await {
                         ItemOutcome::AgentMessage(text) => last_agent_message = Some(text),
                         ItemOutcome::ToolCalled => called_tools = true,
+                        ItemOutcome::AbortTurn => return Err(CodexErr::Interrupted),
                         ItemOutcome::Recorded => {}
                     }
                 }
@@ -348,16 +384,19 @@ enum ItemOutcome {
     AgentMessage(String),
     /// A tool ran; its output must go back to the model in another request.
     ToolCalled,
+    /// The user aborted the turn from an approval.
+    AbortTurn,
     Recorded,
 }
 
 /// Records a finished output item and runs it if it is a tool call.
 async fn handle_output_item(
-    session: &Session,
+    turn: &TurnContext<'_>,
     state: &mut SessionState,
-    sub_id: &str,
     item: ResponseItem,
 ) -> ItemOutcome {
+    let session = turn.session;
+    let sub_id = turn.sub_id;
     match &item {
         ResponseItem::Message { role, .. } if role == "assistant" => {
             let text = item.message_text().unwrap_or_default();
@@ -389,9 +428,19 @@ async fn handle_output_item(
             // `answer_orphaned_calls` gives it an output.
             let (name, arguments, call_id) = (name.clone(), arguments.clone(), call_id.clone());
             state.history.push(item);
-            let output = session.tools.dispatch(&name, &arguments, &call_id).await;
-            state.history.push(output);
-            ItemOutcome::ToolCalled
+            let output = session
+                .tools
+                .dispatch(turn, &name, &arguments, &call_id)
+                .await;
+            state.history.push(ResponseItem::FunctionCallOutput {
+                call_id,
+                output: output.output,
+            });
+            if output.abort_turn {
+                ItemOutcome::AbortTurn
+            } else {
+                ItemOutcome::ToolCalled
+            }
         }
         ResponseItem::Message { .. } | ResponseItem::FunctionCallOutput { .. } => {
             state.history.push(item);
@@ -399,6 +448,85 @@ async fn handle_output_item(
         }
         ResponseItem::Other => ItemOutcome::Recorded,
     }
+}
+
+/// What a running turn offers the tools it runs.
+pub(crate) struct TurnContext<'a> {
+    session: &'a Session,
+    sub_id: &'a str,
+    cancel: &'a CancellationToken,
+}
+
+impl TurnContext<'_> {
+    pub(crate) fn config(&self) -> &Config {
+        &self.session.config
+    }
+
+    pub(crate) fn emit(&self, msg: EventMsg) {
+        self.session.emit(self.sub_id, msg);
+    }
+
+    pub(crate) fn cancel_token(&self) -> &CancellationToken {
+        self.cancel
+    }
+
+    pub(crate) fn is_approved_for_session(&self, command: &[String]) -> bool {
+        lock(&self.session.approved_commands).contains(command)
+    }
+
+    pub(crate) fn approve_for_session(&self, command: Vec<String>) {
+        lock(&self.session.approved_commands).insert(command);
+    }
+
+    /// Asks the client whether `command` may run and waits for the answer. Every way the
+    /// wait can end without an answer (the client goes away, the turn is dropped) is a denial.
+    pub(crate) async fn request_exec_approval(
+        &self,
+        call_id: &str,
+        command: &[String],
+        cwd: &Path,
+        reason: Option<String>,
+    ) -> ReviewDecision {
+        let (tx, rx) = oneshot::channel();
+        let _pending = PendingApproval::register(self.session, call_id, tx);
+        self.emit(EventMsg::ExecApprovalRequest(ExecApprovalRequestEvent {
+            call_id: call_id.to_string(),
+            command: command.to_vec(),
+            cwd: cwd.to_path_buf(),
+            reason,
+            parsed_cmd: parse_command(command),
+        }));
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// Removes a pending approval when its waiter goes away, answered or not.
+struct PendingApproval<'a> {
+    session: &'a Session,
+    call_id: String,
+}
+
+impl<'a> PendingApproval<'a> {
+    fn register(session: &'a Session, call_id: &str, tx: oneshot::Sender<ReviewDecision>) -> Self {
+        lock(&session.pending_approvals).insert(call_id.to_string(), tx);
+        Self {
+            session,
+            call_id: call_id.to_string(),
+        }
+    }
+}
+
+impl Drop for PendingApproval<'_> {
+    fn drop(&mut self) {
+        lock(&self.session.pending_approvals).remove(&self.call_id);
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning: the data is plain and stays consistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Gives every call without an output a placeholder one, so the next request is valid.

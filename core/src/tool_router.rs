@@ -3,7 +3,26 @@
 //! Calls the engine cannot serve are answered, never dropped: the Responses API rejects a
 //! history with a call that has no output, and the model can correct itself from the answer.
 
-use crate::response_item::ResponseItem;
+use crate::session::TurnContext;
+use crate::shell::SHELL_TOOL_NAME;
+use crate::shell::handle_shell_call;
+use crate::shell::shell_tool_spec;
+
+/// What a tool call gives back to the model.
+pub(crate) struct ToolOutput {
+    pub(crate) output: String,
+    /// The user chose to end the turn; the output is still recorded for the model.
+    pub(crate) abort_turn: bool,
+}
+
+impl ToolOutput {
+    pub(crate) fn text(output: String) -> Self {
+        Self {
+            output,
+            abort_turn: false,
+        }
+    }
+}
 
 pub(crate) struct ToolRouter {
     specs: Vec<serde_json::Value>,
@@ -11,7 +30,9 @@ pub(crate) struct ToolRouter {
 
 impl ToolRouter {
     pub(crate) fn new() -> Self {
-        Self { specs: Vec::new() }
+        Self {
+            specs: vec![shell_tool_spec()],
+        }
     }
 
     /// Tool definitions for the request's `tools` field.
@@ -19,16 +40,17 @@ impl ToolRouter {
         &self.specs
     }
 
-    /// Runs one function call and returns its output item.
+    /// Runs one function call.
     pub(crate) async fn dispatch(
         &self,
+        turn: &TurnContext<'_>,
         name: &str,
-        _arguments: &str,
+        arguments: &str,
         call_id: &str,
-    ) -> ResponseItem {
-        ResponseItem::FunctionCallOutput {
-            call_id: call_id.to_string(),
-            output: format!("unsupported call: {name}"),
+    ) -> ToolOutput {
+        match name {
+            SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
+            _ => ToolOutput::text(format!("unsupported call: {name}")),
         }
     }
 }

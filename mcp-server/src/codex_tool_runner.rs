@@ -2,6 +2,8 @@
 //! forwards every event as a `codex/event` notification, and answers with the turn's outcome.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::Mutex;
 
 use codex_core::CodexConversation;
 use codex_core::ConversationId;
@@ -32,6 +34,8 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::codex_tool_config::ServerConfigLayer;
+use crate::exec_approval;
+use crate::exec_approval::ExecApprovalRequest;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::success;
 
@@ -82,7 +86,7 @@ pub(crate) async fn run_codex(
     if let Err(err) = conversation.submit_with_id(submission).await {
         return ToolCallError::Submit(err).into_result(Some(conversation_id));
     }
-    drive_turn(&conversation, &events, context.ct).await
+    drive_turn(conversation, &events, context.ct).await
 }
 
 pub(crate) async fn run_codex_reply(
@@ -122,7 +126,7 @@ pub(crate) async fn run_codex_reply(
     if let Err(err) = conversation.submit_with_id(submission).await {
         return ToolCallError::Submit(err).into_result(Some(conversation_id));
     }
-    drive_turn(&conversation, &events, context.ct).await
+    drive_turn(conversation, &events, context.ct).await
 }
 
 /// Deserializes tool arguments, naming the offending field in the error.
@@ -145,12 +149,13 @@ fn parse_arguments<T: DeserializeOwned>(
 
 /// Reads the conversation's events until the turn ends, forwarding each to the host.
 async fn drive_turn(
-    conversation: &CodexConversation,
+    conversation: Arc<CodexConversation>,
     events: &EventForwarder,
     cancel: CancellationToken,
 ) -> CallToolResult {
     let thread_id = events.thread_id;
     let mut interrupted = false;
+    let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
     loop {
         let event = tokio::select! {
             biased;
@@ -170,7 +175,25 @@ async fn drive_turn(
         events.forward(&event).await;
         match event.msg {
             EventMsg::TaskComplete(done) => {
-                return success(thread_id, done.last_agent_message.unwrap_or_default());
+                let mut content = done.last_agent_message.unwrap_or_default();
+                if let Ok(notes) = notes.lock() {
+                    for note in notes.iter() {
+                        content.push_str("\n\n");
+                        content.push_str(note);
+                    }
+                }
+                return success(thread_id, content);
+            }
+            EventMsg::ExecApprovalRequest(request) => {
+                tokio::spawn(exec_approval::resolve(ExecApprovalRequest {
+                    peer: events.peer.clone(),
+                    conversation: Arc::clone(&conversation),
+                    request_id: events.request_id.clone(),
+                    thread_id: thread_id.to_string(),
+                    event_id: event.id,
+                    event: request,
+                    notes: Arc::clone(&notes),
+                }));
             }
             EventMsg::Error(err) => {
                 return ToolCallError::Turn(err.message).into_result(Some(thread_id));

@@ -3,6 +3,7 @@
 
 mod codex_tool_config;
 mod codex_tool_runner;
+mod exec_approval;
 mod server;
 mod tool_definitions;
 mod tool_error;

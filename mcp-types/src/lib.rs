@@ -5,6 +5,7 @@
 //! replaces (OpenAI's `codex mcp-server`), so existing host configurations keep working:
 //! `codex` takes kebab-case arguments, `codex-reply` takes camelCase ones.
 
+mod elicitation;
 mod error;
 mod event_notification;
 mod tool_schema;
@@ -15,6 +16,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 
+pub use crate::elicitation::ApprovalDecision;
+pub use crate::elicitation::ELICITATION_CREATE_METHOD;
+pub use crate::elicitation::EXEC_APPROVAL_ELICITATION;
+pub use crate::elicitation::ExecApprovalElicitParams;
+pub use crate::elicitation::approval_requested_schema;
+pub use crate::elicitation::parse_approval_reply;
 pub use crate::error::McpTypesError;
 pub use crate::event_notification::CODEX_EVENT_METHOD;
 pub use crate::event_notification::CodexEventMeta;

@@ -4,6 +4,8 @@ mod codex_tool;
 mod concurrency;
 mod config_precedence;
 mod errors;
+mod exec_approval;
+mod shell;
 mod tools_list;
 mod transport;
 
@@ -36,6 +38,15 @@ impl TestServer {
             model,
             _home: home,
         })
+    }
+
+    /// Wraps a server started by hand (custom capabilities or environment).
+    pub(crate) fn from_parts(mcp: McpProcess, model: MockModel, home: TempDir) -> Self {
+        Self {
+            mcp,
+            model,
+            _home: home,
+        }
     }
 
     /// Calls `tool` and returns the `tools/call` result.

@@ -69,3 +69,27 @@ pub fn last_user_text(body: &Value) -> Option<String> {
         .and_then(|item| item["content"][0]["text"].as_str())
         .map(str::to_string)
 }
+
+/// A response in which the model calls `shell` with `argv` (and optional extra arguments such
+/// as `workdir` or `timeout_ms`).
+pub fn shell_call(call_id: &str, argv: &[&str], extra: Value) -> String {
+    let mut arguments = json!({"command": argv});
+    if let (Some(arguments), Value::Object(extra)) = (arguments.as_object_mut(), extra) {
+        arguments.extend(extra);
+    }
+    sse(&[
+        ev_response_created("resp-call"),
+        ev_function_call(call_id, "shell", &arguments.to_string()),
+        ev_completed("resp-call"),
+    ])
+}
+
+/// The `output` of the `function_call_output` for `call_id` in a request body.
+pub fn function_call_output(body: &Value, call_id: &str) -> Option<String> {
+    body["input"]
+        .as_array()?
+        .iter()
+        .find(|item| item["type"] == "function_call_output" && item["call_id"] == call_id)
+        .and_then(|item| item["output"].as_str())
+        .map(str::to_string)
+}

@@ -1,0 +1,322 @@
+//! The `shell` tool: how the model runs commands, under the conversation's approval policy.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::command_safety::is_known_safe_command;
+use crate::exec;
+use crate::exec::ExecError;
+use crate::exec::ExecOutput;
+use crate::exec::ExecParams;
+use crate::exec_env::create_env;
+use crate::parse_command::parse_command;
+use crate::protocol::AskForApproval;
+use crate::protocol::EventMsg;
+use crate::protocol::ExecCommandBeginEvent;
+use crate::protocol::ExecCommandEndEvent;
+use crate::protocol::ExecCommandOutputDeltaEvent;
+use crate::protocol::ReviewDecision;
+use crate::safety::CommandAssessment;
+use crate::safety::SafetyCheck;
+use crate::safety::assess_command_safety;
+use crate::sandbox::platform_sandbox;
+use crate::session::TurnContext;
+use crate::tool_router::ToolOutput;
+
+pub(crate) const SHELL_TOOL_NAME: &str = "shell";
+
+/// Output streamed as deltas per command; beyond it, the end event still has the output.
+/// Keeps a command that prints gigabytes from flooding the host with notifications.
+const DELTA_BYTE_BUDGET: usize = 256 * 1024;
+/// What the model sees of a command's output at most.
+const MODEL_OUTPUT_MAX_BYTES: usize = 10 * 1024;
+const MODEL_OUTPUT_MAX_LINES: usize = 256;
+const MODEL_OUTPUT_HEAD_LINES: usize = 128;
+const MODEL_OUTPUT_TAIL_LINES: usize = 128;
+
+pub(crate) const REJECTED_BY_USER: &str = "exec command rejected by user";
+
+pub(crate) fn shell_tool_spec() -> serde_json::Value {
+    json!({
+        "type": "function",
+        "name": SHELL_TOOL_NAME,
+        "description": "Runs a shell command and returns its output.",
+        "strict": false,
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "command": {"type": "array", "items": {"type": "string"}, "description": "The command to execute, as argv (use [\"bash\", \"-lc\", \"...\"] for shell syntax)"},
+                "workdir": {"type": "string", "description": "The working directory to execute the command in"},
+                "timeout_ms": {"type": "number", "description": "The timeout for the command in milliseconds"},
+                "with_escalated_permissions": {"type": "boolean", "description": "Whether to request escalated permissions. Set to true if command needs to be run without sandbox restrictions"},
+                "justification": {"type": "string", "description": "Only set if with_escalated_permissions is true. 1-sentence explanation of why we want to run this command."}
+            },
+            "required": ["command"],
+            "additionalProperties": false
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ShellToolCallParams {
+    command: Vec<String>,
+    #[serde(default)]
+    workdir: Option<String>,
+    #[serde(default, alias = "timeout")]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    with_escalated_permissions: Option<bool>,
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+pub(crate) async fn handle_shell_call(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    arguments: &str,
+) -> ToolOutput {
+    let params: ShellToolCallParams = match serde_json::from_str(arguments) {
+        Ok(params) => params,
+        Err(err) => return ToolOutput::text(format!("failed to parse function arguments: {err}")),
+    };
+    if params.command.is_empty() {
+        return ToolOutput::text(
+            "failed to parse function arguments: `command` is empty".to_string(),
+        );
+    }
+    let config = turn.config();
+    let cwd = match &params.workdir {
+        Some(workdir) => config.cwd.join(workdir),
+        None => config.cwd.clone(),
+    };
+    let escalated = params.with_escalated_permissions.unwrap_or(false);
+    if escalated && config.approval_policy != AskForApproval::OnRequest {
+        let policy = config.approval_policy.as_str();
+        return ToolOutput::text(format!(
+            "approval policy is {policy}; reject command — you should not ask for escalated permissions if the approval policy is {policy}"
+        ));
+    }
+
+    let trusted =
+        is_known_safe_command(&params.command) || turn.is_approved_for_session(&params.command);
+    let check = assess_command_safety(&CommandAssessment {
+        approval_policy: config.approval_policy,
+        sandbox_policy: &config.sandbox_policy,
+        platform_sandbox: platform_sandbox(),
+        trusted,
+        with_escalated_permissions: escalated,
+        justification: params.justification.as_deref(),
+    });
+    match check {
+        SafetyCheck::AutoApprove { .. } => {}
+        SafetyCheck::Reject { reason } => return ToolOutput::text(reason),
+        SafetyCheck::AskUser { reason } => {
+            match turn
+                .request_exec_approval(call_id, &params.command, &cwd, reason)
+                .await
+            {
+                ReviewDecision::Approved => {}
+                ReviewDecision::ApprovedForSession => {
+                    turn.approve_for_session(params.command.clone())
+                }
+                ReviewDecision::Denied => return ToolOutput::text(REJECTED_BY_USER.to_string()),
+                ReviewDecision::DeniedWithReason(reason) => {
+                    return ToolOutput::text(format!("{REJECTED_BY_USER}: {reason}"));
+                }
+                ReviewDecision::Abort => {
+                    return ToolOutput {
+                        output: REJECTED_BY_USER.to_string(),
+                        abort_turn: true,
+                    };
+                }
+            }
+        }
+    }
+    let timeout = params
+        .timeout_ms
+        .map_or(exec::DEFAULT_EXEC_TIMEOUT, Duration::from_millis);
+    run_command(turn, call_id, params.command, &cwd, timeout).await
+}
+
+async fn run_command(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    command: Vec<String>,
+    cwd: &Path,
+    timeout: Duration,
+) -> ToolOutput {
+    let parsed_cmd = parse_command(&command);
+    turn.emit(EventMsg::ExecCommandBegin(ExecCommandBeginEvent {
+        call_id: call_id.to_string(),
+        command: command.clone(),
+        cwd: cwd.to_path_buf(),
+        parsed_cmd,
+    }));
+    let params = ExecParams {
+        command,
+        cwd: cwd.to_path_buf(),
+        timeout,
+        env: create_env(&turn.config().shell_environment_policy),
+    };
+    let mut delta_budget = DELTA_BYTE_BUDGET;
+    let result = exec::run(params, turn.cancel_token(), |stream, chunk| {
+        if delta_budget == 0 {
+            return;
+        }
+        let chunk = &chunk[..chunk.len().min(delta_budget)];
+        delta_budget -= chunk.len();
+        turn.emit(EventMsg::ExecCommandOutputDelta(
+            ExecCommandOutputDeltaEvent {
+                call_id: call_id.to_string(),
+                stream,
+                chunk: base64::engine::general_purpose::STANDARD.encode(chunk),
+            },
+        ));
+    })
+    .await;
+    let (end, model_output) = match result {
+        Ok(output) => {
+            let formatted = format_exec_output(&output, timeout);
+            let end = ExecCommandEndEvent {
+                call_id: call_id.to_string(),
+                stdout: output.stdout.to_text(),
+                stderr: output.stderr.to_text(),
+                aggregated_output: output.aggregated.to_text(),
+                exit_code: output.exit_code,
+                duration: output.duration,
+                formatted_output: formatted.clone(),
+            };
+            (end, formatted)
+        }
+        Err(ExecError::Interrupted) => return ToolOutput::text("aborted".to_string()),
+        Err(err) => {
+            let message = err.to_string();
+            let end = ExecCommandEndEvent {
+                call_id: call_id.to_string(),
+                stdout: String::new(),
+                stderr: message.clone(),
+                aggregated_output: message.clone(),
+                exit_code: -1,
+                duration: Duration::ZERO,
+                formatted_output: message.clone(),
+            };
+            (end, message)
+        }
+    };
+    turn.emit(EventMsg::ExecCommandEnd(end));
+    ToolOutput::text(model_output)
+}
+
+/// `{"output": ..., "metadata": {"exit_code": N, "duration_seconds": S}}`, the shape models
+/// trained on this tool expect.
+fn format_exec_output(output: &ExecOutput, timeout: Duration) -> String {
+    let mut text = output.aggregated.to_text();
+    if output.timed_out {
+        text = format!(
+            "command timed out after {} milliseconds\n{text}",
+            timeout.as_millis()
+        );
+    }
+    let duration_seconds = (output.duration.as_secs_f64() * 10.0).round() / 10.0;
+    json!({
+        "output": truncate_for_model(&text),
+        "metadata": {"exit_code": output.exit_code, "duration_seconds": duration_seconds}
+    })
+    .to_string()
+}
+
+/// Keeps the first and last lines of a long output, with a marker saying what was left out.
+fn truncate_for_model(text: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    if text.len() <= MODEL_OUTPUT_MAX_BYTES && lines.len() <= MODEL_OUTPUT_MAX_LINES {
+        return text.to_string();
+    }
+    let half = MODEL_OUTPUT_MAX_BYTES / 2;
+    if lines.len() <= MODEL_OUTPUT_HEAD_LINES + MODEL_OUTPUT_TAIL_LINES {
+        // Few but long lines: cut by bytes instead.
+        let head = cap_bytes(text, half, false);
+        let tail = cap_bytes(text, half, true);
+        let omitted = text.len() - head.len() - tail.len();
+        return format!(
+            "{head}\n[... omitted {omitted} of {} bytes ...]\n\n{tail}",
+            text.len()
+        );
+    }
+    let head = cap_bytes(&lines[..MODEL_OUTPUT_HEAD_LINES].concat(), half, false);
+    let tail = cap_bytes(
+        &lines[lines.len() - MODEL_OUTPUT_TAIL_LINES..].concat(),
+        half,
+        true,
+    );
+    let omitted = lines.len() - MODEL_OUTPUT_HEAD_LINES - MODEL_OUTPUT_TAIL_LINES;
+    format!(
+        "{head}\n[... omitted {omitted} of {} lines ...]\n\n{tail}",
+        lines.len()
+    )
+}
+
+/// At most `max` bytes of `text`, from its start (or end), cut on a character boundary.
+fn cap_bytes(text: &str, max: usize, from_end: bool) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    if from_end {
+        let mut start = text.len() - max;
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_string()
+    } else {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text[..end].to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn short_output_is_untouched() {
+        assert_eq!(truncate_for_model("a\nb\n"), "a\nb\n");
+    }
+
+    #[test]
+    fn long_output_keeps_head_and_tail_lines() {
+        let text: String = (0..1000).map(|n| format!("line {n}\n")).collect();
+        let truncated = truncate_for_model(&text);
+        assert!(truncated.starts_with("line 0\n"));
+        assert!(truncated.ends_with("line 999\n"));
+        assert!(truncated.contains("\n[... omitted 744 of 1000 lines ...]\n\n"));
+        assert!(!truncated.contains("line 500\n"));
+        assert!(truncated.len() <= MODEL_OUTPUT_MAX_BYTES + 64);
+    }
+
+    #[test]
+    fn few_but_huge_lines_are_capped_in_bytes() {
+        let text = format!("{}\n{}\n", "a".repeat(50_000), "b".repeat(50_000));
+        let truncated = truncate_for_model(&text);
+        assert!(
+            truncated.len() <= MODEL_OUTPUT_MAX_BYTES + 64,
+            "{}",
+            truncated.len()
+        );
+        assert!(truncated.starts_with('a') && truncated.ends_with("b\n"));
+    }
+
+    #[test]
+    fn arguments_accept_the_timeout_alias() {
+        let params: ShellToolCallParams =
+            serde_json::from_str(r#"{"command": ["ls"], "timeout": 5}"#).unwrap();
+        assert_eq!(params.timeout_ms, Some(5));
+    }
+}

@@ -1,0 +1,303 @@
+//! Shell commands under approval policies, with approvals asked as MCP elicitations.
+
+use std::path::Path;
+use std::time::Duration;
+use std::time::Instant;
+
+use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::function_call_output;
+use codex_test_support::responses::shell_call;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::TestServer;
+
+const REJECTED: &str = "exec command rejected by user";
+
+fn is_elicitation(message: &Value) -> bool {
+    message["method"] == "elicitation/create"
+}
+
+/// The model asks to `touch created.txt` in `cwd`, then says "done".
+async fn start_touch_conversation(server: &mut TestServer, cwd: &Path) -> anyhow::Result<i64> {
+    server
+        .model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["touch", "created.txt"], json!({})),
+            assistant_answer("done"),
+        ])
+        .await;
+    server
+        .mcp
+        .call_tool("codex", json!({"prompt": "make a file", "cwd": cwd}))
+        .await
+}
+
+/// Answers the next elicitation with `reply` and returns the call's result.
+async fn answer_elicitation(
+    server: &mut TestServer,
+    id: i64,
+    reply: Value,
+) -> anyhow::Result<Value> {
+    let request = server.mcp.read_until(is_elicitation).await?;
+    server
+        .mcp
+        .send_response(request["id"].clone(), reply)
+        .await?;
+    let response = server.mcp.read_until_response(id).await?;
+    Ok(response["result"].clone())
+}
+
+async fn output_seen_by_model(server: &TestServer, call_id: &str) -> String {
+    let bodies = server.model.request_bodies().await;
+    bodies
+        .iter()
+        .find_map(|body| function_call_output(body, call_id))
+        .unwrap_or_else(|| panic!("no output for {call_id} reached the model"))
+}
+
+#[tokio::test]
+async fn accepted_elicitation_runs_the_command() -> anyhow::Result<()> {
+    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+    let cwd = TempDir::new()?;
+    let id = start_touch_conversation(&mut server, cwd.path()).await?;
+
+    let request = server.mcp.read_until(is_elicitation).await?;
+    let thread = server.mcp.events_for(id)[0]["params"]["_meta"]["threadId"].clone();
+    let mut params = request["params"].clone();
+    // rmcp tags outgoing requests with a progress token; it is not part of the contract.
+    params.as_object_mut().map(|p| p.remove("_meta"));
+    assert_eq!(
+        params,
+        json!({
+            "message": format!("Allow Codex to run `touch created.txt` in `{}`?", cwd.path().display()),
+            "requestedSchema": {
+                "type": "object",
+                "properties": {
+                    "decision": {
+                        "type": "string",
+                        "title": "Decision",
+                        "description": "Approve once, approve for the rest of this conversation, deny (the agent continues without it), or abort the agent's turn.",
+                        "enum": ["approved", "approved_for_session", "denied", "abort"],
+                        "enumNames": ["Approve once", "Approve for this conversation", "Deny", "Abort the turn"],
+                        "default": "approved"
+                    }
+                }
+            },
+            "threadId": thread,
+            "codex_elicitation": "exec-approval",
+            "codex_mcp_tool_call_id": id.to_string(),
+            "codex_event_id": id.to_string(),
+            "codex_call_id": "call-1",
+            "codex_command": ["touch", "created.txt"],
+            "codex_cwd": cwd.path().display().to_string(),
+            "codex_parsed_cmd": [{"type": "unknown", "cmd": "touch created.txt"}]
+        })
+    );
+    server
+        .mcp
+        .send_response(request["id"].clone(), json!({"action": "accept"}))
+        .await?;
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
+    assert_eq!(result["structuredContent"]["content"], "done");
+    assert!(cwd.path().join("created.txt").exists());
+    let output: Value = serde_json::from_str(&output_seen_by_model(&server, "call-1").await)?;
+    assert_eq!(output["metadata"]["exit_code"], 0);
+    assert_eq!(output["output"], "");
+    Ok(())
+}
+
+#[tokio::test]
+async fn legacy_approval_and_both_denials() -> anyhow::Result<()> {
+    for (reply, runs) in [
+        (json!({"decision": "approved"}), true),
+        (json!({"action": "decline"}), false),
+        (json!({"decision": "denied"}), false),
+    ] {
+        let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+        let cwd = TempDir::new()?;
+        let id = start_touch_conversation(&mut server, cwd.path()).await?;
+        let result = answer_elicitation(&mut server, id, reply.clone()).await?;
+        assert_eq!(result["structuredContent"]["content"], "done", "{reply}");
+        assert_eq!(cwd.path().join("created.txt").exists(), runs, "{reply}");
+        if !runs {
+            assert_eq!(
+                output_seen_by_model(&server, "call-1").await,
+                REJECTED,
+                "{reply}"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn approved_for_session_is_asked_once() -> anyhow::Result<()> {
+    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+    let cwd = TempDir::new()?;
+    server
+        .model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["touch", "created.txt"], json!({})),
+            shell_call("call-2", &["touch", "created.txt"], json!({})),
+            assistant_answer("done"),
+        ])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "twice", "cwd": cwd.path()}))
+        .await?;
+    let result = answer_elicitation(
+        &mut server,
+        id,
+        json!({"action": "accept", "content": {"decision": "approved_for_session"}}),
+    )
+    .await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    let elicitations = server
+        .mcp
+        .take_others()
+        .into_iter()
+        .filter(is_elicitation)
+        .count();
+    assert_eq!(elicitations, 0, "the second run was not asked about");
+    let second: Value = serde_json::from_str(&output_seen_by_model(&server, "call-2").await)?;
+    assert_eq!(second["metadata"]["exit_code"], 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn cancel_aborts_the_turn_and_still_answers() -> anyhow::Result<()> {
+    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+    let cwd = TempDir::new()?;
+    server
+        .model
+        .mount_sse_sequence(vec![shell_call(
+            "call-1",
+            &["touch", "created.txt"],
+            json!({}),
+        )])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "make a file", "cwd": cwd.path()}))
+        .await?;
+    let result = answer_elicitation(&mut server, id, json!({"action": "cancel"})).await?;
+    assert_eq!(result["isError"], true);
+    assert_eq!(
+        result["content"][0]["text"],
+        "The turn was aborted before it finished; call `codex-reply` to continue."
+    );
+    assert!(!cwd.path().join("created.txt").exists());
+    let aborted =
+        server.mcp.events_for(id).iter().any(|e| {
+            e["params"]["msg"] == json!({"type": "turn_aborted", "reason": "interrupted"})
+        });
+    assert!(aborted, "turn_aborted was emitted");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_elicitation_support_the_fallback_denies() -> anyhow::Result<()> {
+    let model = codex_test_support::MockModel::start().await;
+    let home = TempDir::new()?;
+    codex_test_support::write_mock_config(
+        home.path(),
+        &model.base_url(),
+        r#"approval_policy = "untrusted""#,
+    )?;
+    let mut mcp = codex_test_support::McpProcess::spawn(super::CODEX_BIN, home.path()).await?;
+    mcp.initialize_with_capabilities(json!({})).await?;
+    let cwd = TempDir::new()?;
+    model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["touch", "created.txt"], json!({})),
+            assistant_answer("could not create it"),
+        ])
+        .await;
+    let id = mcp
+        .call_tool("codex", json!({"prompt": "make a file", "cwd": cwd.path()}))
+        .await?;
+    let result = mcp.read_until_response(id).await?["result"].clone();
+    assert_eq!(
+        result["structuredContent"]["content"],
+        "could not create it\n\nApproval to run `touch created.txt` could not be requested: the MCP client does not support elicitation, so it was denied by the configured fallback (approvals.fallback)."
+    );
+    assert!(
+        !mcp.take_others().iter().any(is_elicitation),
+        "no elicitation was sent"
+    );
+    assert!(!cwd.path().join("created.txt").exists());
+    let bodies = model.request_bodies().await;
+    let output = bodies
+        .iter()
+        .find_map(|b| function_call_output(b, "call-1"))
+        .expect("output reached the model");
+    assert!(
+        output.starts_with("exec command rejected by user: approval unavailable"),
+        "{output}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_error_reply_denies() -> anyhow::Result<()> {
+    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+    let cwd = TempDir::new()?;
+    let id = start_touch_conversation(&mut server, cwd.path()).await?;
+    let request = server.mcp.read_until(is_elicitation).await?;
+    server
+        .mcp
+        .send_message(&json!({
+            "jsonrpc": "2.0", "id": request["id"],
+            "error": {"code": -32600, "message": "Elicitation not supported"}
+        }))
+        .await?;
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
+    assert!(
+        result["structuredContent"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("done"),
+        "{result}"
+    );
+    assert!(!cwd.path().join("created.txt").exists());
+    let output = output_seen_by_model(&server, "call-1").await;
+    assert!(
+        output.starts_with("exec command rejected by user: approval request failed"),
+        "{output}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unanswered_elicitation_times_out_as_a_denial() -> anyhow::Result<()> {
+    let mut server = TestServer::start(
+        "approval_policy = \"untrusted\"\n[approvals]\ntimeout_secs = 1",
+        &[],
+    )
+    .await?;
+    let cwd = TempDir::new()?;
+    let id = start_touch_conversation(&mut server, cwd.path()).await?;
+    server.mcp.read_until(is_elicitation).await?;
+    let asked = Instant::now();
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
+    let waited = asked.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "denied too early: {waited:?}"
+    );
+    assert!(
+        result["structuredContent"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("done"),
+        "{result}"
+    );
+    assert!(!cwd.path().join("created.txt").exists());
+    let output = output_seen_by_model(&server, "call-1").await;
+    assert!(output.contains("no answer within 1 s"), "{output}");
+    Ok(())
+}

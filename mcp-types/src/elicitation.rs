@@ -1,0 +1,187 @@
+//! Approval questions sent to the host as `elicitation/create`, and how its answers are read.
+//!
+//! The params keep the reference server's `codex_*` fields so existing hosts keep working, and
+//! add a real `requestedSchema` so any form-capable host can offer every choice. Replies are
+//! accepted in both the MCP standard shape (`{action, content}`) and the reference's legacy
+//! shape (`{decision}`); anything else is a denial.
+
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::json;
+
+pub const ELICITATION_CREATE_METHOD: &str = "elicitation/create";
+/// `codex_elicitation` of a command approval.
+pub const EXEC_APPROVAL_ELICITATION: &str = "exec-approval";
+
+/// Params of an exec-approval `elicitation/create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecApprovalElicitParams {
+    pub message: String,
+    #[serde(rename = "requestedSchema")]
+    pub requested_schema: Value,
+    #[serde(rename = "threadId")]
+    pub thread_id: String,
+    pub codex_elicitation: String,
+    /// The id of the `tools/call` request whose turn asks, as a string.
+    pub codex_mcp_tool_call_id: String,
+    /// The id of the engine event (the turn's submission id).
+    pub codex_event_id: String,
+    /// The model's tool call id.
+    pub codex_call_id: String,
+    pub codex_command: Vec<String>,
+    pub codex_cwd: String,
+    pub codex_parsed_cmd: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_reason: Option<String>,
+}
+
+/// The form offered with every approval: one optional choice, approving once by default.
+pub fn approval_requested_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "decision": {
+                "type": "string",
+                "title": "Decision",
+                "description": "Approve once, approve for the rest of this conversation, deny (the agent continues without it), or abort the agent's turn.",
+                "enum": ["approved", "approved_for_session", "denied", "abort"],
+                "enumNames": ["Approve once", "Approve for this conversation", "Deny", "Abort the turn"],
+                "default": "approved"
+            }
+        }
+    })
+}
+
+/// What the host decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApprovalDecision {
+    Approved,
+    ApprovedForSession,
+    /// Denied, with the host's explanation for the model when it gave one.
+    Denied {
+        rejection: Option<String>,
+    },
+    Abort,
+}
+
+/// Reads an elicitation result in either accepted shape. Unknown or malformed answers deny.
+pub fn parse_approval_reply(reply: &Value) -> ApprovalDecision {
+    let denied = ApprovalDecision::Denied { rejection: None };
+    if let Some(action) = reply.get("action") {
+        return match action.as_str() {
+            Some("accept") => match reply.get("content").and_then(|c| c.get("decision")) {
+                None | Some(Value::Null) => ApprovalDecision::Approved,
+                Some(decision) => parse_decision(decision).unwrap_or(denied),
+            },
+            Some("cancel") => ApprovalDecision::Abort,
+            _ => denied,
+        };
+    }
+    reply
+        .get("decision")
+        .and_then(parse_decision)
+        .unwrap_or(denied)
+}
+
+/// The reference's `ReviewDecision` spelling: a string, or `{"denied": {"rejection": ...}}`.
+fn parse_decision(decision: &Value) -> Option<ApprovalDecision> {
+    match decision {
+        Value::String(s) => match s.as_str() {
+            "approved" => Some(ApprovalDecision::Approved),
+            "approved_for_session" => Some(ApprovalDecision::ApprovedForSession),
+            "denied" | "timed_out" => Some(ApprovalDecision::Denied { rejection: None }),
+            "abort" => Some(ApprovalDecision::Abort),
+            _ => None,
+        },
+        Value::Object(map) => {
+            let denied = map.get("denied")?;
+            Some(ApprovalDecision::Denied {
+                rejection: denied
+                    .get("rejection")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            })
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn standard_replies() {
+        let cases = [
+            (json!({"action": "accept"}), ApprovalDecision::Approved),
+            (
+                json!({"action": "accept", "content": {}}),
+                ApprovalDecision::Approved,
+            ),
+            (
+                json!({"action": "accept", "content": {"decision": "approved_for_session"}}),
+                ApprovalDecision::ApprovedForSession,
+            ),
+            (
+                json!({"action": "accept", "content": {"decision": "abort"}}),
+                ApprovalDecision::Abort,
+            ),
+            (
+                json!({"action": "accept", "content": {"decision": "maybe"}}),
+                ApprovalDecision::Denied { rejection: None },
+            ),
+            (
+                json!({"action": "decline"}),
+                ApprovalDecision::Denied { rejection: None },
+            ),
+            (json!({"action": "cancel"}), ApprovalDecision::Abort),
+        ];
+        for (reply, expected) in cases {
+            assert_eq!(parse_approval_reply(&reply), expected, "{reply}");
+        }
+    }
+
+    #[test]
+    fn legacy_replies() {
+        let cases = [
+            (json!({"decision": "approved"}), ApprovalDecision::Approved),
+            (
+                json!({"decision": "approved_for_session"}),
+                ApprovalDecision::ApprovedForSession,
+            ),
+            (
+                json!({"decision": "denied"}),
+                ApprovalDecision::Denied { rejection: None },
+            ),
+            (json!({"decision": "abort"}), ApprovalDecision::Abort),
+            (
+                json!({"decision": {"denied": {"rejection": "not on main"}}}),
+                ApprovalDecision::Denied {
+                    rejection: Some("not on main".into()),
+                },
+            ),
+        ];
+        for (reply, expected) in cases {
+            assert_eq!(parse_approval_reply(&reply), expected, "{reply}");
+        }
+    }
+
+    #[test]
+    fn anything_else_denies() {
+        for reply in [
+            json!({}),
+            json!(null),
+            json!({"decision": 3}),
+            json!("approved"),
+        ] {
+            assert_eq!(
+                parse_approval_reply(&reply),
+                ApprovalDecision::Denied { rejection: None },
+                "{reply}"
+            );
+        }
+    }
+}
