@@ -132,16 +132,15 @@ pub(crate) async fn run(
         .kill_on_drop(true)
         .spawn()
         .map_err(ExecError::Spawn)?;
-    let group = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw);
-    let kill_group = || {
-        if let Some(group) = group {
-            // ESRCH just means everything is already gone.
-            let _ = killpg(group, Signal::SIGKILL);
-        }
-    };
+    // Owning the group: however this future ends (completion, timeout, or being dropped
+    // because the turn was interrupted), everything the command started is killed.
+    let group = ProcessGroupGuard(
+        child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .map(Pid::from_raw),
+    );
+    let kill_group = || group.kill();
 
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
@@ -213,6 +212,24 @@ pub(crate) async fn run(
     Ok(output)
 }
 
+/// Kills a process group when dropped.
+struct ProcessGroupGuard(Option<Pid>);
+
+impl ProcessGroupGuard {
+    fn kill(&self) {
+        if let Some(group) = self.0 {
+            // ESRCH just means everything is already gone.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for ProcessGroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Reads one chunk; `None` at end of stream or on a read error.
 async fn read_some<R: AsyncRead + Unpin>(reader: &mut Option<R>, buf: &mut [u8]) -> Option<usize> {
     let reader = reader.as_mut()?;
@@ -282,6 +299,45 @@ mod tests {
             "{:?}",
             output.duration
         );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_whole_group() {
+        let marker = format!("sleep 20.{}", std::process::id());
+        let cancel = CancellationToken::new();
+        let run = run(
+            params(&format!("{marker} & {marker}"), DEFAULT_EXEC_TIMEOUT),
+            &cancel,
+            |_, _| {},
+        );
+        // Let the command start, then drop it mid-flight as an interrupted turn does.
+        let _ = tokio::time::timeout(Duration::from_millis(300), run).await;
+        let mut survivors = 0;
+        for _ in 0..50 {
+            survivors = count_processes(&marker);
+            if survivors == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(survivors, 0);
+    }
+
+    fn count_processes(marker: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|entry| {
+                std::fs::read(entry.path().join("cmdline"))
+                    .map(|c| {
+                        String::from_utf8_lossy(&c)
+                            .replace('\0', " ")
+                            .contains(marker)
+                    })
+                    .unwrap_or(false)
+            })
+            .count()
     }
 
     #[tokio::test]

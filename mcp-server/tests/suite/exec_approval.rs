@@ -301,3 +301,114 @@ async fn an_unanswered_elicitation_times_out_as_a_denial() -> anyhow::Result<()>
     assert!(output.contains("no answer within 1 s"), "{output}");
     Ok(())
 }
+
+#[tokio::test]
+async fn approvals_in_two_conversations_resolve_independently() -> anyhow::Result<()> {
+    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+    // Each conversation asks to touch a file named after its prompt, then says "done".
+    server
+        .model
+        .mount_script(|body| {
+            let input = body["input"].as_array().cloned().unwrap_or_default();
+            match input.last() {
+                Some(last) if last["type"] == "function_call_output" => assistant_answer("done"),
+                _ => {
+                    let name =
+                        codex_test_support::responses::last_user_text(body).unwrap_or_default();
+                    shell_call(&format!("call-{name}"), &["touch", &name], json!({}))
+                }
+            }
+        })
+        .await;
+    let dir_a = TempDir::new()?;
+    let dir_b = TempDir::new()?;
+    let id_a = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "a", "cwd": dir_a.path()}))
+        .await?;
+    let id_b = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "b", "cwd": dir_b.path()}))
+        .await?;
+
+    let first = server.mcp.read_until(is_elicitation).await?;
+    let second = server.mcp.read_until(is_elicitation).await?;
+    let (ask_a, ask_b) = if first["params"]["codex_call_id"] == "call-a" {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert_eq!(ask_a["params"]["codex_mcp_tool_call_id"], id_a.to_string());
+    assert_eq!(ask_b["params"]["codex_mcp_tool_call_id"], id_b.to_string());
+    // Answer in the opposite order from the one they were asked in.
+    server
+        .mcp
+        .send_response(ask_b["id"].clone(), json!({"action": "accept"}))
+        .await?;
+    server
+        .mcp
+        .send_response(ask_a["id"].clone(), json!({"action": "decline"}))
+        .await?;
+
+    for id in [id_a, id_b] {
+        let result = server.mcp.read_until_response(id).await?["result"].clone();
+        assert_eq!(result["structuredContent"]["content"], "done");
+    }
+    assert!(!dir_a.path().join("a").exists(), "a was declined");
+    assert!(dir_b.path().join("b").exists(), "b was approved");
+    Ok(())
+}
+
+#[tokio::test]
+async fn command_events_stream_to_the_host() -> anyhow::Result<()> {
+    let mut server = TestServer::start(
+        "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"",
+        &[],
+    )
+    .await?;
+    let cwd = TempDir::new()?;
+    server
+        .model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["echo", "hi"], json!({})),
+            assistant_answer("done"),
+        ])
+        .await;
+    let result = server
+        .call("codex", json!({"prompt": "say hi", "cwd": cwd.path()}))
+        .await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    let events: Vec<Value> = server
+        .mcp
+        .take_others()
+        .into_iter()
+        .map(|m| m["params"]["msg"].clone())
+        .filter(|msg| {
+            msg["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("exec_command"))
+        })
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(
+        events[0],
+        json!({
+            "type": "exec_command_begin", "call_id": "call-1", "command": ["echo", "hi"],
+            "cwd": cwd.path(), "parsed_cmd": [{"type": "unknown", "cmd": "echo hi"}]
+        })
+    );
+    assert_eq!(
+        events[1],
+        json!({"type": "exec_command_output_delta", "call_id": "call-1", "stream": "stdout", "chunk": "aGkK"})
+    );
+    let end = &events[2];
+    assert_eq!(end["type"], "exec_command_end");
+    assert_eq!(end["exit_code"], 0);
+    assert_eq!(end["stdout"], "hi\n");
+    assert_eq!(end["stderr"], "");
+    assert_eq!(end["aggregated_output"], "hi\n");
+    let formatted: Value =
+        serde_json::from_str(end["formatted_output"].as_str().unwrap_or_default())?;
+    assert_eq!(formatted["output"], "hi\n");
+    Ok(())
+}

@@ -63,6 +63,18 @@ impl MockModel {
             .await;
     }
 
+    /// Answers every request with the SSE body `script` computes from the request's JSON body,
+    /// for conversations whose requests arrive in no fixed order.
+    pub async fn mount_script(&self, script: impl Fn(&Value) -> String + Send + Sync + 'static) {
+        Mock::given(method("POST"))
+            .and(path(RESPONSES_PATH))
+            .respond_with(ScriptResponder {
+                script: Box::new(script),
+            })
+            .mount(&self.server)
+            .await;
+    }
+
     /// The requests the provider received, oldest first.
     pub async fn requests(&self) -> Vec<Request> {
         self.server.received_requests().await.unwrap_or_default()
@@ -98,6 +110,23 @@ impl Respond for SequenceResponder {
             .unwrap_or_else(|| {
                 ResponseTemplate::new(500).set_body_string("mock: no more responses")
             })
+    }
+}
+
+type Script = Box<dyn Fn(&Value) -> String + Send + Sync>;
+
+struct ScriptResponder {
+    script: Script,
+}
+
+impl Respond for ScriptResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        match serde_json::from_slice::<Value>(&request.body) {
+            Ok(body) => sse_response((self.script)(&body)),
+            Err(err) => {
+                ResponseTemplate::new(400).set_body_string(format!("mock: bad JSON: {err}"))
+            }
+        }
     }
 }
 
