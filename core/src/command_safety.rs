@@ -4,6 +4,8 @@
 //! Every rule here errs towards "not safe": a false negative costs one approval prompt, a
 //! false positive runs something the user never agreed to.
 
+use crate::parse_command::shell_script;
+
 /// Programs that only read, whatever arguments they are given.
 const ALWAYS_SAFE_PROGRAMS: &[&str] = &[
     "cat", "cd", "echo", "false", "grep", "head", "ls", "nl", "pwd", "tail", "true", "wc", "which",
@@ -53,18 +55,6 @@ pub(crate) fn is_known_safe_command(command: &[String]) -> bool {
         return is_known_safe_script(script);
     }
     is_known_safe_argv(command)
-}
-
-/// The script of `bash -lc SCRIPT`, `bash -c SCRIPT`, `sh -c SCRIPT` or `sh -lc SCRIPT`.
-fn shell_script(command: &[String]) -> Option<&str> {
-    match command {
-        [shell, flag, script]
-            if matches!(shell.as_str(), "bash" | "sh") && matches!(flag.as_str(), "-c" | "-lc") =>
-        {
-            Some(script.as_str())
-        }
-        _ => None,
-    }
 }
 
 fn is_known_safe_script(script: &str) -> bool {

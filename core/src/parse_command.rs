@@ -81,7 +81,7 @@ pub fn parse_command(command: &[String]) -> Vec<ParsedCommand> {
 }
 
 /// The script of `bash -lc SCRIPT`, `bash -c SCRIPT`, `sh -c SCRIPT` or `sh -lc SCRIPT`.
-fn shell_script(command: &[String]) -> Option<&str> {
+pub(crate) fn shell_script(command: &[String]) -> Option<&str> {
     match command {
         [shell, flag, script]
             if matches!(shell.as_str(), "bash" | "sh") && matches!(flag.as_str(), "-c" | "-lc") =>

@@ -54,39 +54,23 @@ pub(crate) async fn run_codex(
         Err(err) => return ToolCallError::Config(err).into_result(None),
     };
     let NewConversation {
-        conversation_id,
+        conversation_id: _,
         conversation,
         session_configured,
     } = match conversations.new_conversation(config).await {
         Ok(new) => new,
         Err(err) => return ToolCallError::StartSession(err).into_result(None),
     };
-    let request_id = request_id(&context.id);
-    let events = EventForwarder {
-        peer: context.peer,
-        request_id: request_id.clone(),
-        thread_id: conversation_id,
-    };
-    events
-        .forward(&Event {
+    run_turn(
+        conversation,
+        params.prompt,
+        Some(Event {
             id: String::new(),
             msg: EventMsg::SessionConfigured(session_configured),
-        })
-        .await;
-    // The request id becomes the turn's submission id, so the host can match every event of
-    // the turn to its call.
-    let submission = Submission {
-        id: request_id.to_string(),
-        op: Op::UserInput {
-            items: vec![InputItem::Text {
-                text: params.prompt,
-            }],
-        },
-    };
-    if let Err(err) = conversation.submit_with_id(submission).await {
-        return ToolCallError::Submit(err).into_result(Some(conversation_id));
-    }
-    drive_turn(conversation, &events, context.ct).await
+        }),
+        context,
+    )
+    .await
 }
 
 pub(crate) async fn run_codex_reply(
@@ -109,22 +93,36 @@ pub(crate) async fn run_codex_reply(
     let Ok(conversation) = conversations.get_conversation(conversation_id) else {
         return ToolCallError::UnknownThread(conversation_id).into_result(None);
     };
+    run_turn(conversation, params.prompt, None, context).await
+}
+
+/// Submits `prompt` as a turn and answers with its outcome. `first_event` (the new
+/// conversation's `session_configured`) is forwarded before the turn's own events.
+async fn run_turn(
+    conversation: Arc<CodexConversation>,
+    prompt: String,
+    first_event: Option<Event>,
+    context: RequestContext<RoleServer>,
+) -> CallToolResult {
     let request_id = request_id(&context.id);
     let events = EventForwarder {
         peer: context.peer,
         request_id: request_id.clone(),
-        thread_id: conversation_id,
+        thread_id: conversation.conversation_id(),
     };
+    if let Some(event) = first_event {
+        events.forward(&event).await;
+    }
+    // The request id becomes the turn's submission id, so the host can match every event of
+    // the turn to its call.
     let submission = Submission {
         id: request_id.to_string(),
         op: Op::UserInput {
-            items: vec![InputItem::Text {
-                text: params.prompt,
-            }],
+            items: vec![InputItem::Text { text: prompt }],
         },
     };
     if let Err(err) = conversation.submit_with_id(submission).await {
-        return ToolCallError::Submit(err).into_result(Some(conversation_id));
+        return ToolCallError::Submit(err).into_result(Some(events.thread_id));
     }
     drive_turn(conversation, &events, context.ct).await
 }
