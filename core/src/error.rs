@@ -56,24 +56,31 @@ pub enum CodexErr {
     #[error("the session did not start: {0}")]
     SessionStart(String),
 
-    /// The provider answered with a status that is not retried (or retries ran out).
-    #[error("model provider answered {status}: {body}")]
+    /// The provider answered with an error status. 429 and 5xx are retried.
+    #[error("model provider answered {status}: {message}")]
     UnexpectedStatus {
         status: reqwest::StatusCode,
-        body: String,
+        /// The provider's own error message (or the start of its body).
+        message: String,
+        retry_after: Option<std::time::Duration>,
     },
 
-    /// The provider's stream failed or ended before the response completed. Retryable.
+    /// The provider's stream failed, went silent, or ended before the response completed.
+    /// Retryable.
     #[error("model stream failed: {0}")]
     Stream(String),
 
-    /// The provider reported that the response failed.
+    /// The provider reported that the response failed. Retryable.
     #[error("model response failed: {0}")]
     ResponseFailed(String),
 
-    /// The configured wire API is not implemented for this provider.
-    #[error("wire_api `{0}` is not supported yet; use wire_api = \"responses\"")]
-    UnsupportedWireApi(String),
+    /// The conversation no longer fits the model's context window. Not retried.
+    #[error("the conversation is too long for the model's context window: {0}")]
+    ContextWindowExceeded(String),
+
+    /// The account is out of quota or over its usage limit. Not retried.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
 
     /// The turn was interrupted.
     #[error("turn interrupted")]
@@ -88,6 +95,36 @@ pub enum CodexErr {
 
     #[error("request to the model provider failed: {}", with_causes(.0))]
     Http(#[from] reqwest::Error),
+}
+
+impl CodexErr {
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            CodexErr::UnexpectedStatus { status, .. } => {
+                *status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
+            CodexErr::Stream(_) | CodexErr::ResponseFailed(_) => true,
+            CodexErr::Http(err) => {
+                err.is_connect() || err.is_timeout() || err.is_request() || err.is_body()
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the failure happened before a stream was opened (the request-level budget
+    /// applies) rather than during it (the stream-level budget).
+    pub(crate) fn is_request_failure(&self) -> bool {
+        matches!(self, CodexErr::UnexpectedStatus { .. } | CodexErr::Http(_))
+    }
+
+    /// How long the provider asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            CodexErr::UnexpectedStatus { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// reqwest's own message omits the cause ("error sending request"); the cause ("connection

@@ -5,7 +5,9 @@
 //! loop. This crate knows nothing of MCP; it is driven through that queue pair.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod apply_patch;
 pub mod auth;
+mod chat_completions;
 mod command_safety;
 pub mod config;
 pub mod config_override;

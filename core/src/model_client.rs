@@ -3,15 +3,20 @@
 //! It knows the provider (URL, headers, credentials) and the wire API; the agent loop sees
 //! only [`ResponseEvent`]s.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use eventsource_stream::Eventsource;
+use futures::Stream;
+use futures::StreamExt;
 use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use crate::auth::AuthManager;
+use crate::chat_completions;
+use crate::chat_completions::ChatAggregator;
 use crate::config::Config;
 use crate::error::CodexErr;
 use crate::error::Result;
@@ -20,7 +25,6 @@ use crate::protocol::ConversationId;
 use crate::protocol::TokenUsage;
 use crate::response_item::ResponseItem;
 use crate::responses_api;
-use crate::responses_api::ResponseStream;
 
 /// First retry delay; doubled for each further attempt.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -69,76 +73,85 @@ impl ModelClient {
         }
     }
 
-    /// Opens the response stream for `prompt`, retrying what is transient.
+    /// Opens the response stream for `prompt`: one attempt. Retrying is the caller's call,
+    /// because a retry is a turn-level event the client should see.
     pub(crate) async fn stream(&self, prompt: &Prompt<'_>) -> Result<ResponseStream> {
         let provider = &self.config.model_provider;
-        match provider.wire_api {
-            WireApi::Responses => {}
-            WireApi::Chat => return Err(CodexErr::UnsupportedWireApi("chat".into())),
+        let (path, body) = match provider.wire_api {
+            WireApi::Responses => (
+                "/responses",
+                responses_api::request_body(&self.config, prompt, &self.conversation_id)?,
+            ),
+            WireApi::Chat => (
+                "/chat/completions",
+                chat_completions::request_body(&self.config.model, prompt)?,
+            ),
+        };
+        let bearer = self
+            .auth
+            .bearer_for(&self.config.model_provider_id, provider)?;
+        let mut request = self
+            .http
+            .post(provider.url_for_path(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header("conversation_id", self.conversation_id.to_string())
+            .header("session_id", self.conversation_id.to_string())
+            .header("originator", crate::ORIGINATOR)
+            .body(body);
+        for (name, value) in provider.headers() {
+            request = request.header(name, value);
         }
-        let body = Bytes::from(responses_api::request_body(
-            &self.config,
-            prompt,
-            &self.conversation_id,
-        )?);
-        let url = provider.url_for_path("/responses");
-        let max_retries = provider.request_max_retries();
-        let mut attempt: u64 = 0;
-        loop {
-            attempt += 1;
-            let bearer = self
-                .auth
-                .bearer_for(&self.config.model_provider_id, provider)?;
-            let mut request = self
-                .http
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .header("conversation_id", self.conversation_id.to_string())
-                .header("session_id", self.conversation_id.to_string())
-                .header("originator", crate::ORIGINATOR)
-                .body(body.clone());
-            for (name, value) in provider.headers() {
-                request = request.header(name, value);
-            }
-            if let Some(key) = &bearer {
-                request = request.bearer_auth(key.expose());
-            }
-
-            let retry_delay = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    return Ok(ResponseStream::new(
-                        response,
-                        provider.stream_idle_timeout(),
-                    ));
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    let body = response.text().await.unwrap_or_default();
-                    if !is_retryable_status(status) || attempt > max_retries {
-                        return Err(CodexErr::UnexpectedStatus { status, body });
-                    }
-                    tracing::warn!(%status, attempt, "model request failed; retrying");
-                    retry_after.unwrap_or_else(|| backoff(attempt))
-                }
-                Err(err) => {
-                    if attempt > max_retries
-                        || !(err.is_connect() || err.is_timeout() || err.is_request())
-                    {
-                        return Err(CodexErr::Http(err));
-                    }
-                    tracing::warn!(attempt, "model request failed: {err}; retrying");
-                    backoff(attempt)
-                }
-            };
-            tokio::time::sleep(retry_delay).await;
+        if let Some(key) = &bearer {
+            request = request.bearer_auth(key.expose());
         }
+        let idle_timeout = provider.stream_idle_timeout();
+        let response = tokio::time::timeout(idle_timeout, request.send())
+            .await
+            .map_err(|_| {
+                CodexErr::Stream(format!(
+                    "no response from the provider within {} ms (stream_idle_timeout_ms)",
+                    idle_timeout.as_millis()
+                ))
+            })??;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(ResponseStream::new(
+                response,
+                provider.wire_api,
+                idle_timeout,
+            ));
+        }
+        let retry_after = retry_after(response.headers());
+        let body = response.text().await.unwrap_or_default();
+        Err(status_error(status, &body, retry_after))
     }
 }
 
-fn is_retryable_status(status: StatusCode) -> bool {
-    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+/// Classifies a failed status: quota and context errors are final whatever the status;
+/// otherwise the status decides (see [`CodexErr::is_retryable`]).
+fn status_error(status: StatusCode, body: &str, retry_after: Option<Duration>) -> CodexErr {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let error = parsed.as_ref().map(|v| &v["error"]);
+    let field = |name: &str| error.and_then(|e| e[name].as_str()).unwrap_or_default();
+    let message = match error.and_then(|e| e["message"].as_str()) {
+        Some(message) => message.to_string(),
+        None if body.trim().is_empty() => "(empty body)".to_string(),
+        None => body.chars().take(1024).collect(),
+    };
+    if ["usage_limit_reached", "usage_not_included"].contains(&field("type"))
+        || field("code") == "insufficient_quota"
+    {
+        return CodexErr::QuotaExceeded(format!("{status}: {message}"));
+    }
+    if field("code") == "context_length_exceeded" {
+        return CodexErr::ContextWindowExceeded(message);
+    }
+    CodexErr::UnexpectedStatus {
+        status,
+        message,
+        retry_after,
+    }
 }
 
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -162,6 +175,110 @@ pub(crate) fn backoff(attempt: u64) -> Duration {
     base.mul_f64(jitter)
 }
 
+type SseStream = Pin<
+    Box<
+        dyn Stream<
+                Item = std::result::Result<
+                    eventsource_stream::Event,
+                    eventsource_stream::EventStreamError<reqwest::Error>,
+                >,
+            > + Send,
+    >,
+>;
+
+enum Decoder {
+    Responses { completed: bool },
+    Chat(ChatAggregator),
+}
+
+/// The events of one streaming response, read one at a time under an idle timeout.
+pub(crate) struct ResponseStream {
+    events: SseStream,
+    idle_timeout: Duration,
+    decoder: Decoder,
+    failed: bool,
+}
+
+impl ResponseStream {
+    fn new(response: reqwest::Response, wire_api: WireApi, idle_timeout: Duration) -> Self {
+        let decoder = match wire_api {
+            WireApi::Responses => Decoder::Responses { completed: false },
+            WireApi::Chat => Decoder::Chat(ChatAggregator::default()),
+        };
+        Self {
+            events: Box::pin(response.bytes_stream().eventsource()),
+            idle_timeout,
+            decoder,
+            failed: false,
+        }
+    }
+
+    /// The next event; `None` once the response completed. A stream that ends (or goes
+    /// silent) before completing is an error.
+    pub(crate) async fn next(&mut self) -> Option<Result<ResponseEvent>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            match &mut self.decoder {
+                Decoder::Responses { completed: true } => return None,
+                Decoder::Chat(aggregator) => {
+                    if let Some(event) = aggregator.next_event() {
+                        return Some(Ok(event));
+                    }
+                    if aggregator.is_finished() {
+                        return None;
+                    }
+                }
+                Decoder::Responses { completed: false } => {}
+            }
+            let sse = match tokio::time::timeout(self.idle_timeout, self.events.next()).await {
+                Err(_) => {
+                    return self.fail(CodexErr::Stream(format!(
+                        "the provider sent nothing for {} ms (stream_idle_timeout_ms)",
+                        self.idle_timeout.as_millis()
+                    )));
+                }
+                Ok(Some(Err(err))) => return self.fail(CodexErr::Stream(err.to_string())),
+                Ok(Some(Ok(sse))) => Some(sse),
+                Ok(None) => None,
+            };
+            match (&mut self.decoder, sse) {
+                (Decoder::Responses { completed }, Some(sse)) => {
+                    match responses_api::parse_event(&sse.data) {
+                        Ok(Some(event)) => {
+                            *completed = matches!(event, ResponseEvent::Completed { .. });
+                            return Some(Ok(event));
+                        }
+                        Ok(None) => {}
+                        Err(err) => return self.fail(err),
+                    }
+                }
+                (Decoder::Responses { .. }, None) => {
+                    return self.fail(CodexErr::Stream(
+                        "stream closed before response.completed".into(),
+                    ));
+                }
+                (Decoder::Chat(aggregator), Some(sse)) => {
+                    if let Err(err) = aggregator.push(&sse.data) {
+                        return self.fail(err);
+                    }
+                }
+                (Decoder::Chat(aggregator), None) => {
+                    if let Err(err) = aggregator.finish() {
+                        return self.fail(err);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, err: CodexErr) -> Option<Result<ResponseEvent>> {
+        self.failed = true;
+        Some(Err(err))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +292,35 @@ mod tests {
                 "{attempt}: {ms}"
             );
         }
+    }
+
+    #[test]
+    fn status_errors_keep_the_provider_message_and_classify() {
+        let err = status_error(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error": {"message": "Incorrect API key provided"}}"#,
+            None,
+        );
+        assert_eq!(
+            err.to_string(),
+            "model provider answered 401 Unauthorized: Incorrect API key provided"
+        );
+        assert!(!err.is_retryable());
+        let busy = status_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow down",
+            Some(Duration::from_secs(1)),
+        );
+        assert!(busy.is_retryable());
+        assert_eq!(busy.retry_after(), Some(Duration::from_secs(1)));
+        let quota = status_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error": {"code": "insufficient_quota", "message": "You exceeded your quota"}}"#,
+            None,
+        );
+        assert!(matches!(quota, CodexErr::QuotaExceeded(_)));
+        assert!(!quota.is_retryable());
+        assert!(status_error(StatusCode::BAD_GATEWAY, "", None).is_retryable());
     }
 
     #[test]

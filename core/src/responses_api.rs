@@ -1,11 +1,5 @@
 //! The OpenAI Responses API wire format: the request body and the SSE events of the answer.
 
-use std::pin::Pin;
-use std::time::Duration;
-
-use eventsource_stream::Eventsource;
-use futures::Stream;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -148,74 +142,9 @@ impl From<ResponseUsage> for TokenUsage {
     }
 }
 
-type SseStream = Pin<
-    Box<
-        dyn Stream<
-                Item = std::result::Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<reqwest::Error>,
-                >,
-            > + Send,
-    >,
->;
-
-/// The events of one streaming response, read one at a time under an idle timeout.
-pub(crate) struct ResponseStream {
-    events: SseStream,
-    idle_timeout: Duration,
-    done: bool,
-}
-
-impl ResponseStream {
-    pub(crate) fn new(response: reqwest::Response, idle_timeout: Duration) -> Self {
-        Self {
-            events: Box::pin(response.bytes_stream().eventsource()),
-            idle_timeout,
-            done: false,
-        }
-    }
-
-    /// The next event; `None` after `Completed`. A stream that ends (or goes silent) before
-    /// `response.completed` is an error.
-    pub(crate) async fn next(&mut self) -> Option<Result<ResponseEvent>> {
-        if self.done {
-            return None;
-        }
-        loop {
-            let sse = match tokio::time::timeout(self.idle_timeout, self.events.next()).await {
-                Err(_) => {
-                    return self.fail(CodexErr::Stream("idle timeout waiting for SSE".into()));
-                }
-                Ok(None) => {
-                    return self.fail(CodexErr::Stream(
-                        "stream closed before response.completed".into(),
-                    ));
-                }
-                Ok(Some(Err(err))) => return self.fail(CodexErr::Stream(err.to_string())),
-                Ok(Some(Ok(sse))) => sse,
-            };
-            match parse_event(&sse.data) {
-                Ok(Some(event)) => {
-                    if matches!(event, ResponseEvent::Completed { .. }) {
-                        self.done = true;
-                    }
-                    return Some(Ok(event));
-                }
-                Ok(None) => continue,
-                Err(err) => return self.fail(err),
-            }
-        }
-    }
-
-    fn fail(&mut self, err: CodexErr) -> Option<Result<ResponseEvent>> {
-        self.done = true;
-        Some(Err(err))
-    }
-}
-
 /// Maps one SSE payload to an event; `Ok(None)` for events this engine does not use
 /// (and for payloads that are not JSON, which providers send as keep-alives).
-fn parse_event(data: &str) -> Result<Option<ResponseEvent>> {
+pub(crate) fn parse_event(data: &str) -> Result<Option<ResponseEvent>> {
     let Ok(event) = serde_json::from_str::<SseEvent>(data) else {
         tracing::debug!("skipping unparseable SSE payload");
         return Ok(None);
@@ -249,14 +178,22 @@ fn parse_event(data: &str) -> Result<Option<ResponseEvent>> {
             })
         }
         "response.failed" => {
-            let message = event
-                .response
-                .as_ref()
-                .and_then(|r| r.get("error"))
+            let error = event.response.as_ref().and_then(|r| r.get("error"));
+            let message = error
                 .and_then(|e| e.get("message"))
                 .and_then(serde_json::Value::as_str)
-                .unwrap_or("the provider reported a failure without a message");
-            return Err(CodexErr::ResponseFailed(message.to_string()));
+                .unwrap_or("the provider reported a failure without a message")
+                .to_string();
+            let code = error
+                .and_then(|e| e.get("code"))
+                .and_then(serde_json::Value::as_str);
+            return Err(match code {
+                Some("context_length_exceeded") => CodexErr::ContextWindowExceeded(message),
+                Some("insufficient_quota" | "usage_limit_reached") => {
+                    CodexErr::QuotaExceeded(message)
+                }
+                _ => CodexErr::ResponseFailed(message),
+            });
         }
         "error" => {
             let message = event

@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::model_client::ModelClient;
 use crate::model_client::Prompt;
 use crate::model_client::ResponseEvent;
+use crate::model_client::backoff;
 use crate::parse_command::parse_command;
 use crate::protocol::AgentMessageDeltaEvent;
 use crate::protocol::AgentMessageEvent;
@@ -39,6 +40,7 @@ use crate::protocol::InputItem;
 use crate::protocol::Op;
 use crate::protocol::ReviewDecision;
 use crate::protocol::SessionConfiguredEvent;
+use crate::protocol::StreamErrorEvent;
 use crate::protocol::Submission;
 use crate::protocol::TaskCompleteEvent;
 use crate::protocol::TaskStartedEvent;
@@ -325,59 +327,97 @@ async fn run_turn(
     state
 }
 
-/// Returns the last assistant message of the turn.
+/// Model requests until the model stops calling tools; returns its last message. Transient
+/// failures are retried here, each retry announced to the client as a `stream_error`.
 async fn run_model_requests(
     turn: &TurnContext<'_>,
     state: &mut SessionState,
 ) -> Result<Option<String>> {
+    let provider = &turn.session.config.model_provider;
+    let mut last_agent_message = None;
+    let mut retries: u64 = 0;
+    loop {
+        let checkpoint = state.history.len();
+        match run_one_request(turn, state, &mut last_agent_message).await {
+            Ok(true) => retries = 0,
+            Ok(false) => return Ok(last_agent_message),
+            Err(err) => {
+                let budget = if err.is_request_failure() {
+                    provider.request_max_retries()
+                } else {
+                    provider.stream_max_retries()
+                };
+                if !err.is_retryable() || retries >= budget {
+                    return Err(err);
+                }
+                retries += 1;
+                // What the failed attempt added is dropped: the retry asks the same question.
+                state.history.truncate(checkpoint);
+                let delay = err.retry_after().unwrap_or_else(|| backoff(retries));
+                tracing::warn!(
+                    retries,
+                    budget,
+                    ?delay,
+                    "model request failed, retrying: {err}"
+                );
+                turn.emit(EventMsg::StreamError(StreamErrorEvent {
+                    message: format!("Reconnecting... {retries}/{budget} ({err})"),
+                }));
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// One model request. Returns whether tools ran (so another request must follow).
+async fn run_one_request(
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+    last_agent_message: &mut Option<String>,
+) -> Result<bool> {
     let session = turn.session;
     let sub_id = turn.sub_id;
-    let mut last_agent_message = None;
-    loop {
-        let prompt = Prompt {
-            instructions: &session.instructions,
-            input: &state.history,
-            tools: session.tools.specs(),
-        };
-        let mut stream = session.client.stream(&prompt).await?;
-        let mut called_tools = false;
-        while let Some(event) = stream.next().await {
-            match event? {
-                ResponseEvent::Created => {}
-                ResponseEvent::OutputTextDelta(delta) => session.emit(
-                    sub_id,
-                    EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
-                ),
-                ResponseEvent::ReasoningSummaryDelta(delta) => session.emit(
-                    sub_id,
-                    EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
-                ),
-                ResponseEvent::OutputItemDone(item) => {
-                    match handle_output_item(turn, state, item).await {
-                        ItemOutcome::AgentMessage(text) => last_agent_message = Some(text),
-                        ItemOutcome::ToolCalled => called_tools = true,
-                        ItemOutcome::AbortTurn => return Err(CodexErr::Interrupted),
-                        ItemOutcome::Recorded => {}
-                    }
+    let prompt = Prompt {
+        instructions: &session.instructions,
+        input: &state.history,
+        tools: session.tools.specs(),
+    };
+    let mut stream = session.client.stream(&prompt).await?;
+    let mut called_tools = false;
+    while let Some(event) = stream.next().await {
+        match event? {
+            ResponseEvent::Created => {}
+            ResponseEvent::OutputTextDelta(delta) => session.emit(
+                sub_id,
+                EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
+            ),
+            ResponseEvent::ReasoningSummaryDelta(delta) => session.emit(
+                sub_id,
+                EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
+            ),
+            ResponseEvent::OutputItemDone(item) => {
+                match handle_output_item(turn, state, item).await {
+                    ItemOutcome::AgentMessage(text) => *last_agent_message = Some(text),
+                    ItemOutcome::ToolCalled => called_tools = true,
+                    ItemOutcome::AbortTurn => return Err(CodexErr::Interrupted),
+                    ItemOutcome::Recorded => {}
                 }
-                ResponseEvent::Completed { token_usage, .. } => {
-                    if let Some(usage) = token_usage {
-                        let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
-                        info.record(usage);
-                        session.emit(
-                            sub_id,
-                            EventMsg::TokenCount(TokenCountEvent {
-                                info: Some(info.clone()),
-                            }),
-                        );
-                    }
+            }
+            ResponseEvent::Completed { token_usage, .. } => {
+                if let Some(usage) = token_usage {
+                    let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
+                    info.record(usage);
+                    session.emit(
+                        sub_id,
+                        EventMsg::TokenCount(TokenCountEvent {
+                            info: Some(info.clone()),
+                        }),
+                    );
                 }
             }
         }
-        if !called_tools {
-            return Ok(last_agent_message);
-        }
     }
+    Ok(called_tools)
 }
 
 enum ItemOutcome {

@@ -36,6 +36,12 @@ struct Cli {
     #[arg(long, global = true)]
     profile: Option<String>,
 
+    /// Use the local open-weights provider (`oss`: Ollama's OpenAI-compatible API at
+    /// `$CODEX_OSS_BASE_URL`, default `http://localhost:11434/v1`). Same as
+    /// `-c model_provider=oss`; an explicit `-c model_provider=...` still wins.
+    #[arg(long, global = true)]
+    oss: bool,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -50,10 +56,18 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let overrides = cli
-        .config_overrides
-        .iter()
-        .map(|raw| ConfigOverride::parse(raw))
+    let oss = cli
+        .oss
+        .then(|| ConfigOverride::parse("model_provider=oss"))
+        .transpose()?;
+    let overrides = oss
+        .into_iter()
+        .map(Ok)
+        .chain(
+            cli.config_overrides
+                .iter()
+                .map(|raw| ConfigOverride::parse(raw)),
+        )
         .collect::<Result<Vec<_>, _>>()?;
     match cli.command {
         Command::Mcp => {

@@ -1,7 +1,9 @@
 //! `codex` and `codex-reply` answering through the Responses API.
 
 use codex_test_support::MOCK_API_KEY;
+use codex_test_support::Wire;
 use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::conversation_texts;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -9,12 +11,12 @@ use serde_json::json;
 use super::TestServer;
 use super::thread_id;
 
-#[tokio::test]
-async fn codex_returns_the_answer_and_a_thread_id() -> anyhow::Result<()> {
-    let mut server = TestServer::start("", &[]).await?;
+both_wires!(codex_returns_the_answer_and_a_thread_id);
+async fn codex_returns_the_answer_and_a_thread_id(wire: Wire) -> anyhow::Result<()> {
+    let mut server = TestServer::start_wire(wire, "", &[]).await?;
     server
         .model
-        .mount_sse_sequence(vec![assistant_answer("hello")])
+        .mount_sse_sequence(vec![wire.answer("hello")])
         .await;
 
     let id = server
@@ -45,21 +47,33 @@ async fn codex_returns_the_answer_and_a_thread_id() -> anyhow::Result<()> {
     let body: Value = serde_json::from_slice(&requests[0].body)?;
     assert_eq!(body["model"], "mock-model");
     assert_eq!(body["stream"], true);
-    assert_eq!(body["store"], false);
-    assert_eq!(body["prompt_cache_key"], thread);
-    let input = body["input"].as_array().expect("input is an array");
+    let texts = conversation_texts(&body);
     assert_eq!(
-        input.last(),
-        Some(
-            &json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "say hi"}]})
-        )
+        texts.last(),
+        Some(&("user".to_string(), "say hi".to_string()))
     );
     assert!(
-        input.iter().any(|item| item["content"][0]["text"]
-            .as_str()
-            .is_some_and(|text| text.starts_with("<environment_context>"))),
-        "the environment context is sent: {input:?}"
+        texts
+            .iter()
+            .any(|(_, text)| text.starts_with("<environment_context>")),
+        "the environment context is sent: {texts:?}"
     );
+    match wire {
+        Wire::Responses => {
+            assert_eq!(body["store"], false);
+            assert_eq!(body["prompt_cache_key"], thread);
+            assert_eq!(
+                body["input"].as_array().and_then(|input| input.last()),
+                Some(
+                    &json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "say hi"}]})
+                )
+            );
+        }
+        Wire::Chat => {
+            assert_eq!(body["stream_options"], json!({"include_usage": true}));
+            assert_eq!(body["messages"][0]["role"], "system");
+        }
+    }
 
     // Every event of the turn went out as codex/event with the request id and thread id.
     let events = server.mcp.events_for(id);
@@ -90,15 +104,15 @@ async fn codex_returns_the_answer_and_a_thread_id() -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::test]
-async fn codex_reply_continues_the_conversation() -> anyhow::Result<()> {
-    let mut server = TestServer::start("", &[]).await?;
+both_wires!(codex_reply_continues_the_conversation);
+async fn codex_reply_continues_the_conversation(wire: Wire) -> anyhow::Result<()> {
+    let mut server = TestServer::start_wire(wire, "", &[]).await?;
     server
         .model
         .mount_sse_sequence(vec![
-            assistant_answer("first answer"),
-            assistant_answer("second answer"),
-            assistant_answer("third answer"),
+            wire.answer("first answer"),
+            wire.answer("second answer"),
+            wire.answer("third answer"),
         ])
         .await;
 
@@ -133,23 +147,24 @@ async fn codex_reply_continues_the_conversation() -> anyhow::Result<()> {
 
     let bodies = server.model.request_bodies().await;
     assert_eq!(bodies.len(), 3);
-    let tail = |body: &Value, n: usize| -> Vec<Value> {
-        let input = body["input"].as_array().cloned().unwrap_or_default();
-        input[input.len() - n..].to_vec()
+    let tail = |body: &Value, n: usize| -> Vec<(String, String)> {
+        let texts = conversation_texts(body);
+        texts[texts.len() - n..].to_vec()
     };
+    let pair = |role: &str, text: &str| (role.to_string(), text.to_string());
     assert_eq!(
         tail(&bodies[1], 3),
         vec![
-            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "first prompt"}]}),
-            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "first answer"}]}),
-            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "second prompt"}]}),
+            pair("user", "first prompt"),
+            pair("assistant", "first answer"),
+            pair("user", "second prompt"),
         ]
     );
     assert_eq!(
         tail(&bodies[2], 2),
         vec![
-            json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "second answer"}]}),
-            json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": "third prompt"}]}),
+            pair("assistant", "second answer"),
+            pair("user", "third prompt")
         ]
     );
     Ok(())

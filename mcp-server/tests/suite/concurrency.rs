@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use std::time::Instant;
 
+use codex_test_support::Wire;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -12,9 +13,9 @@ use super::TestServer;
 const CALLS: usize = 8;
 const MODEL_DELAY: Duration = Duration::from_millis(300);
 
-#[tokio::test]
-async fn concurrent_calls_overlap_and_get_their_own_answers() -> anyhow::Result<()> {
-    let mut server = TestServer::start("", &[]).await?;
+both_wires!(concurrent_calls_overlap_and_get_their_own_answers);
+async fn concurrent_calls_overlap_and_get_their_own_answers(wire: Wire) -> anyhow::Result<()> {
+    let mut server = TestServer::start_wire(wire, "", &[]).await?;
     server.model.mount_echo(MODEL_DELAY).await;
 
     let started = Instant::now();

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 use std::time::Instant;
 
+use codex_test_support::Wire;
 use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::function_call_output;
 use codex_test_support::responses::shell_call;
@@ -22,11 +23,12 @@ fn is_elicitation(message: &Value) -> bool {
 
 /// The model asks to `touch created.txt` in `cwd`, then says "done".
 async fn start_touch_conversation(server: &mut TestServer, cwd: &Path) -> anyhow::Result<i64> {
+    let wire = server.model.wire();
     server
         .model
         .mount_sse_sequence(vec![
-            shell_call("call-1", &["touch", "created.txt"], json!({})),
-            assistant_answer("done"),
+            wire.shell_call("call-1", &["touch", "created.txt"], json!({})),
+            wire.answer("done"),
         ])
         .await;
     server
@@ -58,9 +60,9 @@ async fn output_seen_by_model(server: &TestServer, call_id: &str) -> String {
         .unwrap_or_else(|| panic!("no output for {call_id} reached the model"))
 }
 
-#[tokio::test]
-async fn accepted_elicitation_runs_the_command() -> anyhow::Result<()> {
-    let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
+both_wires!(accepted_elicitation_runs_the_command);
+async fn accepted_elicitation_runs_the_command(wire: Wire) -> anyhow::Result<()> {
+    let mut server = TestServer::start_wire(wire, r#"approval_policy = "untrusted""#, &[]).await?;
     let cwd = TempDir::new()?;
     let id = start_touch_conversation(&mut server, cwd.path()).await?;
 

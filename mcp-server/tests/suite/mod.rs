@@ -1,17 +1,36 @@
 //! Shared set-up for the integration suites.
 
+/// Runs a test body once per wire API: from `async fn name(wire: Wire) -> anyhow::Result<()>`
+/// it makes the tests `name::responses` and `name::chat`.
+macro_rules! both_wires {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn responses() -> anyhow::Result<()> {
+                super::$name(codex_test_support::Wire::Responses).await
+            }
+
+            #[tokio::test]
+            async fn chat() -> anyhow::Result<()> {
+                super::$name(codex_test_support::Wire::Chat).await
+            }
+        }
+    };
+}
+
 mod codex_tool;
 mod concurrency;
 mod config_precedence;
 mod errors;
 mod exec_approval;
+mod retries;
 mod shell;
 mod tools_list;
 mod transport;
 
 use codex_test_support::McpProcess;
 use codex_test_support::MockModel;
-use codex_test_support::write_mock_config;
+use codex_test_support::Wire;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -28,9 +47,18 @@ pub(crate) struct TestServer {
 impl TestServer {
     /// Starts the mock provider and an initialized server; `top_level` goes into config.toml.
     pub(crate) async fn start(top_level: &str, args: &[&str]) -> anyhow::Result<Self> {
-        let model = MockModel::start().await;
+        Self::start_wire(Wire::Responses, top_level, args).await
+    }
+
+    /// Like [`TestServer::start`], with a provider speaking `wire`.
+    pub(crate) async fn start_wire(
+        wire: Wire,
+        top_level: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let model = MockModel::start_wire(wire).await;
         let home = TempDir::new()?;
-        write_mock_config(home.path(), &model.base_url(), top_level)?;
+        model.write_config(home.path(), top_level)?;
         let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), args, &[]).await?;
         mcp.initialize().await?;
         Ok(Self {

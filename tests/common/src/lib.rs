@@ -3,6 +3,7 @@
 //! Every read has a timeout, so a test that waits for something that never comes fails
 //! instead of hanging CI.
 
+pub mod chat;
 mod mcp_process;
 mod mock_model;
 pub mod responses;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 pub use crate::mcp_process::McpProcess;
 pub use crate::mock_model::MockModel;
+pub use crate::mock_model::Wire;
 pub use crate::mock_model::sse_response;
 pub use crate::mock_model::write_mock_config;
 

@@ -17,17 +17,78 @@ use wiremock::matchers::path;
 use crate::responses::assistant_answer;
 use crate::responses::last_user_text;
 
-const RESPONSES_PATH: &str = "/v1/responses";
+/// Which API the mock provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    Responses,
+    Chat,
+}
+
+impl Wire {
+    fn path(self) -> &'static str {
+        match self {
+            Wire::Responses => "/v1/responses",
+            Wire::Chat => "/v1/chat/completions",
+        }
+    }
+
+    /// `wire_api` in config.toml.
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Wire::Responses => "responses",
+            Wire::Chat => "chat",
+        }
+    }
+
+    /// A response that answers `text` and stops.
+    pub fn answer(self, text: &str) -> String {
+        match self {
+            Wire::Responses => assistant_answer(text),
+            Wire::Chat => crate::chat::chat_answer(text),
+        }
+    }
+
+    /// A response that calls `shell` with `argv` (plus `extra` arguments).
+    pub fn shell_call(self, call_id: &str, argv: &[&str], extra: Value) -> String {
+        match self {
+            Wire::Responses => crate::responses::shell_call(call_id, argv, extra),
+            Wire::Chat => {
+                let mut arguments = serde_json::json!({"command": argv});
+                if let (Some(arguments), Value::Object(extra)) = (arguments.as_object_mut(), extra)
+                {
+                    arguments.extend(extra);
+                }
+                crate::chat::chat_tool_call(call_id, "shell", &arguments.to_string())
+            }
+        }
+    }
+}
 
 pub struct MockModel {
     server: MockServer,
+    wire: Wire,
 }
 
 impl MockModel {
+    /// A provider speaking the Responses API.
     pub async fn start() -> Self {
+        Self::start_wire(Wire::Responses).await
+    }
+
+    pub async fn start_wire(wire: Wire) -> Self {
         Self {
             server: MockServer::start().await,
+            wire,
         }
+    }
+
+    pub fn wire(&self) -> Wire {
+        self.wire
+    }
+
+    /// Writes config.toml for this provider; `top_level` as in [`write_mock_config`].
+    pub fn write_config(&self, codex_home: &Path, top_level: &str) -> std::io::Result<()> {
+        write_config(codex_home, &self.base_url(), self.wire, top_level)
     }
 
     /// The provider `base_url` to put in config.toml.
@@ -45,7 +106,7 @@ impl MockModel {
     /// Serves `responses` in order and expects exactly `expected` requests.
     pub async fn mount_sequence(&self, responses: Vec<ResponseTemplate>, expected: u64) {
         Mock::given(method("POST"))
-            .and(path(RESPONSES_PATH))
+            .and(path(self.wire.path()))
             .respond_with(SequenceResponder {
                 responses: Mutex::new(responses.into()),
             })
@@ -57,8 +118,11 @@ impl MockModel {
     /// Answers every request with "echo: <last user message>" after `delay`.
     pub async fn mount_echo(&self, delay: Duration) {
         Mock::given(method("POST"))
-            .and(path(RESPONSES_PATH))
-            .respond_with(EchoResponder { delay })
+            .and(path(self.wire.path()))
+            .respond_with(EchoResponder {
+                delay,
+                wire: self.wire,
+            })
             .mount(&self.server)
             .await;
     }
@@ -67,7 +131,7 @@ impl MockModel {
     /// for conversations whose requests arrive in no fixed order.
     pub async fn mount_script(&self, script: impl Fn(&Value) -> String + Send + Sync + 'static) {
         Mock::given(method("POST"))
-            .and(path(RESPONSES_PATH))
+            .and(path(self.wire.path()))
             .respond_with(ScriptResponder {
                 script: Box::new(script),
             })
@@ -132,6 +196,7 @@ impl Respond for ScriptResponder {
 
 struct EchoResponder {
     delay: Duration,
+    wire: Wire,
 }
 
 impl Respond for EchoResponder {
@@ -140,7 +205,7 @@ impl Respond for EchoResponder {
             .ok()
             .and_then(|body| last_user_text(&body))
             .unwrap_or_default();
-        sse_response(assistant_answer(&format!("echo: {text}"))).set_delay(self.delay)
+        sse_response(self.wire.answer(&format!("echo: {text}"))).set_delay(self.delay)
     }
 }
 
@@ -151,6 +216,16 @@ pub fn write_mock_config(
     base_url: &str,
     top_level: &str,
 ) -> std::io::Result<()> {
+    write_config(codex_home, base_url, Wire::Responses, top_level)
+}
+
+fn write_config(
+    codex_home: &Path,
+    base_url: &str,
+    wire: Wire,
+    top_level: &str,
+) -> std::io::Result<()> {
+    let wire_api = wire.config_name();
     let config = format!(
         r#"model = "mock-model"
 model_provider = "mock_provider"
@@ -159,7 +234,7 @@ model_provider = "mock_provider"
 [model_providers.mock_provider]
 name = "Mock provider"
 base_url = "{base_url}"
-wire_api = "responses"
+wire_api = "{wire_api}"
 env_key = "MOCK_API_KEY"
 request_max_retries = 0
 stream_max_retries = 0

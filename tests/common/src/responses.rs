@@ -59,15 +59,36 @@ pub fn assistant_answer(text: &str) -> String {
     ])
 }
 
-/// The text of the last `user` message in a Responses request body.
+/// The `(role, text)` of every message in a request body, Responses (`input`) or Chat
+/// Completions (`messages`) alike, in order.
+pub fn conversation_texts(body: &Value) -> Vec<(String, String)> {
+    let text_of = |item: &Value| -> Option<(String, String)> {
+        let role = item["role"].as_str()?.to_string();
+        let text = match &item["content"] {
+            Value::String(text) => text.clone(),
+            Value::Array(parts) => parts.iter().filter_map(|p| p["text"].as_str()).collect(),
+            _ => return None,
+        };
+        Some((role, text))
+    };
+    let items = body["input"]
+        .as_array()
+        .or_else(|| body["messages"].as_array());
+    items
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("type").is_none_or(|t| t == "message"))
+        .filter_map(text_of)
+        .collect()
+}
+
+/// The text of the last `user` message in a request body (either wire API).
 pub fn last_user_text(body: &Value) -> Option<String> {
-    body["input"]
-        .as_array()?
-        .iter()
+    conversation_texts(body)
+        .into_iter()
         .rev()
-        .find(|item| item["type"] == "message" && item["role"] == "user")
-        .and_then(|item| item["content"][0]["text"].as_str())
-        .map(str::to_string)
+        .find(|(role, _)| role == "user")
+        .map(|(_, text)| text)
 }
 
 /// A response in which the model calls `shell` with `argv` (and optional extra arguments such
@@ -84,8 +105,15 @@ pub fn shell_call(call_id: &str, argv: &[&str], extra: Value) -> String {
     ])
 }
 
-/// The `output` of the `function_call_output` for `call_id` in a request body.
+/// The output of tool call `call_id` in a request body (either wire API).
 pub fn function_call_output(body: &Value, call_id: &str) -> Option<String> {
+    if let Some(messages) = body["messages"].as_array() {
+        return messages
+            .iter()
+            .find(|m| m["role"] == "tool" && m["tool_call_id"] == call_id)
+            .and_then(|m| m["content"].as_str())
+            .map(str::to_string);
+    }
     body["input"]
         .as_array()?
         .iter()

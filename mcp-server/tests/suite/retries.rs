@@ -1,0 +1,188 @@
+//! Transient provider failures are retried and announced; final ones end the turn clearly.
+
+use std::time::Duration;
+use std::time::Instant;
+
+use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::ev_output_text_delta;
+use codex_test_support::responses::ev_response_created;
+use codex_test_support::responses::sse;
+use codex_test_support::sse_response;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+use wiremock::ResponseTemplate;
+
+use super::TestServer;
+
+const RETRIES: [&str; 4] = [
+    "-c",
+    "model_providers.mock_provider.request_max_retries=2",
+    "-c",
+    "model_providers.mock_provider.stream_max_retries=2",
+];
+
+/// The `stream_error` messages the call emitted.
+fn stream_errors(server: &TestServer, id: i64) -> Vec<String> {
+    server
+        .mcp
+        .events_for(id)
+        .iter()
+        .filter(|e| e["params"]["msg"]["type"] == "stream_error")
+        .map(|e| {
+            e["params"]["msg"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+async fn call_and_wait(server: &mut TestServer) -> anyhow::Result<(i64, Value)> {
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "hi"}))
+        .await?;
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
+    Ok((id, result))
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_once_and_announced() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &RETRIES).await?;
+    server
+        .model
+        .mount_sequence(
+            vec![
+                ResponseTemplate::new(500)
+                    .set_body_json(json!({"error": {"message": "overloaded"}})),
+                sse_response(assistant_answer("recovered")),
+            ],
+            2,
+        )
+        .await;
+    let (id, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["structuredContent"]["content"], "recovered");
+    assert_eq!(
+        stream_errors(&server, id),
+        ["Reconnecting... 1/2 (model provider answered 500 Internal Server Error: overloaded)"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &RETRIES).await?;
+    server
+        .model
+        .mount_sequence(
+            vec![
+                ResponseTemplate::new(429).insert_header("retry-after", "1"),
+                sse_response(assistant_answer("after waiting")),
+            ],
+            2,
+        )
+        .await;
+    let started = Instant::now();
+    let (id, result) = call_and_wait(&mut server).await?;
+    let waited = started.elapsed();
+    assert_eq!(result["structuredContent"]["content"], "after waiting");
+    assert_eq!(stream_errors(&server, id).len(), 1);
+    // Without the header the first retry would come after about 200 ms.
+    assert!(
+        waited >= Duration::from_millis(950),
+        "retried after {waited:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stream_cut_mid_event_is_retried() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &RETRIES).await?;
+    let mut cut = sse(&[ev_response_created("r1"), ev_output_text_delta("par")]);
+    cut.push_str("event: response.output_text.delta\ndata: {\"type\": \"response.outp");
+    server
+        .model
+        .mount_sequence(
+            vec![sse_response(cut), sse_response(assistant_answer("whole"))],
+            2,
+        )
+        .await;
+    let (id, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["structuredContent"]["content"], "whole");
+    let errors = stream_errors(&server, id);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("Reconnecting... 1/2 (model stream failed: "),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_silent_provider_is_retried_after_the_idle_timeout() -> anyhow::Result<()> {
+    let mut args = RETRIES.to_vec();
+    args.extend([
+        "-c",
+        "model_providers.mock_provider.stream_idle_timeout_ms=500",
+    ]);
+    let mut server = TestServer::start("", &args).await?;
+    server
+        .model
+        .mount_sequence(
+            vec![
+                sse_response(assistant_answer("too late")).set_delay(Duration::from_secs(10)),
+                sse_response(assistant_answer("in time")),
+            ],
+            2,
+        )
+        .await;
+    let (id, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["structuredContent"]["content"], "in time");
+    let errors = stream_errors(&server, id);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("within 500 ms (stream_idle_timeout_ms)"),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn unauthorized_is_final_and_named() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &RETRIES).await?;
+    server
+        .model
+        .mount_sequence(
+            vec![
+                ResponseTemplate::new(401)
+                    .set_body_json(json!({"error": {"message": "Incorrect API key provided"}})),
+            ],
+            1,
+        )
+        .await;
+    let (id, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["isError"], true);
+    assert_eq!(
+        result["content"][0]["text"],
+        "model provider answered 401 Unauthorized: Incorrect API key provided"
+    );
+    assert_eq!(stream_errors(&server, id), Vec::<String>::new());
+    let error_event = server
+        .mcp
+        .events_for(id)
+        .into_iter()
+        .find(|e| e["params"]["msg"]["type"] == "error")
+        .expect("an error event");
+    assert_eq!(
+        error_event["params"]["msg"]["message"],
+        "model provider answered 401 Unauthorized: Incorrect API key provided"
+    );
+    let ping = server.mcp.send_request("ping", json!({})).await?;
+    assert_eq!(
+        server.mcp.read_until_response(ping).await?["result"],
+        json!({})
+    );
+    assert_eq!(server.model.requests().await.len(), 1, "401 is not retried");
+    Ok(())
+}
