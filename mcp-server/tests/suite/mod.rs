@@ -23,6 +23,7 @@ mod concurrency;
 mod config_precedence;
 mod errors;
 mod exec_approval;
+mod local_model;
 mod retries;
 mod shell;
 mod tools_list;

@@ -186,3 +186,68 @@ async fn unauthorized_is_final_and_named() -> anyhow::Result<()> {
     assert_eq!(server.model.requests().await.len(), 1, "401 is not retried");
     Ok(())
 }
+
+#[tokio::test]
+async fn provider_query_params_and_headers_are_sent() -> anyhow::Result<()> {
+    let model = codex_test_support::MockModel::start().await;
+    let home = tempfile::TempDir::new()?;
+    model.write_config(home.path(), "")?;
+    let mut mcp = codex_test_support::McpProcess::spawn_with(
+        super::CODEX_BIN,
+        home.path(),
+        &[
+            "-c",
+            "model_providers.mock_provider.query_params={api-version = \"2025-04-01\"}",
+            "-c",
+            "model_providers.mock_provider.http_headers={X-Static = \"yes\"}",
+            "-c",
+            "model_providers.mock_provider.env_http_headers={X-From-Env = \"CODEX_TEST_HEADER\", X-Unset = \"CODEX_TEST_UNSET_HEADER\"}",
+        ],
+        &[("CODEX_TEST_HEADER", Some("from-env")), ("CODEX_TEST_UNSET_HEADER", None)],
+    )
+    .await?;
+    mcp.initialize().await?;
+    let mut server = TestServer::from_parts(mcp, model, home);
+    server
+        .model
+        .mount_sse_sequence(vec![assistant_answer("ok")])
+        .await;
+    let (_, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["structuredContent"]["content"], "ok");
+    let request = &server.model.requests().await[0];
+    assert_eq!(request.url.query(), Some("api-version=2025-04-01"));
+    let header = |name: &str| {
+        request
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(header("x-static").as_deref(), Some("yes"));
+    assert_eq!(header("x-from-env").as_deref(), Some("from-env"));
+    assert_eq!(header("x-unset"), None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_env_key_names_the_variable() -> anyhow::Result<()> {
+    let model = codex_test_support::MockModel::start().await;
+    let home = tempfile::TempDir::new()?;
+    model.write_config(home.path(), "")?;
+    let mut mcp = codex_test_support::McpProcess::spawn_with(
+        super::CODEX_BIN,
+        home.path(),
+        &[],
+        &[("MOCK_API_KEY", None)],
+    )
+    .await?;
+    mcp.initialize().await?;
+    let mut server = TestServer::from_parts(mcp, model, home);
+    let (_, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["isError"], true);
+    assert_eq!(
+        result["content"][0]["text"],
+        "environment variable `MOCK_API_KEY` is not set; model provider `mock_provider` reads its API key from it"
+    );
+    Ok(())
+}
