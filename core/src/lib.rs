@@ -20,6 +20,7 @@ pub mod exec_env;
 mod model_client;
 pub mod model_provider;
 pub mod parse_command;
+mod plan_tool;
 mod project_doc;
 pub mod protocol;
 pub mod response_item;

@@ -13,6 +13,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use crate::parse_command::ParsedCommand;
+pub use crate::plan_tool::PlanItem;
+pub use crate::plan_tool::StepStatus;
+pub use crate::plan_tool::UpdatePlanArgs;
 
 /// Identifies a conversation (a "thread" on the MCP wire) for its whole life, across restarts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -246,6 +249,8 @@ pub enum EventMsg {
     ExecCommandEnd(ExecCommandEndEvent),
     /// Something worth showing that is not part of the model's output.
     BackgroundEvent(BackgroundEventEvent),
+    /// The model's current plan (from the `update_plan` tool).
+    PlanUpdate(UpdatePlanArgs),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,9 @@
 //! Calls the engine cannot serve are answered, never dropped: the Responses API rejects a
 //! history with a call that has no output, and the model can correct itself from the answer.
 
+use crate::plan_tool::PLAN_TOOL_NAME;
+use crate::plan_tool::handle_update_plan;
+use crate::plan_tool::plan_tool_spec;
 use crate::session::TurnContext;
 use crate::shell::SHELL_TOOL_NAME;
 use crate::shell::handle_shell_call;
@@ -31,7 +34,7 @@ pub(crate) struct ToolRouter {
 impl ToolRouter {
     pub(crate) fn new() -> Self {
         Self {
-            specs: vec![shell_tool_spec()],
+            specs: vec![shell_tool_spec(), plan_tool_spec()],
         }
     }
 
@@ -50,6 +53,7 @@ impl ToolRouter {
     ) -> ToolOutput {
         match name {
             SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
+            PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             _ => ToolOutput::text(format!("unsupported call: {name}")),
         }
     }

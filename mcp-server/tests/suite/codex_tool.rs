@@ -229,3 +229,58 @@ async fn unknown_function_calls_are_answered_and_the_turn_continues() -> anyhow:
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn plan_updates_reach_the_host() -> anyhow::Result<()> {
+    use codex_test_support::responses::ev_completed;
+    use codex_test_support::responses::ev_function_call;
+    use codex_test_support::responses::ev_response_created;
+    use codex_test_support::responses::function_call_output;
+    use codex_test_support::responses::sse;
+
+    let mut server = TestServer::start("", &[]).await?;
+    let plan = json!({
+        "explanation": "two steps",
+        "plan": [{"step": "read the code", "status": "completed"}, {"step": "fix the bug", "status": "in_progress"}]
+    });
+    server
+        .model
+        .mount_sse_sequence(vec![
+            sse(&[
+                ev_response_created("r1"),
+                ev_function_call("call-plan", "update_plan", &plan.to_string()),
+                ev_completed("r1"),
+            ]),
+            assistant_answer("planned"),
+        ])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "plan it"}))
+        .await?;
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
+    assert_eq!(result["structuredContent"]["content"], "planned");
+    let updates: Vec<Value> = server
+        .mcp
+        .events_for(id)
+        .into_iter()
+        .map(|e| e["params"]["msg"].clone())
+        .filter(|msg| msg["type"] == "plan_update")
+        .collect();
+    let mut expected = plan.clone();
+    expected["type"] = json!("plan_update");
+    assert_eq!(updates, vec![expected]);
+    let bodies = server.model.request_bodies().await;
+    assert_eq!(
+        function_call_output(&bodies[1], "call-plan").as_deref(),
+        Some("Plan updated")
+    );
+    let tools: Vec<&str> = bodies[0]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(tools, ["shell", "update_plan"]);
+    Ok(())
+}
