@@ -52,14 +52,6 @@ async fn answer_elicitation(
     Ok(response["result"].clone())
 }
 
-async fn output_seen_by_model(server: &TestServer, call_id: &str) -> String {
-    let bodies = server.model.request_bodies().await;
-    bodies
-        .iter()
-        .find_map(|body| function_call_output(body, call_id))
-        .unwrap_or_else(|| panic!("no output for {call_id} reached the model"))
-}
-
 both_wires!(accepted_elicitation_runs_the_command);
 async fn accepted_elicitation_runs_the_command(wire: Wire) -> anyhow::Result<()> {
     let mut server = TestServer::start_wire(wire, r#"approval_policy = "untrusted""#, &[]).await?;
@@ -105,7 +97,7 @@ async fn accepted_elicitation_runs_the_command(wire: Wire) -> anyhow::Result<()>
     let result = server.mcp.read_until_response(id).await?["result"].clone();
     assert_eq!(result["structuredContent"]["content"], "done");
     assert!(cwd.path().join("created.txt").exists());
-    let output: Value = serde_json::from_str(&output_seen_by_model(&server, "call-1").await)?;
+    let output: Value = serde_json::from_str(&server.output_seen_by_model("call-1").await)?;
     assert_eq!(output["metadata"]["exit_code"], 0);
     assert_eq!(output["output"], "");
     Ok(())
@@ -126,7 +118,7 @@ async fn legacy_approval_and_both_denials() -> anyhow::Result<()> {
         assert_eq!(cwd.path().join("created.txt").exists(), runs, "{reply}");
         if !runs {
             assert_eq!(
-                output_seen_by_model(&server, "call-1").await,
+                server.output_seen_by_model("call-1").await,
                 REJECTED,
                 "{reply}"
             );
@@ -165,7 +157,7 @@ async fn approved_for_session_is_asked_once() -> anyhow::Result<()> {
         .filter(is_elicitation)
         .count();
     assert_eq!(elicitations, 0, "the second run was not asked about");
-    let second: Value = serde_json::from_str(&output_seen_by_model(&server, "call-2").await)?;
+    let second: Value = serde_json::from_str(&server.output_seen_by_model("call-2").await)?;
     assert_eq!(second["metadata"]["exit_code"], 0);
     Ok(())
 }
@@ -266,7 +258,7 @@ async fn an_error_reply_denies() -> anyhow::Result<()> {
         "{result}"
     );
     assert!(!cwd.path().join("created.txt").exists());
-    let output = output_seen_by_model(&server, "call-1").await;
+    let output = server.output_seen_by_model("call-1").await;
     assert!(
         output.starts_with("exec command rejected by user: approval request failed"),
         "{output}"
@@ -299,7 +291,7 @@ async fn an_unanswered_elicitation_times_out_as_a_denial() -> anyhow::Result<()>
         "{result}"
     );
     assert!(!cwd.path().join("created.txt").exists());
-    let output = output_seen_by_model(&server, "call-1").await;
+    let output = server.output_seen_by_model("call-1").await;
     assert!(output.contains("no answer within 1 s"), "{output}");
     Ok(())
 }

@@ -69,13 +69,33 @@ impl TestServer {
         })
     }
 
-    /// Wraps a server started by hand (custom capabilities or environment).
-    pub(crate) fn from_parts(mcp: McpProcess, model: MockModel, home: TempDir) -> Self {
-        Self {
+    /// Like [`TestServer::start`], with environment changes for the server process
+    /// (`None` removes a variable).
+    pub(crate) async fn start_with_env(
+        top_level: &str,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<Self> {
+        let model = MockModel::start().await;
+        let home = TempDir::new()?;
+        model.write_config(home.path(), top_level)?;
+        let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), args, env).await?;
+        mcp.initialize().await?;
+        Ok(Self {
             mcp,
             model,
             _home: home,
-        }
+        })
+    }
+
+    /// What the model was told about tool call `call_id`, from the requests it received.
+    pub(crate) async fn output_seen_by_model(&self, call_id: &str) -> String {
+        self.model
+            .request_bodies()
+            .await
+            .iter()
+            .find_map(|body| codex_test_support::responses::function_call_output(body, call_id))
+            .unwrap_or_else(|| panic!("no output for {call_id} reached the model"))
     }
 
     /// Calls `tool` and returns the `tools/call` result.

@@ -189,12 +189,8 @@ async fn unauthorized_is_final_and_named() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn provider_query_params_and_headers_are_sent() -> anyhow::Result<()> {
-    let model = codex_test_support::MockModel::start().await;
-    let home = tempfile::TempDir::new()?;
-    model.write_config(home.path(), "")?;
-    let mut mcp = codex_test_support::McpProcess::spawn_with(
-        super::CODEX_BIN,
-        home.path(),
+    let mut server = TestServer::start_with_env(
+        "",
         &[
             "-c",
             "model_providers.mock_provider.query_params={api-version = \"2025-04-01\"}",
@@ -206,8 +202,6 @@ async fn provider_query_params_and_headers_are_sent() -> anyhow::Result<()> {
         &[("CODEX_TEST_HEADER", Some("from-env")), ("CODEX_TEST_UNSET_HEADER", None)],
     )
     .await?;
-    mcp.initialize().await?;
-    let mut server = TestServer::from_parts(mcp, model, home);
     server
         .model
         .mount_sse_sequence(vec![assistant_answer("ok")])
@@ -231,18 +225,7 @@ async fn provider_query_params_and_headers_are_sent() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_missing_env_key_names_the_variable() -> anyhow::Result<()> {
-    let model = codex_test_support::MockModel::start().await;
-    let home = tempfile::TempDir::new()?;
-    model.write_config(home.path(), "")?;
-    let mut mcp = codex_test_support::McpProcess::spawn_with(
-        super::CODEX_BIN,
-        home.path(),
-        &[],
-        &[("MOCK_API_KEY", None)],
-    )
-    .await?;
-    mcp.initialize().await?;
-    let mut server = TestServer::from_parts(mcp, model, home);
+    let mut server = TestServer::start_with_env("", &[], &[("MOCK_API_KEY", None)]).await?;
     let (_, result) = call_and_wait(&mut server).await?;
     assert_eq!(result["isError"], true);
     assert_eq!(

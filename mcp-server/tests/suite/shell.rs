@@ -1,7 +1,6 @@
 //! The `shell` tool's policies and limits, through the real binary.
 
 use codex_test_support::responses::assistant_answer;
-use codex_test_support::responses::function_call_output;
 use codex_test_support::responses::shell_call;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
@@ -46,13 +45,7 @@ async fn run_one(
         response["result"]["structuredContent"]["content"], "done",
         "{response}"
     );
-    let output = server
-        .model
-        .request_bodies()
-        .await
-        .iter()
-        .find_map(|body| function_call_output(body, "call-1"))
-        .expect("the call's output reached the model");
+    let output = server.output_seen_by_model("call-1").await;
     Ok((output, asked))
 }
 
@@ -178,12 +171,8 @@ async fn fifty_megabytes_of_output_are_truncated_in_bounded_memory() -> anyhow::
 
 #[tokio::test]
 async fn secrets_do_not_reach_commands() -> anyhow::Result<()> {
-    let model = codex_test_support::MockModel::start().await;
-    let home = TempDir::new()?;
-    codex_test_support::write_mock_config(home.path(), &model.base_url(), FULL_ACCESS)?;
-    let mut mcp = codex_test_support::McpProcess::spawn_with(
-        super::CODEX_BIN,
-        home.path(),
+    let mut server = TestServer::start_with_env(
+        FULL_ACCESS,
         &[],
         &[
             ("OPENAI_API_KEY", Some("sk-live-should-not-leak")),
@@ -192,8 +181,6 @@ async fn secrets_do_not_reach_commands() -> anyhow::Result<()> {
         ],
     )
     .await?;
-    mcp.initialize().await?;
-    let mut server = TestServer::from_parts(mcp, model, home);
     let (output, _) = run_one(&mut server, &["env"], json!({})).await?;
     assert!(output.contains("HARMLESS_SETTING=visible"), "{output}");
     assert!(!output.contains("OPENAI_API_KEY"), "{output}");
@@ -226,13 +213,7 @@ async fn bad_arguments_go_back_to_the_model() -> anyhow::Result<()> {
         .call("codex", json!({"prompt": "x", "cwd": cwd.path()}))
         .await?;
     assert_eq!(result["structuredContent"]["content"], "done");
-    let output = server
-        .model
-        .request_bodies()
-        .await
-        .iter()
-        .find_map(|body| function_call_output(body, "call-1"))
-        .expect("output");
+    let output = server.output_seen_by_model("call-1").await;
     assert!(
         output.starts_with("failed to parse function arguments: "),
         "{output}"
