@@ -6,6 +6,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod apply_patch;
+mod apply_patch_tool;
 pub mod auth;
 mod chat_completions;
 mod command_safety;
@@ -20,6 +21,7 @@ pub mod exec_env;
 mod model_client;
 pub mod model_provider;
 pub mod parse_command;
+mod patch_safety;
 mod plan_tool;
 mod project_doc;
 pub mod protocol;
@@ -30,6 +32,7 @@ mod sandbox;
 mod session;
 mod shell;
 mod tool_router;
+mod turn_diff;
 
 pub use crate::auth::AuthManager;
 pub use crate::config::Config;

@@ -3,6 +3,7 @@
 //! Wire names (snake_case `type` tags, field names) follow the engine the MCP server we
 //! replace was built on, because hosts read these events verbatim from `codex/event`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::apply_patch::FileChange;
 pub use crate::parse_command::ParsedCommand;
 pub use crate::plan_tool::PlanItem;
 pub use crate::plan_tool::StepStatus;
@@ -189,6 +191,11 @@ pub enum Op {
         id: String,
         decision: ReviewDecision,
     },
+    /// The answer to an `apply_patch_approval_request`, keyed by its `call_id`.
+    PatchApproval {
+        id: String,
+        decision: ReviewDecision,
+    },
 }
 
 /// A user's answer to an approval request. Anything that is not an explicit approval is a
@@ -251,6 +258,44 @@ pub enum EventMsg {
     BackgroundEvent(BackgroundEventEvent),
     /// The model's current plan (from the `update_plan` tool).
     PlanUpdate(UpdatePlanArgs),
+    /// The engine waits for an `Op::PatchApproval` with this `call_id`.
+    ApplyPatchApprovalRequest(ApplyPatchApprovalRequestEvent),
+    PatchApplyBegin(PatchApplyBeginEvent),
+    PatchApplyEnd(PatchApplyEndEvent),
+    /// Every file change the turn made by patch, as one unified diff; sent once per turn.
+    TurnDiff(TurnDiffEvent),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApplyPatchApprovalRequestEvent {
+    pub call_id: String,
+    pub changes: BTreeMap<PathBuf, FileChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A directory whose write access would make the request unnecessary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchApplyBeginEvent {
+    pub call_id: String,
+    /// Applied without asking (inside the writable roots).
+    pub auto_approved: bool,
+    pub changes: BTreeMap<PathBuf, FileChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchApplyEndEvent {
+    pub call_id: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub success: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnDiffEvent {
+    pub unified_diff: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

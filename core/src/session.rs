@@ -4,10 +4,12 @@
 //! idle and lends it to the turn it starts; the turn hands it back when it ends, whether it
 //! completed, failed or was interrupted. No lock guards the history.
 
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::collections::HashSet;
 use std::collections::VecDeque;
 use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -16,6 +18,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::apply_patch::FileChange;
 use crate::auth::AuthManager;
 use crate::config::Config;
 use crate::environment_context::environment_context;
@@ -31,6 +34,7 @@ use crate::protocol::AgentMessageDeltaEvent;
 use crate::protocol::AgentMessageEvent;
 use crate::protocol::AgentReasoningDeltaEvent;
 use crate::protocol::AgentReasoningEvent;
+use crate::protocol::ApplyPatchApprovalRequestEvent;
 use crate::protocol::ConversationId;
 use crate::protocol::ErrorEvent;
 use crate::protocol::Event;
@@ -48,10 +52,12 @@ use crate::protocol::TokenCountEvent;
 use crate::protocol::TokenUsageInfo;
 use crate::protocol::TurnAbortReason;
 use crate::protocol::TurnAbortedEvent;
+use crate::protocol::TurnDiffEvent;
 use crate::protocol::UserMessageEvent;
 use crate::response_item::ReasoningSummaryPart;
 use crate::response_item::ResponseItem;
 use crate::tool_router::ToolRouter;
+use crate::turn_diff::TurnDiffTracker;
 
 /// Submissions waiting for the session task. Small: a client submits one turn at a time and
 /// then reads events; a full queue makes `submit` wait, which is the back-pressure we want.
@@ -77,6 +83,8 @@ struct Session {
     pending_approvals: Mutex<HashMap<String, oneshot::Sender<ReviewDecision>>>,
     /// Commands the user approved for the rest of the conversation, by exact argv.
     approved_commands: Mutex<HashSet<Vec<String>>>,
+    /// Files the user approved patches to for the rest of the conversation.
+    approved_paths: Mutex<HashSet<PathBuf>>,
 }
 
 impl Session {
@@ -133,6 +141,7 @@ pub(crate) fn spawn(
         tx_event,
         pending_approvals: Mutex::new(HashMap::new()),
         approved_commands: Mutex::new(HashSet::new()),
+        approved_paths: Mutex::new(HashSet::new()),
     });
     let state = SessionState {
         history: initial_context(&session.config),
@@ -229,7 +238,9 @@ async fn submission_loop(
                     turn.cancel.cancel();
                 }
             }
-            Op::ExecApproval { id, decision } => session.resolve_approval(&id, decision),
+            Op::ExecApproval { id, decision } | Op::PatchApproval { id, decision } => {
+                session.resolve_approval(&id, decision);
+            }
             Op::Shutdown => {
                 queued.clear();
                 if let Some(turn) = running.take() {
@@ -291,6 +302,7 @@ async fn run_turn(
         session: &session,
         sub_id: &sub_id,
         cancel: &cancel,
+        diff: Mutex::new(TurnDiffTracker::default()),
     };
     // Dropping the requests future on cancel also drops any running command, whose process
     // group is killed with it.
@@ -300,10 +312,15 @@ async fn run_turn(
         outcome = run_model_requests(&turn, &mut state) => outcome,
     };
     match outcome {
-        Ok(last_agent_message) => session.emit(
-            &sub_id,
-            EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message }),
-        ),
+        Ok(last_agent_message) => {
+            if let Some(unified_diff) = lock(&turn.diff).unified_diff() {
+                session.emit(&sub_id, EventMsg::TurnDiff(TurnDiffEvent { unified_diff }));
+            }
+            session.emit(
+                &sub_id,
+                EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message }),
+            );
+        }
         Err(CodexErr::Interrupted) => {
             answer_orphaned_calls(&mut state.history);
             session.emit(
@@ -495,6 +512,8 @@ pub(crate) struct TurnContext<'a> {
     session: &'a Session,
     sub_id: &'a str,
     cancel: &'a CancellationToken,
+    /// What the turn changed by patch; a std lock, never held across an `.await`.
+    diff: Mutex<TurnDiffTracker>,
 }
 
 impl TurnContext<'_> {
@@ -516,6 +535,40 @@ impl TurnContext<'_> {
 
     pub(crate) fn approve_for_session(&self, command: Vec<String>) {
         lock(&self.session.approved_commands).insert(command);
+    }
+
+    pub(crate) fn is_path_approved_for_session(&self, path: &Path) -> bool {
+        lock(&self.session.approved_paths).contains(path)
+    }
+
+    pub(crate) fn approve_paths_for_session(&self, paths: Vec<PathBuf>) {
+        lock(&self.session.approved_paths).extend(paths);
+    }
+
+    /// Remembers the content of files about to be patched, for the turn's diff.
+    pub(crate) fn record_patch_originals(&self, paths: Vec<PathBuf>) {
+        lock(&self.diff).record(paths);
+    }
+
+    /// Asks the client whether a patch may be applied; like `request_exec_approval`.
+    pub(crate) async fn request_patch_approval(
+        &self,
+        call_id: &str,
+        changes: BTreeMap<PathBuf, FileChange>,
+        reason: Option<String>,
+        grant_root: Option<PathBuf>,
+    ) -> ReviewDecision {
+        let (tx, rx) = oneshot::channel();
+        let _pending = PendingApproval::register(self.session, call_id, tx);
+        self.emit(EventMsg::ApplyPatchApprovalRequest(
+            ApplyPatchApprovalRequestEvent {
+                call_id: call_id.to_string(),
+                changes,
+                reason,
+                grant_root,
+            },
+        ));
+        rx.await.unwrap_or_default()
     }
 
     /// Asks the client whether `command` may run and waits for the answer. Every way the

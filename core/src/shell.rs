@@ -7,6 +7,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::apply_patch::extract_patch_from_shell;
+use crate::apply_patch_tool::apply_patch;
 use crate::command_safety::is_known_safe_command;
 use crate::exec;
 use crate::exec::ExecError;
@@ -93,6 +95,10 @@ pub(crate) async fn handle_shell_call(
         Some(workdir) => config.cwd.join(workdir),
         None => config.cwd.clone(),
     };
+    // A patch sent through the shell takes the patch road: verified, checked, maybe asked.
+    if let Some(patch) = extract_patch_from_shell(&params.command) {
+        return apply_patch(turn, call_id, &patch, &cwd).await;
+    }
     let escalated = params.with_escalated_permissions.unwrap_or(false);
     if escalated && config.approval_policy != AskForApproval::OnRequest {
         let policy = config.approval_policy.as_str();

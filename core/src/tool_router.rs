@@ -3,6 +3,9 @@
 //! Calls the engine cannot serve are answered, never dropped: the Responses API rejects a
 //! history with a call that has no output, and the model can correct itself from the answer.
 
+use crate::apply_patch_tool::APPLY_PATCH_TOOL_NAME;
+use crate::apply_patch_tool::apply_patch_tool_spec;
+use crate::apply_patch_tool::handle_apply_patch_call;
 use crate::plan_tool::PLAN_TOOL_NAME;
 use crate::plan_tool::handle_update_plan;
 use crate::plan_tool::plan_tool_spec;
@@ -34,7 +37,7 @@ pub(crate) struct ToolRouter {
 impl ToolRouter {
     pub(crate) fn new() -> Self {
         Self {
-            specs: vec![shell_tool_spec(), plan_tool_spec()],
+            specs: vec![shell_tool_spec(), apply_patch_tool_spec(), plan_tool_spec()],
         }
     }
 
@@ -54,6 +57,7 @@ impl ToolRouter {
         match name {
             SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
+            APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
             _ => ToolOutput::text(format!("unsupported call: {name}")),
         }
     }

@@ -33,9 +33,10 @@ use rmcp::service::RequestContext;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use crate::approval;
+use crate::approval::ApprovalKind;
+use crate::approval::ApprovalRequest;
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::exec_approval;
-use crate::exec_approval::ExecApprovalRequest;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::success;
 
@@ -183,15 +184,22 @@ async fn drive_turn(
                 return success(thread_id, content);
             }
             EventMsg::ExecApprovalRequest(request) => {
-                tokio::spawn(exec_approval::resolve(ExecApprovalRequest {
-                    peer: events.peer.clone(),
-                    conversation: Arc::clone(&conversation),
-                    request_id: events.request_id.clone(),
-                    thread_id: thread_id.to_string(),
-                    event_id: event.id,
-                    event: request,
-                    notes: Arc::clone(&notes),
-                }));
+                spawn_approval(
+                    ApprovalKind::Exec(request),
+                    event.id,
+                    &conversation,
+                    events,
+                    &notes,
+                );
+            }
+            EventMsg::ApplyPatchApprovalRequest(request) => {
+                spawn_approval(
+                    ApprovalKind::Patch(request),
+                    event.id,
+                    &conversation,
+                    events,
+                    &notes,
+                );
             }
             EventMsg::Error(err) => {
                 return ToolCallError::Turn(err.message).into_result(Some(thread_id));
@@ -200,6 +208,25 @@ async fn drive_turn(
             _ => {}
         }
     }
+}
+
+/// Asks the host on a task of its own, so that the turn's events keep flowing.
+fn spawn_approval(
+    kind: ApprovalKind,
+    event_id: String,
+    conversation: &Arc<CodexConversation>,
+    events: &EventForwarder,
+    notes: &Arc<Mutex<Vec<String>>>,
+) {
+    tokio::spawn(approval::resolve(ApprovalRequest {
+        peer: events.peer.clone(),
+        conversation: Arc::clone(conversation),
+        request_id: events.request_id.clone(),
+        thread_id: events.thread_id.to_string(),
+        event_id,
+        kind,
+        notes: Arc::clone(notes),
+    }));
 }
 
 /// Sends a call's events to the host as `codex/event` notifications.

@@ -1,9 +1,9 @@
 //! The `codex` binary. `codex mcp` serves coding-agent conversations to an MCP host over stdio.
 #![deny(clippy::print_stdout)]
 
+mod approval;
 mod codex_tool_config;
 mod codex_tool_runner;
-mod exec_approval;
 mod server;
 mod tool_definitions;
 mod tool_error;

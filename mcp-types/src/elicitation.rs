@@ -13,6 +13,8 @@ use serde_json::json;
 pub const ELICITATION_CREATE_METHOD: &str = "elicitation/create";
 /// `codex_elicitation` of a command approval.
 pub const EXEC_APPROVAL_ELICITATION: &str = "exec-approval";
+/// `codex_elicitation` of a patch approval.
+pub const PATCH_APPROVAL_ELICITATION: &str = "patch-approval";
 
 /// Params of an exec-approval `elicitation/create`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +36,27 @@ pub struct ExecApprovalElicitParams {
     pub codex_parsed_cmd: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codex_reason: Option<String>,
+}
+
+/// Params of a patch-approval `elicitation/create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatchApprovalElicitParams {
+    pub message: String,
+    #[serde(rename = "requestedSchema")]
+    pub requested_schema: Value,
+    #[serde(rename = "threadId")]
+    pub thread_id: String,
+    pub codex_elicitation: String,
+    pub codex_mcp_tool_call_id: String,
+    pub codex_event_id: String,
+    pub codex_call_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_grant_root: Option<String>,
+    /// Absolute path → `{type: "add", content}` | `{type: "delete", content}` |
+    /// `{type: "update", unified_diff, move_path}`.
+    pub codex_changes: Value,
 }
 
 /// The form offered with every approval: one optional choice, approving once by default.

@@ -20,6 +20,8 @@ pub use crate::elicitation::ApprovalDecision;
 pub use crate::elicitation::ELICITATION_CREATE_METHOD;
 pub use crate::elicitation::EXEC_APPROVAL_ELICITATION;
 pub use crate::elicitation::ExecApprovalElicitParams;
+pub use crate::elicitation::PATCH_APPROVAL_ELICITATION;
+pub use crate::elicitation::PatchApprovalElicitParams;
 pub use crate::elicitation::approval_requested_schema;
 pub use crate::elicitation::parse_approval_reply;
 pub use crate::error::McpTypesError;

@@ -281,6 +281,6 @@ async fn plan_updates_reach_the_host() -> anyhow::Result<()> {
         .flatten()
         .filter_map(|t| t["name"].as_str())
         .collect();
-    assert_eq!(tools, ["shell", "update_plan"]);
+    assert_eq!(tools, ["shell", "apply_patch", "update_plan"]);
     Ok(())
 }

@@ -18,6 +18,7 @@ macro_rules! both_wires {
     };
 }
 
+mod apply_patch;
 mod codex_tool;
 mod concurrency;
 mod config_precedence;

@@ -1,0 +1,140 @@
+//! The `apply_patch` tool as the agent uses it: one road for the function tool, the freeform
+//! tool and a patch sent through `shell`: verify, check the paths, ask if needed, apply, report.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::apply_patch::FileChange;
+use crate::apply_patch::VerifiedPatch;
+use crate::apply_patch::parse_patch;
+use crate::apply_patch::verify_patch;
+use crate::patch_safety::PatchSafety;
+use crate::patch_safety::assess_patch_safety;
+use crate::protocol::EventMsg;
+use crate::protocol::PatchApplyBeginEvent;
+use crate::protocol::PatchApplyEndEvent;
+use crate::protocol::ReviewDecision;
+use crate::session::TurnContext;
+use crate::tool_router::ToolOutput;
+
+pub(crate) const APPLY_PATCH_TOOL_NAME: &str = "apply_patch";
+pub(crate) const PATCH_REJECTED_BY_USER: &str = "patch rejected by user";
+
+pub(crate) fn apply_patch_tool_spec() -> serde_json::Value {
+    json!({
+        "type": "function",
+        "name": APPLY_PATCH_TOOL_NAME,
+        "description": "Edit files with a patch. The input is the whole patch:\n*** Begin Patch\n*** Add File: path/new.txt\n+line\n*** Update File: path/old.txt\n@@ context line\n-removed\n+added\n*** Delete File: path/gone.txt\n*** End Patch\nPaths are relative to the working directory. `*** Move to: new/path` may follow an Update File line.",
+        "strict": false,
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "input": {"type": "string", "description": "The entire contents of the apply_patch command"}
+            },
+            "required": ["input"],
+            "additionalProperties": false
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct ApplyPatchArgs {
+    input: String,
+}
+
+/// The function tool: `{"input": "<patch>"}`.
+pub(crate) async fn handle_apply_patch_call(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    arguments: &str,
+) -> ToolOutput {
+    match serde_json::from_str::<ApplyPatchArgs>(arguments) {
+        Ok(args) => apply_patch(turn, call_id, &args.input, &turn.config().cwd).await,
+        Err(err) => ToolOutput::text(format!("failed to parse function arguments: {err}")),
+    }
+}
+
+/// Verifies `patch` against `cwd`, asks when it writes outside the writable roots, applies it.
+pub(crate) async fn apply_patch(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    patch: &str,
+    cwd: &Path,
+) -> ToolOutput {
+    let verified = match parse_patch(patch).and_then(|hunks| verify_patch(&hunks, cwd)) {
+        Ok(verified) => verified,
+        Err(err) => return ToolOutput::text(format!("apply_patch verification failed: {err}")),
+    };
+    let config = turn.config();
+    let changes: BTreeMap<PathBuf, FileChange> = verified.changes().into_iter().collect();
+    let safety = assess_patch_safety(
+        &verified.touched_paths(),
+        config.approval_policy,
+        &config.sandbox_policy,
+        cwd,
+        |path| turn.is_path_approved_for_session(path),
+    );
+    let auto_approved = match safety {
+        PatchSafety::AutoApprove => true,
+        PatchSafety::Reject { reason } => return ToolOutput::text(reason),
+        PatchSafety::AskUser { reason, grant_root } => {
+            match turn
+                .request_patch_approval(call_id, changes.clone(), Some(reason), grant_root)
+                .await
+            {
+                ReviewDecision::Approved => false,
+                ReviewDecision::ApprovedForSession => {
+                    turn.approve_paths_for_session(verified.touched_paths());
+                    false
+                }
+                ReviewDecision::Denied => {
+                    return ToolOutput::text(PATCH_REJECTED_BY_USER.to_string());
+                }
+                ReviewDecision::DeniedWithReason(reason) => {
+                    return ToolOutput::text(format!("{PATCH_REJECTED_BY_USER}: {reason}"));
+                }
+                ReviewDecision::Abort => {
+                    return ToolOutput {
+                        output: PATCH_REJECTED_BY_USER.to_string(),
+                        abort_turn: true,
+                    };
+                }
+            }
+        }
+    };
+    apply_verified(turn, call_id, &verified, changes, auto_approved)
+}
+
+fn apply_verified(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    verified: &VerifiedPatch,
+    changes: BTreeMap<PathBuf, FileChange>,
+    auto_approved: bool,
+) -> ToolOutput {
+    turn.record_patch_originals(verified.touched_paths());
+    turn.emit(EventMsg::PatchApplyBegin(PatchApplyBeginEvent {
+        call_id: call_id.to_string(),
+        auto_approved,
+        changes,
+    }));
+    let (stdout, stderr, success) = match verified.apply() {
+        Ok(summary) => (summary, String::new(), true),
+        Err(err) => (String::new(), err.to_string(), false),
+    };
+    turn.emit(EventMsg::PatchApplyEnd(PatchApplyEndEvent {
+        call_id: call_id.to_string(),
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+        success,
+    }));
+    ToolOutput::text(if success {
+        stdout
+    } else {
+        format!("apply_patch failed: {stderr}")
+    })
+}

@@ -1,0 +1,219 @@
+//! Approvals (commands and patches) as MCP elicitations: ask the host, and turn whatever
+//! happens into a decision.
+//!
+//! Every path ends in an answer to the engine: the host's reply, a denial for an error reply,
+//! an unreadable reply or a timeout, or the configured fallback when the host cannot be asked.
+//! Nothing waits forever.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use codex_core::CodexConversation;
+use codex_core::Op;
+use codex_core::config::ApprovalFallback;
+use codex_core::protocol::ApplyPatchApprovalRequestEvent;
+use codex_core::protocol::ExecApprovalRequestEvent;
+use codex_core::protocol::ReviewDecision;
+use codex_mcp_types::ApprovalDecision;
+use codex_mcp_types::ELICITATION_CREATE_METHOD;
+use codex_mcp_types::EXEC_APPROVAL_ELICITATION;
+use codex_mcp_types::ExecApprovalElicitParams;
+use codex_mcp_types::PATCH_APPROVAL_ELICITATION;
+use codex_mcp_types::PatchApprovalElicitParams;
+use codex_mcp_types::RequestId;
+use codex_mcp_types::approval_requested_schema;
+use codex_mcp_types::parse_approval_reply;
+use rmcp::Peer;
+use rmcp::RoleServer;
+use rmcp::model::CustomRequest;
+use rmcp::model::ServerRequest;
+use rmcp::service::PeerRequestOptions;
+
+/// What is asked about.
+pub(crate) enum ApprovalKind {
+    Exec(ExecApprovalRequestEvent),
+    Patch(ApplyPatchApprovalRequestEvent),
+}
+
+impl ApprovalKind {
+    fn call_id(&self) -> &str {
+        match self {
+            ApprovalKind::Exec(event) => &event.call_id,
+            ApprovalKind::Patch(event) => &event.call_id,
+        }
+    }
+
+    /// Short words for notes: "run `ls`" / "apply changes to 2 files".
+    fn action(&self) -> String {
+        match self {
+            ApprovalKind::Exec(event) => format!("run `{}`", shell_join(&event.command)),
+            ApprovalKind::Patch(event) => {
+                format!("apply changes to {} file(s)", event.changes.len())
+            }
+        }
+    }
+}
+
+/// Everything needed to ask about one action, detached from the turn's event loop.
+pub(crate) struct ApprovalRequest {
+    pub(crate) peer: Peer<RoleServer>,
+    pub(crate) conversation: Arc<CodexConversation>,
+    pub(crate) request_id: RequestId,
+    pub(crate) thread_id: String,
+    pub(crate) event_id: String,
+    pub(crate) kind: ApprovalKind,
+    /// Notes for the final result, e.g. that approval was unavailable.
+    pub(crate) notes: Arc<Mutex<Vec<String>>>,
+}
+
+/// Asks, waits (bounded), and submits the decision. Runs on its own task so the turn's other
+/// events keep flowing and several approvals can be outstanding at once.
+pub(crate) async fn resolve(request: ApprovalRequest) {
+    let decision = decide(&request).await;
+    let id = request.kind.call_id().to_string();
+    let op = match request.kind {
+        ApprovalKind::Exec(_) => Op::ExecApproval { id, decision },
+        ApprovalKind::Patch(_) => Op::PatchApproval { id, decision },
+    };
+    if let Err(err) = request.conversation.submit(op).await {
+        tracing::warn!("approval not delivered, the conversation has ended: {err}");
+    }
+}
+
+async fn decide(request: &ApprovalRequest) -> ReviewDecision {
+    let approvals = &request.conversation.config().approvals;
+    let action = request.kind.action();
+    let supports_elicitation = request
+        .peer
+        .peer_info()
+        .is_some_and(|info| info.capabilities.elicitation.is_some());
+    if !supports_elicitation {
+        let note = format!(
+            "Approval to {action} could not be requested: the MCP client does not support elicitation, so it was {} by the configured fallback (approvals.fallback).",
+            match approvals.fallback {
+                ApprovalFallback::Deny => "denied",
+                ApprovalFallback::Abort => "denied and the turn aborted",
+            }
+        );
+        add_note(request, &note);
+        return match approvals.fallback {
+            ApprovalFallback::Deny => ReviewDecision::DeniedWithReason(
+                "approval unavailable: the MCP client cannot be asked (no elicitation support), so this was not done; do not retry it, continue without it or explain what the user must do"
+                    .to_string(),
+            ),
+            ApprovalFallback::Abort => ReviewDecision::Abort,
+        };
+    }
+
+    let params = match elicitation_params(request) {
+        Ok(params) => params,
+        Err(err) => {
+            return ReviewDecision::DeniedWithReason(format!("approval request failed ({err})"));
+        }
+    };
+    let timeout = Duration::from_secs(approvals.timeout_secs);
+    match ask(&request.peer, &params, timeout).await {
+        Ok(reply) => match parse_approval_reply(&reply) {
+            ApprovalDecision::Approved => ReviewDecision::Approved,
+            ApprovalDecision::ApprovedForSession => ReviewDecision::ApprovedForSession,
+            ApprovalDecision::Denied { rejection: None } => ReviewDecision::Denied,
+            ApprovalDecision::Denied {
+                rejection: Some(reason),
+            } => ReviewDecision::DeniedWithReason(reason),
+            ApprovalDecision::Abort => ReviewDecision::Abort,
+        },
+        Err(err) => {
+            tracing::warn!(call_id = request.kind.call_id(), "approval denied: {err}");
+            add_note(
+                request,
+                &format!("Approval to {action} was denied because the request failed: {err}."),
+            );
+            ReviewDecision::DeniedWithReason(format!(
+                "approval request failed ({err}); the command was not run"
+            ))
+        }
+    }
+}
+
+/// The `elicitation/create` params, in the shape the replaced server sent.
+fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, serde_json::Error> {
+    match &request.kind {
+        ApprovalKind::Exec(event) => serde_json::to_value(ExecApprovalElicitParams {
+            message: format!(
+                "Allow Codex to run `{}` in `{}`?",
+                shell_join(&event.command),
+                event.cwd.display()
+            ),
+            requested_schema: approval_requested_schema(),
+            thread_id: request.thread_id.clone(),
+            codex_elicitation: EXEC_APPROVAL_ELICITATION.to_string(),
+            codex_mcp_tool_call_id: request.request_id.to_string(),
+            codex_event_id: request.event_id.clone(),
+            codex_call_id: event.call_id.clone(),
+            codex_command: event.command.clone(),
+            codex_cwd: event.cwd.display().to_string(),
+            codex_parsed_cmd: serde_json::to_value(&event.parsed_cmd)?,
+            codex_reason: event.reason.clone(),
+        }),
+        ApprovalKind::Patch(event) => {
+            let question = "Allow Codex to apply proposed code changes?";
+            serde_json::to_value(PatchApprovalElicitParams {
+                message: match &event.reason {
+                    Some(reason) => format!("{reason}\n{question}"),
+                    None => question.to_string(),
+                },
+                requested_schema: approval_requested_schema(),
+                thread_id: request.thread_id.clone(),
+                codex_elicitation: PATCH_APPROVAL_ELICITATION.to_string(),
+                codex_mcp_tool_call_id: request.request_id.to_string(),
+                codex_event_id: request.event_id.clone(),
+                codex_call_id: event.call_id.clone(),
+                codex_reason: event.reason.clone(),
+                codex_grant_root: event
+                    .grant_root
+                    .as_ref()
+                    .map(|root| root.display().to_string()),
+                codex_changes: serde_json::to_value(&event.changes)?,
+            })
+        }
+    }
+}
+
+/// Sends the elicitation and returns the raw result, or why there is none.
+async fn ask(
+    peer: &Peer<RoleServer>,
+    params: &serde_json::Value,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let params = params.clone();
+    let request =
+        ServerRequest::CustomRequest(CustomRequest::new(ELICITATION_CREATE_METHOD, Some(params)));
+    let mut options = PeerRequestOptions::no_options();
+    options.timeout = Some(timeout);
+    let handle = peer
+        .send_request_with_option(request, options)
+        .await
+        .map_err(|err| err.to_string())?;
+    let reply = handle.await_response().await.map_err(|err| match err {
+        rmcp::service::ServiceError::Timeout { .. } => {
+            format!(
+                "no answer within {} s (approvals.timeout_secs)",
+                timeout.as_secs()
+            )
+        }
+        other => other.to_string(),
+    })?;
+    serde_json::to_value(reply).map_err(|err| err.to_string())
+}
+
+fn add_note(request: &ApprovalRequest, note: &str) {
+    if let Ok(mut notes) = request.notes.lock() {
+        notes.push(note.to_string());
+    }
+}
+
+/// The argv as a user would type it.
+fn shell_join(command: &[String]) -> String {
+    shlex::try_join(command.iter().map(String::as_str)).unwrap_or_else(|_| command.join(" "))
+}

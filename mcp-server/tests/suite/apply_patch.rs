@@ -1,0 +1,288 @@
+//! File edits through `apply_patch`: applied exactly, inside the writable roots without asking,
+//! and with a patch-approval elicitation anywhere else.
+
+use std::path::Path;
+
+use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::ev_completed;
+use codex_test_support::responses::ev_function_call;
+use codex_test_support::responses::ev_response_created;
+use codex_test_support::responses::shell_call;
+use codex_test_support::responses::sse;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::TestServer;
+
+const WORKSPACE: &str = "approval_policy = \"on-request\"\nsandbox_mode = \"workspace-write\"";
+
+fn patch_call(call_id: &str, patch: &str) -> String {
+    sse(&[
+        ev_response_created("r-patch"),
+        ev_function_call(call_id, "apply_patch", &json!({"input": patch}).to_string()),
+        ev_completed("r-patch"),
+    ])
+}
+
+/// Runs one conversation in `cwd` whose model sends `first` and then says "done"; returns
+/// the call's result, answering any elicitation with `reply`.
+async fn run(
+    server: &mut TestServer,
+    cwd: &Path,
+    first: String,
+    reply: Value,
+) -> anyhow::Result<(Value, Vec<Value>)> {
+    server
+        .model
+        .mount_sse_sequence(vec![first, assistant_answer("done")])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "edit", "cwd": cwd}))
+        .await?;
+    let mut elicitations = Vec::new();
+    let response = loop {
+        let message = server.mcp.read_message().await?;
+        if message["method"] == "elicitation/create" {
+            server
+                .mcp
+                .send_response(message["id"].clone(), reply.clone())
+                .await?;
+            elicitations.push(message);
+        } else if message["method"] == "codex/event" {
+            if message["params"]["_meta"]["requestId"] == json!(id) {
+                let msg = message["params"]["msg"].clone();
+                if msg["type"] == "turn_diff" {
+                    elicitations.push(json!({"turn_diff": msg["unified_diff"]}));
+                }
+            }
+        } else if message.get("method").is_none() && message["id"] == json!(id) {
+            break message;
+        }
+    };
+    Ok((response["result"].clone(), elicitations))
+}
+
+#[tokio::test]
+async fn every_grammar_element_applies_exactly() -> anyhow::Result<()> {
+    let mut server = TestServer::start(WORKSPACE, &[]).await?;
+    let cwd = TempDir::new()?;
+    let dir = cwd.path();
+    std::fs::write(dir.join("update.txt"), "alpha\nbeta\ngamma\ndelta\n")?;
+    std::fs::write(dir.join("delete.txt"), "bye\n")?;
+    std::fs::write(dir.join("move.txt"), "keep\nchange\n")?;
+    let patch = "*** Begin Patch\n*** Add File: added/new.txt\n+hello\n+world\n*** Update File: update.txt\n@@ beta\n-gamma\n+GAMMA\n*** Delete File: delete.txt\n*** Update File: move.txt\n*** Move to: moved/there.txt\n@@\n keep\n-change\n+changed\n*** End Patch";
+    let (result, asked) = run(
+        &mut server,
+        dir,
+        patch_call("call-1", patch),
+        json!({"action": "decline"}),
+    )
+    .await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    assert_eq!(
+        asked
+            .iter()
+            .filter(|m| m["method"] == "elicitation/create")
+            .count(),
+        0,
+        "inside cwd: no question"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("added/new.txt"))?,
+        "hello\nworld\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("update.txt"))?,
+        "alpha\nbeta\nGAMMA\ndelta\n"
+    );
+    assert!(!dir.join("delete.txt").exists());
+    assert!(!dir.join("move.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("moved/there.txt"))?,
+        "keep\nchanged\n"
+    );
+    let output = server.output_seen_by_model("call-1").await;
+    assert!(
+        output.starts_with("Success. Updated the following files:\n"),
+        "{output}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_patch_sent_through_the_shell_heredoc_is_intercepted() -> anyhow::Result<()> {
+    let mut server = TestServer::start(WORKSPACE, &[]).await?;
+    let cwd = TempDir::new()?;
+    let script = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: via_shell.txt\n+from the heredoc\n*** End Patch\nEOF";
+    let (result, _) = run(
+        &mut server,
+        cwd.path(),
+        shell_call("call-1", &["bash", "-lc", script], json!({})),
+        json!({"action": "decline"}),
+    )
+    .await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    assert_eq!(
+        std::fs::read_to_string(cwd.path().join("via_shell.txt"))?,
+        "from the heredoc\n"
+    );
+    assert_eq!(
+        server.output_seen_by_model("call-1").await,
+        "Success. Updated the following files:\nA via_shell.txt\n"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn read_only_asks_with_the_diff_and_respects_the_answer() -> anyhow::Result<()> {
+    for (reply, applied) in [
+        (json!({"action": "accept"}), true),
+        (json!({"action": "decline"}), false),
+    ] {
+        let mut server = TestServer::start(
+            "approval_policy = \"on-request\"\nsandbox_mode = \"read-only\"",
+            &[],
+        )
+        .await?;
+        let cwd = TempDir::new()?;
+        let file = cwd.path().join("destination_file.txt");
+        std::fs::write(&file, "original content\n")?;
+        let patch = format!(
+            "*** Begin Patch\n*** Update File: {}\n-original content\n+modified content\n*** End Patch",
+            file.display()
+        );
+        let (result, asked) = run(
+            &mut server,
+            cwd.path(),
+            patch_call("call-1", &patch),
+            reply.clone(),
+        )
+        .await?;
+        assert_eq!(result["structuredContent"]["content"], "done");
+        let requests: Vec<&Value> = asked
+            .iter()
+            .filter(|m| m["method"] == "elicitation/create")
+            .collect();
+        assert_eq!(requests.len(), 1);
+        let mut params = requests[0]["params"].clone();
+        params.as_object_mut().map(|p| p.remove("_meta"));
+        let thread = result["structuredContent"]["threadId"].clone();
+        let reason = "the sandbox is read-only, so every file change needs approval";
+        assert_eq!(
+            params,
+            json!({
+                "message": format!("{reason}\nAllow Codex to apply proposed code changes?"),
+                "requestedSchema": codex_mcp_types::approval_requested_schema(),
+                "threadId": thread,
+                "codex_elicitation": "patch-approval",
+                "codex_mcp_tool_call_id": params["codex_mcp_tool_call_id"],
+                "codex_event_id": params["codex_mcp_tool_call_id"],
+                "codex_call_id": "call-1",
+                "codex_reason": reason,
+                "codex_grant_root": cwd.path().display().to_string(),
+                "codex_changes": {
+                    file.display().to_string(): {
+                        "type": "update",
+                        "unified_diff": "@@ -1 +1 @@\n-original content\n+modified content\n",
+                        "move_path": null
+                    }
+                }
+            })
+        );
+        let expected = if applied {
+            "modified content\n"
+        } else {
+            "original content\n"
+        };
+        assert_eq!(std::fs::read_to_string(&file)?, expected, "{reply}");
+        if !applied {
+            assert_eq!(
+                server.output_seen_by_model("call-1").await,
+                "patch rejected by user"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn escapes_from_the_workspace_ask_or_are_refused() -> anyhow::Result<()> {
+    let outside = TempDir::new()?;
+    for policy in ["on-request", "never"] {
+        let cwd = TempDir::new()?;
+        std::os::unix::fs::symlink(outside.path(), cwd.path().join("link"))?;
+        for (n, target) in ["../outside.txt", "link/through_link.txt"]
+            .iter()
+            .enumerate()
+        {
+            // A fresh server (and mock) per conversation: each mock serves one sequence.
+            let mut server = TestServer::start(
+                &format!("approval_policy = \"{policy}\"\nsandbox_mode = \"workspace-write\""),
+                &[],
+            )
+            .await?;
+            let patch = format!("*** Begin Patch\n*** Add File: {target}\n+escaped\n*** End Patch");
+            let call_id = format!("call-{n}");
+            let (_, asked) = run(
+                &mut server,
+                cwd.path(),
+                patch_call(&call_id, &patch),
+                json!({"action": "decline"}),
+            )
+            .await?;
+            let questions = asked
+                .iter()
+                .filter(|m| m["method"] == "elicitation/create")
+                .count();
+            let output = server.output_seen_by_model(&call_id).await;
+            if policy == "never" {
+                assert_eq!(questions, 0, "{target}");
+                assert!(output.starts_with("patch rejected: "), "{target}: {output}");
+            } else {
+                assert_eq!(questions, 1, "{target}");
+                assert_eq!(output, "patch rejected by user", "{target}");
+            }
+        }
+        assert!(!cwd.path().join("../outside.txt").exists());
+        assert!(!outside.path().join("through_link.txt").exists());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_turn_diff_covers_every_file_changed() -> anyhow::Result<()> {
+    let mut server = TestServer::start(WORKSPACE, &[]).await?;
+    let cwd = TempDir::new()?;
+    std::fs::write(cwd.path().join("old.txt"), "one\n")?;
+    let patch = "*** Begin Patch\n*** Add File: new.txt\n+fresh\n*** Update File: old.txt\n-one\n+two\n*** End Patch";
+    let (result, seen) = run(
+        &mut server,
+        cwd.path(),
+        patch_call("call-1", patch),
+        json!({}),
+    )
+    .await?;
+    assert_eq!(result["structuredContent"]["content"], "done");
+    assert_eq!(
+        result["content"][0]["text"], "done",
+        "the result keeps its shape"
+    );
+    let diffs: Vec<&str> = seen
+        .iter()
+        .filter_map(|m| m["turn_diff"].as_str())
+        .collect();
+    assert_eq!(diffs.len(), 1, "one turn_diff per turn");
+    let (new, old) = (cwd.path().join("new.txt"), cwd.path().join("old.txt"));
+    assert_eq!(
+        diffs[0],
+        format!(
+            "--- /dev/null\n+++ b/{new}\n@@ -0,0 +1 @@\n+fresh\n--- a/{old}\n+++ b/{old}\n@@ -1 +1 @@\n-one\n+two\n",
+            new = new.display(),
+            old = old.display()
+        )
+    );
+    Ok(())
+}
