@@ -56,7 +56,11 @@ pub(crate) fn request_body(model: &str, prompt: &Prompt<'_>) -> Result<Vec<u8>> 
             ResponseItem::FunctionCallOutput { call_id, output } => {
                 messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": output}));
             }
-            ResponseItem::Reasoning { .. } | ResponseItem::Other => {}
+            // Freeform calls exist only on the Responses API; a chat history never has them.
+            ResponseItem::Reasoning { .. }
+            | ResponseItem::CustomToolCall { .. }
+            | ResponseItem::CustomToolCallOutput { .. }
+            | ResponseItem::Other => {}
         }
     }
     let tools: Vec<Value> = prompt

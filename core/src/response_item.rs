@@ -29,6 +29,16 @@ pub enum ResponseItem {
         call_id: String,
         output: String,
     },
+    /// A call of a freeform tool (its input is raw text, not JSON).
+    CustomToolCall {
+        call_id: String,
+        name: String,
+        input: String,
+    },
+    CustomToolCallOutput {
+        call_id: String,
+        output: String,
+    },
     /// Item types this engine does not use; never stored in history.
     #[serde(other)]
     Other,

@@ -499,7 +499,30 @@ async fn handle_output_item(
                 ItemOutcome::ToolCalled
             }
         }
-        ResponseItem::Message { .. } | ResponseItem::FunctionCallOutput { .. } => {
+        ResponseItem::CustomToolCall {
+            call_id,
+            name,
+            input,
+        } => {
+            let (call_id, name, input) = (call_id.clone(), name.clone(), input.clone());
+            state.history.push(item);
+            let output = session
+                .tools
+                .dispatch_custom(turn, &name, &input, &call_id)
+                .await;
+            state.history.push(ResponseItem::CustomToolCallOutput {
+                call_id,
+                output: output.output,
+            });
+            if output.abort_turn {
+                ItemOutcome::AbortTurn
+            } else {
+                ItemOutcome::ToolCalled
+            }
+        }
+        ResponseItem::Message { .. }
+        | ResponseItem::FunctionCallOutput { .. }
+        | ResponseItem::CustomToolCallOutput { .. } => {
             state.history.push(item);
             ItemOutcome::Recorded
         }
@@ -624,25 +647,35 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Gives every call without an output a placeholder one, so the next request is valid.
 fn answer_orphaned_calls(history: &mut Vec<ResponseItem>) {
-    let orphans: Vec<String> = history
+    let answered: HashSet<&str> = history
         .iter()
         .filter_map(|item| match item {
-            ResponseItem::FunctionCall { call_id, .. } => Some(call_id),
+            ResponseItem::FunctionCallOutput { call_id, .. }
+            | ResponseItem::CustomToolCallOutput { call_id, .. } => Some(call_id.as_str()),
             _ => None,
         })
-        .filter(|call_id| {
-            !history.iter().any(|item| {
-                matches!(item, ResponseItem::FunctionCallOutput { call_id: answered, .. } if answered == *call_id)
-            })
-        })
-        .cloned()
         .collect();
-    for call_id in orphans {
-        history.push(ResponseItem::FunctionCallOutput {
-            call_id,
-            output: ABORTED_CALL_OUTPUT.to_string(),
-        });
-    }
+    let orphans: Vec<ResponseItem> = history
+        .iter()
+        .filter_map(|item| match item {
+            ResponseItem::FunctionCall { call_id, .. } if !answered.contains(call_id.as_str()) => {
+                Some(ResponseItem::FunctionCallOutput {
+                    call_id: call_id.clone(),
+                    output: ABORTED_CALL_OUTPUT.to_string(),
+                })
+            }
+            ResponseItem::CustomToolCall { call_id, .. }
+                if !answered.contains(call_id.as_str()) =>
+            {
+                Some(ResponseItem::CustomToolCallOutput {
+                    call_id: call_id.clone(),
+                    output: ABORTED_CALL_OUTPUT.to_string(),
+                })
+            }
+            _ => None,
+        })
+        .collect();
+    history.extend(orphans);
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! history with a call that has no output, and the model can correct itself from the answer.
 
 use crate::apply_patch_tool::APPLY_PATCH_TOOL_NAME;
+use crate::apply_patch_tool::apply_patch;
 use crate::apply_patch_tool::apply_patch_tool_spec;
 use crate::apply_patch_tool::handle_apply_patch_call;
 use crate::plan_tool::PLAN_TOOL_NAME;
@@ -44,6 +45,20 @@ impl ToolRouter {
     /// Tool definitions for the request's `tools` field.
     pub(crate) fn specs(&self) -> &[serde_json::Value] {
         &self.specs
+    }
+
+    /// Runs one freeform (custom) tool call, whose input is raw text.
+    pub(crate) async fn dispatch_custom(
+        &self,
+        turn: &TurnContext<'_>,
+        name: &str,
+        input: &str,
+        call_id: &str,
+    ) -> ToolOutput {
+        match name {
+            APPLY_PATCH_TOOL_NAME => apply_patch(turn, call_id, input, &turn.config().cwd).await,
+            _ => ToolOutput::text(format!("unsupported custom tool call: {name}")),
+        }
     }
 
     /// Runs one function call.

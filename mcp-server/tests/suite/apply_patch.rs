@@ -65,73 +65,150 @@ async fn run(
     Ok((response["result"].clone(), elicitations))
 }
 
+/// The three ways a model sends a patch; all take the same road.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    FunctionTool,
+    FreeformTool,
+    ShellHeredoc,
+}
+
+fn patch_response(form: Form, call_id: &str, patch: &str) -> String {
+    match form {
+        Form::FunctionTool => patch_call(call_id, patch),
+        Form::FreeformTool => sse(&[
+            ev_response_created("r-patch"),
+            json!({"type": "response.output_item.done", "item": {"type": "custom_tool_call", "call_id": call_id, "name": "apply_patch", "input": patch}}),
+            ev_completed("r-patch"),
+        ]),
+        Form::ShellHeredoc => {
+            let script = format!("apply_patch <<'EOF'\n{patch}\nEOF");
+            shell_call(call_id, &["bash", "-lc", &script], json!({}))
+        }
+    }
+}
+
 #[tokio::test]
-async fn every_grammar_element_applies_exactly() -> anyhow::Result<()> {
-    let mut server = TestServer::start(WORKSPACE, &[]).await?;
-    let cwd = TempDir::new()?;
-    let dir = cwd.path();
-    std::fs::write(dir.join("update.txt"), "alpha\nbeta\ngamma\ndelta\n")?;
-    std::fs::write(dir.join("delete.txt"), "bye\n")?;
-    std::fs::write(dir.join("move.txt"), "keep\nchange\n")?;
-    let patch = "*** Begin Patch\n*** Add File: added/new.txt\n+hello\n+world\n*** Update File: update.txt\n@@ beta\n-gamma\n+GAMMA\n*** Delete File: delete.txt\n*** Update File: move.txt\n*** Move to: moved/there.txt\n@@\n keep\n-change\n+changed\n*** End Patch";
-    let (result, asked) = run(
-        &mut server,
-        dir,
-        patch_call("call-1", patch),
-        json!({"action": "decline"}),
-    )
-    .await?;
-    assert_eq!(result["structuredContent"]["content"], "done");
-    assert_eq!(
-        asked
+async fn every_grammar_element_applies_exactly_in_every_form() -> anyhow::Result<()> {
+    for form in [Form::FunctionTool, Form::FreeformTool, Form::ShellHeredoc] {
+        let mut server = TestServer::start(WORKSPACE, &[]).await?;
+        let cwd = TempDir::new()?;
+        let dir = cwd.path();
+        std::fs::write(dir.join("update.txt"), "alpha\nbeta\ngamma\ndelta\n")?;
+        std::fs::write(dir.join("delete.txt"), "bye\n")?;
+        std::fs::write(dir.join("move.txt"), "keep\nchange\n")?;
+        let patch = "*** Begin Patch\n*** Add File: added/new.txt\n+hello\n+world\n*** Update File: update.txt\n@@ beta\n-gamma\n+GAMMA\n*** Delete File: delete.txt\n*** Update File: move.txt\n*** Move to: moved/there.txt\n@@\n keep\n-change\n+changed\n*** End Patch";
+        let (result, asked) = run(
+            &mut server,
+            dir,
+            patch_response(form, "call-1", patch),
+            json!({"action": "decline"}),
+        )
+        .await?;
+        assert_eq!(result["structuredContent"]["content"], "done", "{form:?}");
+        let questions = asked
             .iter()
             .filter(|m| m["method"] == "elicitation/create")
-            .count(),
-        0,
-        "inside cwd: no question"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("added/new.txt"))?,
-        "hello\nworld\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("update.txt"))?,
-        "alpha\nbeta\nGAMMA\ndelta\n"
-    );
-    assert!(!dir.join("delete.txt").exists());
-    assert!(!dir.join("move.txt").exists());
-    assert_eq!(
-        std::fs::read_to_string(dir.join("moved/there.txt"))?,
-        "keep\nchanged\n"
-    );
-    let output = server.output_seen_by_model("call-1").await;
-    assert!(
-        output.starts_with("Success. Updated the following files:\n"),
-        "{output}"
-    );
+            .count();
+        assert_eq!(questions, 0, "{form:?}: inside cwd, no question");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("added/new.txt"))?,
+            "hello\nworld\n",
+            "{form:?}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("update.txt"))?,
+            "alpha\nbeta\nGAMMA\ndelta\n",
+            "{form:?}"
+        );
+        assert!(!dir.join("delete.txt").exists(), "{form:?}");
+        assert!(!dir.join("move.txt").exists(), "{form:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("moved/there.txt"))?,
+            "keep\nchanged\n",
+            "{form:?}"
+        );
+        let output = match form {
+            Form::FreeformTool => server
+                .model
+                .request_bodies()
+                .await
+                .iter()
+                .flat_map(|body| body["input"].as_array().cloned().unwrap_or_default())
+                .find(|item| {
+                    item["type"] == "custom_tool_call_output" && item["call_id"] == "call-1"
+                })
+                .and_then(|item| item["output"].as_str().map(str::to_string))
+                .unwrap_or_default(),
+            Form::FunctionTool | Form::ShellHeredoc => server.output_seen_by_model("call-1").await,
+        };
+        assert!(
+            output.starts_with("Success. Updated the following files:\n"),
+            "{form:?}: {output}"
+        );
+        for line in [
+            "A added/new.txt",
+            "M update.txt",
+            "M moved/there.txt",
+            "D delete.txt",
+        ] {
+            assert!(
+                output.lines().any(|l| l == line),
+                "{form:?}: {line} missing from {output}"
+            );
+        }
+    }
     Ok(())
 }
 
 #[tokio::test]
-async fn a_patch_sent_through_the_shell_heredoc_is_intercepted() -> anyhow::Result<()> {
-    let mut server = TestServer::start(WORKSPACE, &[]).await?;
-    let cwd = TempDir::new()?;
-    let script = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: via_shell.txt\n+from the heredoc\n*** End Patch\nEOF";
-    let (result, _) = run(
-        &mut server,
-        cwd.path(),
-        shell_call("call-1", &["bash", "-lc", script], json!({})),
-        json!({"action": "decline"}),
+async fn approved_for_session_remembers_the_files() -> anyhow::Result<()> {
+    let mut server = TestServer::start(
+        "approval_policy = \"on-request\"\nsandbox_mode = \"read-only\"",
+        &[],
     )
     .await?;
+    let cwd = TempDir::new()?;
+    let first = "*** Begin Patch\n*** Add File: notes.txt\n+one\n*** End Patch";
+    let second = "*** Begin Patch\n*** Update File: notes.txt\n-one\n+two\n*** End Patch";
+    server
+        .model
+        .mount_sse_sequence(vec![
+            patch_call("call-1", first),
+            patch_call("call-2", second),
+            assistant_answer("done"),
+        ])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "edit twice", "cwd": cwd.path()}))
+        .await?;
+    let request = server
+        .mcp
+        .read_until(|m| m["method"] == "elicitation/create")
+        .await?;
+    server
+        .mcp
+        .send_response(
+            request["id"].clone(),
+            json!({"action": "accept", "content": {"decision": "approved_for_session"}}),
+        )
+        .await?;
+    let result = server.mcp.read_until_response(id).await?["result"].clone();
     assert_eq!(result["structuredContent"]["content"], "done");
+    let more = server
+        .mcp
+        .take_others()
+        .into_iter()
+        .filter(|m| m["method"] == "elicitation/create")
+        .count();
     assert_eq!(
-        std::fs::read_to_string(cwd.path().join("via_shell.txt"))?,
-        "from the heredoc\n"
+        more, 0,
+        "the second patch to the same file is not asked about"
     );
     assert_eq!(
-        server.output_seen_by_model("call-1").await,
-        "Success. Updated the following files:\nA via_shell.txt\n"
+        std::fs::read_to_string(cwd.path().join("notes.txt"))?,
+        "two\n"
     );
     Ok(())
 }
