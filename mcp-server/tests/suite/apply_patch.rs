@@ -57,6 +57,9 @@ async fn run(
                 if msg["type"] == "turn_diff" {
                     elicitations.push(json!({"turn_diff": msg["unified_diff"]}));
                 }
+                if msg["type"] == "patch_apply_begin" || msg["type"] == "patch_apply_end" {
+                    elicitations.push(json!({"patch_event": msg}));
+                }
             }
         } else if message.get("method").is_none() && message["id"] == json!(id) {
             break message;
@@ -347,12 +350,35 @@ async fn the_turn_diff_covers_every_file_changed() -> anyhow::Result<()> {
         result["content"][0]["text"], "done",
         "the result keeps its shape"
     );
+    let patch_events: Vec<&Value> = seen
+        .iter()
+        .map(|m| &m["patch_event"])
+        .filter(|e| !e.is_null())
+        .collect();
+    assert_eq!(patch_events.len(), 2, "{patch_events:?}");
+    let (new, old) = (cwd.path().join("new.txt"), cwd.path().join("old.txt"));
+    assert_eq!(
+        patch_events[0],
+        &json!({
+            "type": "patch_apply_begin", "call_id": "call-1", "auto_approved": true,
+            "changes": {
+                new.display().to_string(): {"type": "add", "content": "fresh\n"},
+                old.display().to_string(): {"type": "update", "unified_diff": "@@ -1 +1 @@\n-one\n+two\n", "move_path": null}
+            }
+        })
+    );
+    assert_eq!(
+        patch_events[1],
+        &json!({
+            "type": "patch_apply_end", "call_id": "call-1", "success": true, "stderr": "",
+            "stdout": "Success. Updated the following files:\nA new.txt\nM old.txt\n"
+        })
+    );
     let diffs: Vec<&str> = seen
         .iter()
         .filter_map(|m| m["turn_diff"].as_str())
         .collect();
     assert_eq!(diffs.len(), 1, "one turn_diff per turn");
-    let (new, old) = (cwd.path().join("new.txt"), cwd.path().join("old.txt"));
     assert_eq!(
         diffs[0],
         format!(
