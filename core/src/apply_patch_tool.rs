@@ -58,7 +58,9 @@ pub(crate) async fn handle_apply_patch_call(
     }
 }
 
-/// Verifies `patch` against `cwd`, asks when it writes outside the writable roots, applies it.
+/// Verifies `patch` with relative paths resolved against `cwd` (a shell call's `workdir`), asks
+/// when it writes outside the conversation's writable roots, applies it. The roots always come
+/// from the conversation, never from `cwd`: a model cannot widen them by picking a workdir.
 pub(crate) async fn apply_patch(
     turn: &TurnContext<'_>,
     call_id: &str,
@@ -75,7 +77,7 @@ pub(crate) async fn apply_patch(
         &verified.touched_paths(),
         config.approval_policy,
         &config.sandbox_policy,
-        cwd,
+        &config.cwd,
         |path| turn.is_path_approved_for_session(path),
     );
     let auto_approved = match safety {

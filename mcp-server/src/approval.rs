@@ -130,7 +130,7 @@ async fn decide(request: &ApprovalRequest) -> ReviewDecision {
                 &format!("Approval to {action} was denied because the request failed: {err}."),
             );
             ReviewDecision::DeniedWithReason(format!(
-                "approval request failed ({err}); the command was not run"
+                "approval request failed ({err}); it was not done"
             ))
         }
     }

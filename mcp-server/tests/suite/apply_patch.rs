@@ -389,3 +389,37 @@ async fn the_turn_diff_covers_every_file_changed() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_shell_workdir_does_not_widen_the_writable_roots() -> anyhow::Result<()> {
+    let mut server = TestServer::start(WORKSPACE, &[]).await?;
+    let cwd = TempDir::new()?;
+    let elsewhere = TempDir::new()?;
+    let script =
+        "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: planted.txt\n+x\n*** End Patch\nEOF";
+    let (_, asked) = run(
+        &mut server,
+        cwd.path(),
+        shell_call(
+            "call-1",
+            &["bash", "-lc", script],
+            json!({"workdir": elsewhere.path()}),
+        ),
+        json!({"action": "decline"}),
+    )
+    .await?;
+    let questions = asked
+        .iter()
+        .filter(|m| m["method"] == "elicitation/create")
+        .count();
+    assert_eq!(
+        questions, 1,
+        "a patch outside the conversation's cwd is asked about"
+    );
+    assert!(!elsewhere.path().join("planted.txt").exists());
+    assert_eq!(
+        server.output_seen_by_model("call-1").await,
+        "patch rejected by user"
+    );
+    Ok(())
+}
