@@ -56,6 +56,7 @@ use crate::protocol::TurnDiffEvent;
 use crate::protocol::UserMessageEvent;
 use crate::response_item::ReasoningSummaryPart;
 use crate::response_item::ResponseItem;
+use crate::tool_router::ToolOutput;
 use crate::tool_router::ToolRouter;
 use crate::turn_diff::TurnDiffTracker;
 
@@ -489,15 +490,10 @@ async fn handle_output_item(
                 .tools
                 .dispatch(turn, &name, &arguments, &call_id)
                 .await;
-            state.history.push(ResponseItem::FunctionCallOutput {
+            record_tool_output(state, output, |output| ResponseItem::FunctionCallOutput {
                 call_id,
-                output: output.output,
-            });
-            if output.abort_turn {
-                ItemOutcome::AbortTurn
-            } else {
-                ItemOutcome::ToolCalled
-            }
+                output,
+            })
         }
         ResponseItem::CustomToolCall {
             call_id,
@@ -510,15 +506,10 @@ async fn handle_output_item(
                 .tools
                 .dispatch_custom(turn, &name, &input, &call_id)
                 .await;
-            state.history.push(ResponseItem::CustomToolCallOutput {
+            record_tool_output(state, output, |output| ResponseItem::CustomToolCallOutput {
                 call_id,
-                output: output.output,
-            });
-            if output.abort_turn {
-                ItemOutcome::AbortTurn
-            } else {
-                ItemOutcome::ToolCalled
-            }
+                output,
+            })
         }
         ResponseItem::Message { .. }
         | ResponseItem::FunctionCallOutput { .. }
@@ -527,6 +518,20 @@ async fn handle_output_item(
             ItemOutcome::Recorded
         }
         ResponseItem::Other => ItemOutcome::Recorded,
+    }
+}
+
+/// Records a tool's output in the history item shape of its call.
+fn record_tool_output(
+    state: &mut SessionState,
+    output: ToolOutput,
+    item: impl FnOnce(String) -> ResponseItem,
+) -> ItemOutcome {
+    state.history.push(item(output.output));
+    if output.abort_turn {
+        ItemOutcome::AbortTurn
+    } else {
+        ItemOutcome::ToolCalled
     }
 }
 
