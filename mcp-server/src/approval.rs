@@ -16,6 +16,7 @@ use codex_core::protocol::ApplyPatchApprovalRequestEvent;
 use codex_core::protocol::ExecApprovalRequestEvent;
 use codex_core::protocol::ReviewDecision;
 use codex_mcp_types::ApprovalDecision;
+use codex_mcp_types::ApprovalElicitCommon;
 use codex_mcp_types::ELICITATION_CREATE_METHOD;
 use codex_mcp_types::EXEC_APPROVAL_ELICITATION;
 use codex_mcp_types::ExecApprovalElicitParams;
@@ -113,7 +114,7 @@ async fn decide(request: &ApprovalRequest) -> ReviewDecision {
         }
     };
     let timeout = Duration::from_secs(approvals.timeout_secs);
-    match ask(&request.peer, &params, timeout).await {
+    match ask(&request.peer, params, timeout).await {
         Ok(reply) => match parse_approval_reply(&reply) {
             ApprovalDecision::Approved => ReviewDecision::Approved,
             ApprovalDecision::ApprovedForSession => ReviewDecision::ApprovedForSession,
@@ -138,38 +139,47 @@ async fn decide(request: &ApprovalRequest) -> ReviewDecision {
 
 /// The `elicitation/create` params, in the shape the replaced server sent.
 fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, serde_json::Error> {
-    match &request.kind {
-        ApprovalKind::Exec(event) => serde_json::to_value(ExecApprovalElicitParams {
-            message: format!(
-                "Allow Codex to run `{}` in `{}`?",
-                shell_join(&event.command),
-                event.cwd.display()
-            ),
+    let common = |message: String, elicitation: &str, call_id: &str, reason: &Option<String>| {
+        ApprovalElicitCommon {
+            message,
             requested_schema: approval_requested_schema(),
             thread_id: request.thread_id.clone(),
-            codex_elicitation: EXEC_APPROVAL_ELICITATION.to_string(),
+            codex_elicitation: elicitation.to_string(),
             codex_mcp_tool_call_id: request.request_id.to_string(),
             codex_event_id: request.event_id.clone(),
-            codex_call_id: event.call_id.clone(),
+            codex_call_id: call_id.to_string(),
+            codex_reason: reason.clone(),
+        }
+    };
+    match &request.kind {
+        ApprovalKind::Exec(event) => serde_json::to_value(ExecApprovalElicitParams {
+            common: common(
+                format!(
+                    "Allow Codex to run `{}` in `{}`?",
+                    shell_join(&event.command),
+                    event.cwd.display()
+                ),
+                EXEC_APPROVAL_ELICITATION,
+                &event.call_id,
+                &event.reason,
+            ),
             codex_command: event.command.clone(),
             codex_cwd: event.cwd.display().to_string(),
             codex_parsed_cmd: serde_json::to_value(&event.parsed_cmd)?,
-            codex_reason: event.reason.clone(),
         }),
         ApprovalKind::Patch(event) => {
             let question = "Allow Codex to apply proposed code changes?";
+            let message = match &event.reason {
+                Some(reason) => format!("{reason}\n{question}"),
+                None => question.to_string(),
+            };
             serde_json::to_value(PatchApprovalElicitParams {
-                message: match &event.reason {
-                    Some(reason) => format!("{reason}\n{question}"),
-                    None => question.to_string(),
-                },
-                requested_schema: approval_requested_schema(),
-                thread_id: request.thread_id.clone(),
-                codex_elicitation: PATCH_APPROVAL_ELICITATION.to_string(),
-                codex_mcp_tool_call_id: request.request_id.to_string(),
-                codex_event_id: request.event_id.clone(),
-                codex_call_id: event.call_id.clone(),
-                codex_reason: event.reason.clone(),
+                common: common(
+                    message,
+                    PATCH_APPROVAL_ELICITATION,
+                    &event.call_id,
+                    &event.reason,
+                ),
                 codex_grant_root: event
                     .grant_root
                     .as_ref()
@@ -183,10 +193,9 @@ fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, se
 /// Sends the elicitation and returns the raw result, or why there is none.
 async fn ask(
     peer: &Peer<RoleServer>,
-    params: &serde_json::Value,
+    params: serde_json::Value,
     timeout: Duration,
 ) -> Result<serde_json::Value, String> {
-    let params = params.clone();
     let request =
         ServerRequest::CustomRequest(CustomRequest::new(ELICITATION_CREATE_METHOD, Some(params)));
     let mut options = PeerRequestOptions::no_options();

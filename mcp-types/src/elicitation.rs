@@ -16,14 +16,15 @@ pub const EXEC_APPROVAL_ELICITATION: &str = "exec-approval";
 /// `codex_elicitation` of a patch approval.
 pub const PATCH_APPROVAL_ELICITATION: &str = "patch-approval";
 
-/// Params of an exec-approval `elicitation/create`.
+/// What every approval `elicitation/create` carries, whatever it asks about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecApprovalElicitParams {
+pub struct ApprovalElicitCommon {
     pub message: String,
     #[serde(rename = "requestedSchema")]
     pub requested_schema: Value,
     #[serde(rename = "threadId")]
     pub thread_id: String,
+    /// [`EXEC_APPROVAL_ELICITATION`] or [`PATCH_APPROVAL_ELICITATION`].
     pub codex_elicitation: String,
     /// The id of the `tools/call` request whose turn asks, as a string.
     pub codex_mcp_tool_call_id: String,
@@ -31,27 +32,25 @@ pub struct ExecApprovalElicitParams {
     pub codex_event_id: String,
     /// The model's tool call id.
     pub codex_call_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codex_reason: Option<String>,
+}
+
+/// Params of an exec-approval `elicitation/create`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecApprovalElicitParams {
+    #[serde(flatten)]
+    pub common: ApprovalElicitCommon,
     pub codex_command: Vec<String>,
     pub codex_cwd: String,
     pub codex_parsed_cmd: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub codex_reason: Option<String>,
 }
 
 /// Params of a patch-approval `elicitation/create`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatchApprovalElicitParams {
-    pub message: String,
-    #[serde(rename = "requestedSchema")]
-    pub requested_schema: Value,
-    #[serde(rename = "threadId")]
-    pub thread_id: String,
-    pub codex_elicitation: String,
-    pub codex_mcp_tool_call_id: String,
-    pub codex_event_id: String,
-    pub codex_call_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub codex_reason: Option<String>,
+    #[serde(flatten)]
+    pub common: ApprovalElicitCommon,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codex_grant_root: Option<String>,
     /// Absolute path → `{type: "add", content}` | `{type: "delete", content}` |

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde::Serialize;
 
 pub use crate::elicitation::ApprovalDecision;
+pub use crate::elicitation::ApprovalElicitCommon;
 pub use crate::elicitation::ELICITATION_CREATE_METHOD;
 pub use crate::elicitation::EXEC_APPROVAL_ELICITATION;
 pub use crate::elicitation::ExecApprovalElicitParams;
