@@ -26,14 +26,25 @@ fn patch_call(call_id: &str, patch: &str) -> String {
     ])
 }
 
+/// What one conversation showed the host besides its result.
+#[derive(Default)]
+struct Seen {
+    /// `elicitation/create` requests, each answered with the given reply.
+    elicitations: Vec<Value>,
+    /// `patch_apply_begin` and `patch_apply_end` events, in order.
+    patch_events: Vec<Value>,
+    /// The `unified_diff` of each `turn_diff` event.
+    turn_diffs: Vec<String>,
+}
+
 /// Runs one conversation in `cwd` whose model sends `first` and then says "done"; returns
-/// the call's result, answering any elicitation with `reply`.
+/// the call's result and what the host saw, answering any elicitation with `reply`.
 async fn run(
     server: &mut TestServer,
     cwd: &Path,
     first: String,
     reply: Value,
-) -> anyhow::Result<(Value, Vec<Value>)> {
+) -> anyhow::Result<(Value, Seen)> {
     server
         .model
         .mount_sse_sequence(vec![first, assistant_answer("done")])
@@ -42,7 +53,7 @@ async fn run(
         .mcp
         .call_tool("codex", json!({"prompt": "edit", "cwd": cwd}))
         .await?;
-    let mut elicitations = Vec::new();
+    let mut seen = Seen::default();
     let response = loop {
         let message = server.mcp.read_message().await?;
         if message["method"] == "elicitation/create" {
@@ -50,22 +61,23 @@ async fn run(
                 .mcp
                 .send_response(message["id"].clone(), reply.clone())
                 .await?;
-            elicitations.push(message);
+            seen.elicitations.push(message);
         } else if message["method"] == "codex/event" {
-            if message["params"]["_meta"]["requestId"] == json!(id) {
-                let msg = message["params"]["msg"].clone();
-                if msg["type"] == "turn_diff" {
-                    elicitations.push(json!({"turn_diff": msg["unified_diff"]}));
+            let msg = &message["params"]["msg"];
+            match msg["type"].as_str() {
+                Some("turn_diff") => seen
+                    .turn_diffs
+                    .push(msg["unified_diff"].as_str().unwrap_or_default().to_string()),
+                Some("patch_apply_begin" | "patch_apply_end") => {
+                    seen.patch_events.push(msg.clone())
                 }
-                if msg["type"] == "patch_apply_begin" || msg["type"] == "patch_apply_end" {
-                    elicitations.push(json!({"patch_event": msg}));
-                }
+                _ => {}
             }
         } else if message.get("method").is_none() && message["id"] == json!(id) {
             break message;
         }
     };
-    Ok((response["result"].clone(), elicitations))
+    Ok((response["result"].clone(), seen))
 }
 
 /// The three ways a model sends a patch; all take the same road.
@@ -109,10 +121,7 @@ async fn every_grammar_element_applies_exactly_in_every_form() -> anyhow::Result
         )
         .await?;
         assert_eq!(result["structuredContent"]["content"], "done", "{form:?}");
-        let questions = asked
-            .iter()
-            .filter(|m| m["method"] == "elicitation/create")
-            .count();
+        let questions = asked.elicitations.len();
         assert_eq!(questions, 0, "{form:?}: inside cwd, no question");
         assert_eq!(
             std::fs::read_to_string(dir.join("added/new.txt"))?,
@@ -242,10 +251,7 @@ async fn read_only_asks_with_the_diff_and_respects_the_answer() -> anyhow::Resul
         )
         .await?;
         assert_eq!(result["structuredContent"]["content"], "done");
-        let requests: Vec<&Value> = asked
-            .iter()
-            .filter(|m| m["method"] == "elicitation/create")
-            .collect();
+        let requests = &asked.elicitations;
         assert_eq!(requests.len(), 1);
         let mut params = requests[0]["params"].clone();
         params.as_object_mut().map(|p| p.remove("_meta"));
@@ -313,10 +319,7 @@ async fn escapes_from_the_workspace_ask_or_are_refused() -> anyhow::Result<()> {
                 json!({"action": "decline"}),
             )
             .await?;
-            let questions = asked
-                .iter()
-                .filter(|m| m["method"] == "elicitation/create")
-                .count();
+            let questions = asked.elicitations.len();
             let output = server.output_seen_by_model(&call_id).await;
             if policy == "never" {
                 assert_eq!(questions, 0, "{target}");
@@ -350,16 +353,12 @@ async fn the_turn_diff_covers_every_file_changed() -> anyhow::Result<()> {
         result["content"][0]["text"], "done",
         "the result keeps its shape"
     );
-    let patch_events: Vec<&Value> = seen
-        .iter()
-        .map(|m| &m["patch_event"])
-        .filter(|e| !e.is_null())
-        .collect();
+    let patch_events = &seen.patch_events;
     assert_eq!(patch_events.len(), 2, "{patch_events:?}");
     let (new, old) = (cwd.path().join("new.txt"), cwd.path().join("old.txt"));
     assert_eq!(
         patch_events[0],
-        &json!({
+        json!({
             "type": "patch_apply_begin", "call_id": "call-1", "auto_approved": true,
             "changes": {
                 new.display().to_string(): {"type": "add", "content": "fresh\n"},
@@ -369,15 +368,12 @@ async fn the_turn_diff_covers_every_file_changed() -> anyhow::Result<()> {
     );
     assert_eq!(
         patch_events[1],
-        &json!({
+        json!({
             "type": "patch_apply_end", "call_id": "call-1", "success": true, "stderr": "",
             "stdout": "Success. Updated the following files:\nA new.txt\nM old.txt\n"
         })
     );
-    let diffs: Vec<&str> = seen
-        .iter()
-        .filter_map(|m| m["turn_diff"].as_str())
-        .collect();
+    let diffs = &seen.turn_diffs;
     assert_eq!(diffs.len(), 1, "one turn_diff per turn");
     assert_eq!(
         diffs[0],
@@ -408,10 +404,7 @@ async fn a_shell_workdir_does_not_widen_the_writable_roots() -> anyhow::Result<(
         json!({"action": "decline"}),
     )
     .await?;
-    let questions = asked
-        .iter()
-        .filter(|m| m["method"] == "elicitation/create")
-        .count();
+    let questions = asked.elicitations.len();
     assert_eq!(
         questions, 1,
         "a patch outside the conversation's cwd is asked about"
