@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Value;
@@ -29,6 +30,9 @@ use crate::protocol::SandboxPolicy;
 
 pub const CONFIG_TOML_FILE: &str = "config.toml";
 const DEFAULT_MODEL: &str = "gpt-5.2-codex";
+/// An hour: long enough for a host to come back to a conversation, short enough that a
+/// server running for days does not keep every conversation it ever had.
+const DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS: u64 = 3600;
 /// AGENTS.md files beyond this many bytes are cut, so a huge doc cannot fill the context.
 const DEFAULT_PROJECT_DOC_MAX_BYTES: usize = 32 * 1024;
 
@@ -54,6 +58,10 @@ pub struct ConfigToml {
     pub shell_environment_policy: ShellEnvironmentPolicy,
     #[serde(default)]
     pub approvals: ApprovalsConfig,
+    /// Compact the conversation once a request's token usage reaches this many tokens.
+    pub model_auto_compact_token_limit: Option<u64>,
+    /// Unload a conversation from memory after this many idle seconds (its rollout stays).
+    pub conversation_idle_timeout_secs: Option<u64>,
 }
 
 /// `[approvals]`: what happens when an approval cannot be asked or is not answered.
@@ -143,6 +151,9 @@ pub struct Config {
     pub profile: Option<String>,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub approvals: ApprovalsConfig,
+    pub model_auto_compact_token_limit: Option<u64>,
+    /// How long a conversation may sit idle before it is unloaded from memory.
+    pub conversation_idle_timeout: Duration,
 }
 
 impl Config {
@@ -222,6 +233,11 @@ impl Config {
             profile,
             shell_environment_policy: toml.shell_environment_policy,
             approvals: toml.approvals,
+            model_auto_compact_token_limit: toml.model_auto_compact_token_limit,
+            conversation_idle_timeout: Duration::from_secs(
+                toml.conversation_idle_timeout_secs
+                    .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
+            ),
         })
     }
 }

@@ -1,11 +1,16 @@
 //! A handle to one conversation: the queue pair of its session task.
 
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+use std::time::Instant;
 
-use std::sync::Arc;
-
-use tokio::sync::Mutex;
+use tokio::sync::MutexGuard;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
@@ -22,26 +27,73 @@ use crate::protocol::Submission;
 pub struct CodexConversation {
     conversation_id: ConversationId,
     config: Arc<Config>,
+    rollout_path: PathBuf,
     /// Sending half of the session task's submission queue; the task ends when it closes.
     tx_sub: mpsc::Sender<Submission>,
     /// Receiving half of the event queue. A tokio lock because a reader holds it while it
-    /// waits for the next event; one reader at a time is the intended use.
-    rx_event: Mutex<mpsc::UnboundedReceiver<Event>>,
+    /// waits: whoever drives a turn holds it for the whole turn (see [`Self::events`]).
+    rx_event: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    shared: Arc<ConversationShared>,
     next_submission_id: AtomicU64,
+}
+
+/// What the session task and the handle both see.
+#[derive(Debug)]
+pub(crate) struct ConversationShared {
+    /// A turn was started through [`CodexConversation::start_turn`] and has not ended.
+    busy: AtomicBool,
+    /// When a turn last started or ended; what idle eviction measures from.
+    last_active: Mutex<Instant>,
+    /// Extra receivers of every event, beside the event queue (conversation listeners).
+    /// A std lock: taken briefly per event, never across an `.await`.
+    observers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+}
+
+impl ConversationShared {
+    pub(crate) fn new() -> Self {
+        Self {
+            busy: AtomicBool::new(false),
+            last_active: Mutex::new(Instant::now()),
+            observers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Called by the session just before it announces the end of a turn, so a client that
+    /// reacts to that event can start the next turn at once.
+    pub(crate) fn finish_turn(&self) {
+        self.touch();
+        self.busy.store(false, Ordering::Release);
+    }
+
+    fn touch(&self) {
+        *lock(&self.last_active) = Instant::now();
+    }
+
+    /// Sends a copy of `event` to every observer, forgetting those that went away.
+    pub(crate) fn notify_observers(&self, event: &Event) {
+        let mut observers = lock(&self.observers);
+        if !observers.is_empty() {
+            observers.retain(|observer| observer.send(event.clone()).is_ok());
+        }
+    }
 }
 
 impl CodexConversation {
     pub(crate) fn new(
         conversation_id: ConversationId,
         config: Arc<Config>,
+        rollout_path: PathBuf,
         tx_sub: mpsc::Sender<Submission>,
         rx_event: mpsc::UnboundedReceiver<Event>,
+        shared: Arc<ConversationShared>,
     ) -> Self {
         Self {
             conversation_id,
             config,
+            rollout_path,
             tx_sub,
-            rx_event: Mutex::new(rx_event),
+            rx_event: tokio::sync::Mutex::new(rx_event),
+            shared,
             next_submission_id: AtomicU64::new(0),
         }
     }
@@ -50,9 +102,14 @@ impl CodexConversation {
         self.conversation_id
     }
 
-    /// The settings the conversation runs with.
+    /// The settings the conversation started with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The JSONL file the conversation is recorded in.
+    pub fn rollout_path(&self) -> &Path {
+        &self.rollout_path
     }
 
     /// Submits `op` under a generated id and returns that id.
@@ -74,6 +131,36 @@ impl CodexConversation {
             .map_err(|_| CodexErr::InternalAgentDied)
     }
 
+    /// Starts a turn (`UserInput`, `UserTurn` or `Compact`) unless one is already running:
+    /// one turn at a time per conversation, refused rather than queued, so two clients never
+    /// share one turn's events.
+    pub async fn start_turn(&self, submission: Submission) -> Result<()> {
+        if self
+            .shared
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(CodexErr::Busy(self.conversation_id));
+        }
+        self.shared.touch();
+        let submitted = self.submit_with_id(submission).await;
+        if submitted.is_err() {
+            self.shared.busy.store(false, Ordering::Release);
+        }
+        submitted
+    }
+
+    /// Whether a turn started with [`Self::start_turn`] is still running.
+    pub fn is_busy(&self) -> bool {
+        self.shared.busy.load(Ordering::Acquire)
+    }
+
+    /// How long since a turn last started or ended.
+    pub fn idle_for(&self) -> Duration {
+        lock(&self.shared.last_active).elapsed()
+    }
+
     /// The next event; an error once the session task has ended and all events are read.
     pub async fn next_event(&self) -> Result<Event> {
         self.rx_event
@@ -83,4 +170,46 @@ impl CodexConversation {
             .await
             .ok_or(CodexErr::InternalAgentDied)
     }
+
+    /// Exclusive access to the event queue, for whoever drives a turn: nobody else reads the
+    /// turn's events while this is held.
+    pub async fn events(&self) -> EventReceiver<'_> {
+        EventReceiver {
+            rx: self.rx_event.lock().await,
+        }
+    }
+
+    /// A copy of every event from now on, without taking anything from the event queue.
+    /// Drop the receiver to stop.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.shared.observers).push(tx);
+        rx
+    }
+
+    /// Whether anyone observes the conversation through [`Self::subscribe`].
+    pub fn has_observers(&self) -> bool {
+        let mut observers = lock(&self.shared.observers);
+        observers.retain(|observer| !observer.is_closed());
+        !observers.is_empty()
+    }
+}
+
+/// The event queue, held by one reader.
+pub struct EventReceiver<'a> {
+    rx: MutexGuard<'a, mpsc::UnboundedReceiver<Event>>,
+}
+
+impl EventReceiver<'_> {
+    /// The next event; an error once the session task has ended and all events are read.
+    pub async fn next(&mut self) -> Result<Event> {
+        self.rx.recv().await.ok_or(CodexErr::InternalAgentDied)
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning: the data is plain and stays consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -1,44 +1,117 @@
-//! The registry of live conversations, shared by everything that serves them.
+//! The registry of conversations, shared by everything that serves them: the live ones in
+//! memory, and the recorded ones it can load, fork, list and archive.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::sync::RwLock;
+use std::sync::Weak;
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use crate::auth::AuthManager;
 use crate::config::Config;
 use crate::conversation::CodexConversation;
+use crate::conversation::ConversationShared;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::EventMsg;
+use crate::protocol::Op;
+use crate::protocol::ReasoningEffort;
+use crate::protocol::ReasoningSummary;
+use crate::protocol::SandboxPolicy;
 use crate::protocol::SessionConfiguredEvent;
+use crate::rollout;
+use crate::rollout::ConversationsPage;
+use crate::rollout::LoadedRollout;
 use crate::session;
+use crate::session::InitialHistory;
 
-/// A conversation that has just started, with the event that describes it.
+/// How long `archive` waits for a live conversation to shut down.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// The idle sweeper never spins faster than this.
+const MIN_SWEEP_INTERVAL: Duration = Duration::from_millis(10);
+
+type ConversationMap = RwLock<HashMap<ConversationId, Arc<CodexConversation>>>;
+
+/// A conversation that has just started or been loaded, with the event that describes it.
 pub struct NewConversation {
     pub conversation_id: ConversationId,
     pub conversation: Arc<CodexConversation>,
     pub session_configured: SessionConfiguredEvent,
 }
 
-/// Creates and holds conversations. One per server; cheap to share behind an `Arc`.
+/// Which recorded conversation to fork.
+#[derive(Debug, Clone)]
+pub enum ForkSource {
+    Id(ConversationId),
+    Path(PathBuf),
+}
+
+/// The settings a conversation last ran with, as its rollout recorded them; a reloaded
+/// conversation continues under them rather than under whatever the server defaults to now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedSettings {
+    pub conversation_id: ConversationId,
+    pub cwd: PathBuf,
+    pub model: Option<String>,
+    pub approval_policy: Option<AskForApproval>,
+    pub sandbox_policy: Option<SandboxPolicy>,
+    pub effort: Option<ReasoningEffort>,
+    pub summary: Option<ReasoningSummary>,
+    pub base_instructions: Option<String>,
+}
+
+impl SavedSettings {
+    fn from_rollout(loaded: &LoadedRollout) -> Self {
+        let turn = loaded.last_turn_context();
+        Self {
+            conversation_id: loaded.conversation_id(),
+            cwd: turn.map_or_else(|| loaded.meta.cwd.clone(), |turn| turn.cwd.clone()),
+            model: turn.map(|turn| turn.model.clone()),
+            approval_policy: turn.map(|turn| turn.approval_policy),
+            sandbox_policy: turn.map(|turn| turn.sandbox_policy.clone()),
+            effort: turn.and_then(|turn| turn.effort),
+            summary: turn.map(|turn| turn.summary),
+            base_instructions: loaded.meta.base_instructions.clone(),
+        }
+    }
+}
+
+/// Creates, holds and loads conversations. One per server.
 pub struct ConversationManager {
-    /// A std lock: lookups and inserts are short and never cross an `.await`.
-    conversations: RwLock<HashMap<ConversationId, Arc<CodexConversation>>>,
+    /// A std lock: lookups and inserts are short and never cross an `.await`. Shared with
+    /// the idle sweeper, which holds it weakly.
+    conversations: Arc<ConversationMap>,
     auth_manager: Arc<AuthManager>,
     /// One HTTP client (and connection pool) for every conversation's model requests.
     http: reqwest::Client,
+    codex_home: PathBuf,
+    /// Held while a conversation is loaded from or archived to disk, so that one rollout
+    /// never gets two sessions writing to it.
+    disk: tokio::sync::Mutex<()>,
+    /// Wakes the idle sweeper, started with the first conversation.
+    sweeper: OnceLock<Arc<Notify>>,
 }
 
 impl ConversationManager {
-    pub fn new(auth_manager: Arc<AuthManager>) -> Result<Self> {
+    pub fn new(auth_manager: Arc<AuthManager>, codex_home: PathBuf) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(crate::user_agent())
             .build()?;
         Ok(Self {
-            conversations: RwLock::new(HashMap::new()),
+            conversations: Arc::new(RwLock::new(HashMap::new())),
             auth_manager,
             http,
+            codex_home,
+            disk: tokio::sync::Mutex::new(()),
+            sweeper: OnceLock::new(),
         })
     }
 
@@ -46,21 +119,167 @@ impl ConversationManager {
         &self.auth_manager
     }
 
+    pub fn codex_home(&self) -> &Path {
+        &self.codex_home
+    }
+
+    /// How many conversations are in memory.
+    pub fn loaded_conversations(&self) -> usize {
+        read(&self.conversations).len()
+    }
+
     /// Starts a conversation and waits for its `session_configured` event.
     pub async fn new_conversation(&self, config: Config) -> Result<NewConversation> {
-        let conversation_id = ConversationId::new();
+        self.spawn(config, ConversationId::new(), InitialHistory::New)
+            .await
+    }
+
+    pub fn get_conversation(&self, id: ConversationId) -> Result<Arc<CodexConversation>> {
+        read(&self.conversations)
+            .get(&id)
+            .cloned()
+            .ok_or(CodexErr::ConversationNotFound(id))
+    }
+
+    /// The conversation with this id: the live one, or else the recorded one, loaded with
+    /// the config `make_config` builds from its saved settings.
+    pub async fn get_or_resume<F, Fut>(
+        &self,
+        id: ConversationId,
+        make_config: F,
+    ) -> Result<Arc<CodexConversation>>
+    where
+        F: FnOnce(SavedSettings) -> Fut,
+        Fut: Future<Output = Result<Config>>,
+    {
+        if let Ok(conversation) = self.get_conversation(id) {
+            return Ok(conversation);
+        }
+        let _disk = self.disk.lock().await;
+        // Another call may have loaded it while this one waited.
+        if let Ok(conversation) = self.get_conversation(id) {
+            return Ok(conversation);
+        }
+        let path = rollout::find_conversation_path(&self.codex_home, id)
+            .await?
+            .ok_or(CodexErr::ConversationNotFound(id))?;
+        let loaded = rollout::load_rollout(&path).await?;
+        if loaded.conversation_id() != id {
+            return Err(CodexErr::ConversationNotFound(id));
+        }
+        let config = make_config(SavedSettings::from_rollout(&loaded)).await?;
+        let new = self
+            .spawn(config, id, InitialHistory::Resumed(Box::new(loaded)))
+            .await?;
+        Ok(new.conversation)
+    }
+
+    /// Loads the conversation recorded at `path`, which keeps its id and file. Refused when
+    /// it is already in memory.
+    pub async fn resume_conversation<F, Fut>(
+        &self,
+        path: &Path,
+        make_config: F,
+    ) -> Result<NewConversation>
+    where
+        F: FnOnce(SavedSettings) -> Fut,
+        Fut: Future<Output = Result<Config>>,
+    {
+        let _disk = self.disk.lock().await;
+        let loaded = rollout::load_rollout(path).await?;
+        let id = loaded.conversation_id();
+        if self.get_conversation(id).is_ok() {
+            return Err(CodexErr::AlreadyLoaded(id));
+        }
+        let config = make_config(SavedSettings::from_rollout(&loaded)).await?;
+        self.spawn(config, id, InitialHistory::Resumed(Box::new(loaded)))
+            .await
+    }
+
+    /// Starts a new conversation (new id, new file) from a recorded one's history, without
+    /// its last `drop_last_user_messages` user messages and what followed them. The config
+    /// comes from `make_config`, given the source's saved settings.
+    pub async fn fork_conversation<F, Fut>(
+        &self,
+        source: ForkSource,
+        drop_last_user_messages: usize,
+        make_config: F,
+    ) -> Result<NewConversation>
+    where
+        F: FnOnce(SavedSettings) -> Fut,
+        Fut: Future<Output = Result<Config>>,
+    {
+        let path = match source {
+            ForkSource::Path(path) => path,
+            ForkSource::Id(id) => match self.get_conversation(id) {
+                Ok(live) => live.rollout_path().to_path_buf(),
+                Err(_) => rollout::find_conversation_path(&self.codex_home, id)
+                    .await?
+                    .ok_or(CodexErr::ConversationNotFound(id))?,
+            },
+        };
+        let loaded = rollout::load_rollout(&path).await?;
+        let config = make_config(SavedSettings::from_rollout(&loaded)).await?;
+        let items =
+            rollout::truncate_before_last_user_messages(loaded.items, drop_last_user_messages);
+        let initial = if items.is_empty() {
+            InitialHistory::New
+        } else {
+            InitialHistory::Forked(items)
+        };
+        self.spawn(config, ConversationId::new(), initial).await
+    }
+
+    /// Moves a conversation's rollout to `archived_sessions/`, shutting it down first if it
+    /// is live. `path` must be the conversation's own file inside `sessions/`. Returns the new
+    /// path.
+    pub async fn archive_conversation(&self, id: ConversationId, path: &Path) -> Result<PathBuf> {
+        let _disk = self.disk.lock().await;
+        let path = rollout::validate_archive_path(&self.codex_home, id, path)?;
+        if let Some(live) = self.remove_conversation(id) {
+            shut_down(&live).await;
+        }
+        Ok(rollout::archive_rollout(&self.codex_home, &path).await?)
+    }
+
+    /// Recorded conversations, newest first.
+    pub async fn list_conversations(
+        &self,
+        page_size: usize,
+        cursor: Option<&str>,
+    ) -> Result<ConversationsPage> {
+        Ok(rollout::list_conversations(&self.codex_home, page_size, cursor).await?)
+    }
+
+    /// Forgets a conversation; it ends once the last handle to it is dropped.
+    pub fn remove_conversation(&self, id: ConversationId) -> Option<Arc<CodexConversation>> {
+        write(&self.conversations).remove(&id)
+    }
+
+    async fn spawn(
+        &self,
+        config: Config,
+        conversation_id: ConversationId,
+        initial: InitialHistory,
+    ) -> Result<NewConversation> {
         let config = Arc::new(config);
-        let (tx_sub, rx_event) = session::spawn(
+        let shared = Arc::new(ConversationShared::new());
+        let spawned = session::spawn(
             Arc::clone(&config),
             Arc::clone(&self.auth_manager),
             self.http.clone(),
             conversation_id,
-        );
+            initial,
+            Arc::clone(&shared),
+        )
+        .await?;
         let conversation = Arc::new(CodexConversation::new(
             conversation_id,
             config,
-            tx_sub,
-            rx_event,
+            spawned.rollout_path,
+            spawned.tx_sub,
+            spawned.rx_event,
+            shared,
         ));
         let first = conversation.next_event().await?;
         let EventMsg::SessionConfigured(session_configured) = first.msg else {
@@ -69,8 +288,8 @@ impl ConversationManager {
                 first.msg
             )));
         };
-        self.write_conversations()
-            .insert(conversation_id, Arc::clone(&conversation));
+        write(&self.conversations).insert(conversation_id, Arc::clone(&conversation));
+        self.wake_sweeper();
         Ok(NewConversation {
             conversation_id,
             conversation,
@@ -78,25 +297,105 @@ impl ConversationManager {
         })
     }
 
-    pub fn get_conversation(&self, id: ConversationId) -> Result<Arc<CodexConversation>> {
-        self.conversations
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-            .ok_or(CodexErr::ConversationNotFound(id))
+    fn wake_sweeper(&self) {
+        self.sweeper
+            .get_or_init(|| {
+                let wake = Arc::new(Notify::new());
+                tokio::spawn(sweep_idle(
+                    Arc::downgrade(&self.conversations),
+                    Arc::clone(&wake),
+                ));
+                wake
+            })
+            .notify_one();
     }
+}
 
-    /// Forgets a conversation; it ends once the last handle to it is dropped.
-    pub fn remove_conversation(&self, id: ConversationId) -> Option<Arc<CodexConversation>> {
-        self.write_conversations().remove(&id)
+impl Drop for ConversationManager {
+    fn drop(&mut self) {
+        // The sweeper finds the map gone and ends.
+        if let Some(wake) = self.sweeper.get() {
+            wake.notify_one();
+        }
     }
+}
 
-    fn write_conversations(
-        &self,
-    ) -> std::sync::RwLockWriteGuard<'_, HashMap<ConversationId, Arc<CodexConversation>>> {
-        self.conversations
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Asks a conversation to shut down and waits, bounded, for it to confirm.
+async fn shut_down(conversation: &CodexConversation) {
+    let mut events = conversation.subscribe();
+    if conversation.submit(Op::Shutdown).await.is_err() {
+        return; // Already gone.
     }
+    let confirmed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+        while let Some(event) = events.recv().await {
+            if matches!(event.msg, EventMsg::ShutdownComplete) {
+                return;
+            }
+        }
+    })
+    .await;
+    if confirmed.is_err() {
+        tracing::warn!(conversation_id = %conversation.conversation_id(), "shutdown not confirmed in time");
+    }
+}
+
+/// Unloads conversations that nobody uses and that have been idle for their configured
+/// timeout. Their rollouts stay; `get_or_resume` loads them again when they are needed.
+async fn sweep_idle(conversations: Weak<ConversationMap>, wake: Arc<Notify>) {
+    loop {
+        let Some(map) = conversations.upgrade() else {
+            return;
+        };
+        let next_check = evict_idle(&map);
+        drop(map);
+        match next_check {
+            Some(delay) => {
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = wake.notified() => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
+
+/// Evicts what is due; returns when to look again (`None`: nothing loaded).
+fn evict_idle(map: &ConversationMap) -> Option<Duration> {
+    let mut next_check: Option<Duration> = None;
+    write(map).retain(|id, conversation| {
+        let timeout = conversation.config().conversation_idle_timeout;
+        // Only the map holds it, no turn runs, nobody listens: nothing is lost by dropping it.
+        let unused = Arc::strong_count(conversation) == 1
+            && !conversation.is_busy()
+            && !conversation.has_observers();
+        let idle = conversation.idle_for();
+        if unused && idle >= timeout {
+            tracing::info!(conversation_id = %id, "unloaded idle conversation");
+            return false;
+        }
+        let wait = if unused {
+            timeout.saturating_sub(idle)
+        } else {
+            timeout
+        };
+        let wait = wait.max(MIN_SWEEP_INTERVAL);
+        next_check = Some(next_check.map_or(wait, |current| current.min(wait)));
+        true
+    });
+    next_check
+}
+
+fn read(
+    map: &ConversationMap,
+) -> std::sync::RwLockReadGuard<'_, HashMap<ConversationId, Arc<CodexConversation>>> {
+    map.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write(
+    map: &ConversationMap,
+) -> std::sync::RwLockWriteGuard<'_, HashMap<ConversationId, Arc<CodexConversation>>> {
+    map.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

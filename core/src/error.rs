@@ -48,6 +48,14 @@ pub enum CodexErr {
     #[error("no conversation with id {0}")]
     ConversationNotFound(ConversationId),
 
+    /// A turn of this conversation is still running; turns do not overlap.
+    #[error("thread {0} is busy with another turn; wait for its result or cancel it")]
+    Busy(ConversationId),
+
+    /// The conversation is already in memory; use it instead of loading it again.
+    #[error("conversation {0} is already loaded")]
+    AlreadyLoaded(ConversationId),
+
     /// The conversation's session task has exited; the conversation cannot be used any more.
     #[error("the conversation's agent loop has exited")]
     InternalAgentDied,
@@ -95,6 +103,9 @@ pub enum CodexErr {
 
     #[error("request to the model provider failed: {}", with_causes(.0))]
     Http(#[from] reqwest::Error),
+
+    #[error(transparent)]
+    Rollout(#[from] crate::rollout::RolloutError),
 }
 
 impl CodexErr {

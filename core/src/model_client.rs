@@ -51,9 +51,10 @@ pub(crate) enum ResponseEvent {
     },
 }
 
+/// The settings of a request (model, provider, effort) come with each call: a conversation's
+/// settings can change between turns.
 pub(crate) struct ModelClient {
     http: reqwest::Client,
-    config: Arc<Config>,
     auth: Arc<AuthManager>,
     conversation_id: ConversationId,
 }
@@ -61,13 +62,11 @@ pub(crate) struct ModelClient {
 impl ModelClient {
     pub(crate) fn new(
         http: reqwest::Client,
-        config: Arc<Config>,
         auth: Arc<AuthManager>,
         conversation_id: ConversationId,
     ) -> Self {
         Self {
             http,
-            config,
             auth,
             conversation_id,
         }
@@ -75,21 +74,23 @@ impl ModelClient {
 
     /// Opens the response stream for `prompt`: one attempt. Retrying is the caller's call,
     /// because a retry is a turn-level event the client should see.
-    pub(crate) async fn stream(&self, prompt: &Prompt<'_>) -> Result<ResponseStream> {
-        let provider = &self.config.model_provider;
+    pub(crate) async fn stream(
+        &self,
+        config: &Config,
+        prompt: &Prompt<'_>,
+    ) -> Result<ResponseStream> {
+        let provider = &config.model_provider;
         let (path, body) = match provider.wire_api {
             WireApi::Responses => (
                 "/responses",
-                responses_api::request_body(&self.config, prompt, &self.conversation_id)?,
+                responses_api::request_body(config, prompt, &self.conversation_id)?,
             ),
             WireApi::Chat => (
                 "/chat/completions",
-                chat_completions::request_body(&self.config.model, prompt)?,
+                chat_completions::request_body(&config.model, prompt)?,
             ),
         };
-        let bearer = self
-            .auth
-            .bearer_for(&self.config.model_provider_id, provider)?;
+        let bearer = self.auth.bearer_for(&config.model_provider_id, provider)?;
         let mut request = self
             .http
             .post(provider.url_for_path(path))

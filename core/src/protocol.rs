@@ -182,6 +182,20 @@ pub enum InputItem {
 pub enum Op {
     /// Start a turn with this input. Turns of one conversation run one after another.
     UserInput { items: Vec<InputItem> },
+    /// Start a turn with new settings; they stay the conversation's settings for later turns.
+    UserTurn {
+        items: Vec<InputItem>,
+        cwd: PathBuf,
+        approval_policy: AskForApproval,
+        sandbox_policy: SandboxPolicy,
+        model: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        effort: Option<ReasoningEffort>,
+        #[serde(default)]
+        summary: ReasoningSummary,
+    },
+    /// Summarise the conversation and continue from the summary, to free context space.
+    Compact,
     /// Abort the running turn; it ends with `turn_aborted`.
     Interrupt,
     /// Abort everything and end the session; the last event is `shutdown_complete`.
@@ -447,6 +461,9 @@ pub struct SessionConfiguredEvent {
     pub reasoning_effort: Option<ReasoningEffort>,
     pub history_log_id: u64,
     pub history_entry_count: usize,
+    /// The persisted events of a resumed or forked conversation, for clients to replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_messages: Option<Vec<EventMsg>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_path: Option<PathBuf>,
 }

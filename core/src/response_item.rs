@@ -90,7 +90,32 @@ impl ResponseItem {
                 .collect(),
         )
     }
+
+    /// The text of a message the user wrote: a `user` message that is not one of the context
+    /// blocks the engine itself sends in the user role (instructions, environment context).
+    /// Forking and compaction count and keep only these.
+    pub fn user_message_text(&self) -> Option<String> {
+        let ResponseItem::Message { role, .. } = self else {
+            return None;
+        };
+        if role != "user" {
+            return None;
+        }
+        let text = self.message_text()?;
+        let start = text.trim_start();
+        let synthetic = SYNTHETIC_USER_PREFIXES
+            .iter()
+            .any(|prefix| start.starts_with(prefix));
+        (!synthetic).then_some(text)
+    }
 }
+
+/// Openings of the user-role messages the engine writes itself.
+pub(crate) const SYNTHETIC_USER_PREFIXES: [&str; 3] = [
+    "<user_instructions>",
+    "<environment_context>",
+    crate::compact::SUMMARY_PREFIX,
+];
 
 #[cfg(test)]
 mod tests {

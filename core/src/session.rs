@@ -3,6 +3,11 @@
 //! Ownership does the synchronisation. The submission loop owns the [`SessionState`] while
 //! idle and lends it to the turn it starts; the turn hands it back when it ends, whether it
 //! completed, failed or was interrupted. No lock guards the history.
+//!
+//! Everything worth keeping goes to the conversation's rollout: history items at request
+//! boundaries (so a retried request never leaves a duplicate), the replayable events as they
+//! happen, and a flush before a turn's end is announced, so a client that saw the result can
+//! rely on the file.
 
 use std::collections::BTreeMap;
 use std::collections::HashMap;
@@ -20,7 +25,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::apply_patch::FileChange;
 use crate::auth::AuthManager;
+use crate::compact::SUMMARIZATION_PROMPT;
+use crate::compact::compacted_history;
 use crate::config::Config;
+use crate::conversation::ConversationShared;
+use crate::conversation::lock;
 use crate::environment_context::environment_context;
 use crate::environment_context::user_shell_name;
 use crate::error::CodexErr;
@@ -35,6 +44,8 @@ use crate::protocol::AgentMessageEvent;
 use crate::protocol::AgentReasoningDeltaEvent;
 use crate::protocol::AgentReasoningEvent;
 use crate::protocol::ApplyPatchApprovalRequestEvent;
+use crate::protocol::AskForApproval;
+use crate::protocol::BackgroundEventEvent;
 use crate::protocol::ConversationId;
 use crate::protocol::ErrorEvent;
 use crate::protocol::Event;
@@ -42,7 +53,10 @@ use crate::protocol::EventMsg;
 use crate::protocol::ExecApprovalRequestEvent;
 use crate::protocol::InputItem;
 use crate::protocol::Op;
+use crate::protocol::ReasoningEffort;
+use crate::protocol::ReasoningSummary;
 use crate::protocol::ReviewDecision;
+use crate::protocol::SandboxPolicy;
 use crate::protocol::SessionConfiguredEvent;
 use crate::protocol::StreamErrorEvent;
 use crate::protocol::Submission;
@@ -56,6 +70,16 @@ use crate::protocol::TurnDiffEvent;
 use crate::protocol::UserMessageEvent;
 use crate::response_item::ReasoningSummaryPart;
 use crate::response_item::ResponseItem;
+use crate::rollout::CompactedItem;
+use crate::rollout::LoadedRollout;
+use crate::rollout::RolloutItem;
+use crate::rollout::RolloutRecorder;
+use crate::rollout::SessionMeta;
+use crate::rollout::SessionSource;
+use crate::rollout::TurnContextItem;
+use crate::rollout::collect_git_info;
+use crate::rollout::is_persisted_event;
+use crate::rollout::utc_timestamp;
 use crate::tool_router::ToolOutput;
 use crate::tool_router::ToolRouter;
 use crate::turn_diff::TurnDiffTracker;
@@ -68,16 +92,26 @@ const BASE_INSTRUCTIONS: &str = include_str!("prompt.md");
 /// Output given to a call whose turn was interrupted before it produced one.
 const ABORTED_CALL_OUTPUT: &str = "aborted: the turn was interrupted before this call finished";
 
+/// Where a conversation's history comes from.
+pub(crate) enum InitialHistory {
+    New,
+    /// An existing rollout, appended to from now on.
+    Resumed(Box<LoadedRollout>),
+    /// Items copied from another conversation into a new rollout.
+    Forked(Vec<RolloutItem>),
+}
+
 /// What never changes during a conversation; shared by the loop and its turns.
 struct Session {
     conversation_id: ConversationId,
-    config: Arc<Config>,
     client: ModelClient,
     tools: ToolRouter,
     instructions: String,
+    rollout: RolloutRecorder,
     /// The event queue's sending half. The conversation handle holds the receiver; when it
     /// is gone, sends fail silently and the session winds down with its submission channel.
     tx_event: mpsc::UnboundedSender<Event>,
+    shared: Arc<ConversationShared>,
     /// Approval requests waiting for an `Op::ExecApproval`, by call id. A std lock: entries
     /// are inserted and taken, never held across an `.await`. A dropped sender (the turn
     /// ended) reads as a denial on the waiting side.
@@ -100,19 +134,72 @@ impl Session {
     }
 
     fn emit(&self, id: &str, msg: EventMsg) {
-        // The receiver is gone only when the conversation is being dropped; nobody is left
-        // to tell.
-        let _ = self.tx_event.send(Event {
+        let event = Event {
             id: id.to_string(),
             msg,
-        });
+        };
+        self.shared.notify_observers(&event);
+        // The receiver is gone only when the conversation is being dropped; nobody is left
+        // to tell.
+        let _ = self.tx_event.send(event);
+    }
+
+    /// Emits an event that is also kept in the rollout.
+    async fn emit_persisted(&self, id: &str, msg: EventMsg) {
+        self.rollout
+            .record(vec![RolloutItem::EventMsg(msg.clone())])
+            .await;
+        self.emit(id, msg);
+    }
+
+    /// Appends the history items not yet in the rollout.
+    async fn persist_history(&self, state: &mut SessionState) {
+        let items: Vec<RolloutItem> = state.history[state.persisted..]
+            .iter()
+            .cloned()
+            .map(RolloutItem::ResponseItem)
+            .collect();
+        state.persisted = state.history.len();
+        self.rollout.record(items).await;
+    }
+
+    async fn flush_rollout(&self) {
+        if let Err(err) = self.rollout.flush().await {
+            tracing::warn!(conversation_id = %self.conversation_id, "rollout not flushed: {err}");
+        }
     }
 }
 
 /// The mutable state of a conversation, owned by whoever is running it.
 struct SessionState {
+    /// The settings turns run with; `Op::UserTurn` replaces them.
+    config: Arc<Config>,
     history: Vec<ResponseItem>,
+    /// How many history items are already in the rollout.
+    persisted: usize,
     token_info: Option<TokenUsageInfo>,
+    /// Tokens the last request's context took; what auto-compaction compares to its limit.
+    /// Cleared by a compaction until the next request reports again.
+    context_tokens: Option<u64>,
+}
+
+/// Work queued for the session: a user turn, or a compaction.
+enum Task {
+    Turn {
+        items: Vec<InputItem>,
+        settings: Option<TurnSettings>,
+    },
+    Compact,
+}
+
+/// The settings an `Op::UserTurn` brings.
+struct TurnSettings {
+    cwd: PathBuf,
+    approval_policy: AskForApproval,
+    sandbox_policy: SandboxPolicy,
+    model: String,
+    effort: Option<ReasoningEffort>,
+    summary: ReasoningSummary,
 }
 
 struct RunningTurn {
@@ -120,51 +207,138 @@ struct RunningTurn {
     handle: JoinHandle<SessionState>,
 }
 
-/// Starts the session task of a new conversation and emits `session_configured` first.
-pub(crate) fn spawn(
+/// A started session: its queue pair and the file it records to.
+pub(crate) struct SpawnedSession {
+    pub(crate) tx_sub: mpsc::Sender<Submission>,
+    pub(crate) rx_event: mpsc::UnboundedReceiver<Event>,
+    pub(crate) rollout_path: PathBuf,
+}
+
+/// Starts the session task of a conversation and emits `session_configured` first.
+pub(crate) async fn spawn(
     config: Arc<Config>,
     auth: Arc<AuthManager>,
     http: reqwest::Client,
     conversation_id: ConversationId,
-) -> (mpsc::Sender<Submission>, mpsc::UnboundedReceiver<Event>) {
-    let (tx_sub, rx_sub) = mpsc::channel(SUBMISSION_CHANNEL_CAPACITY);
-    let (tx_event, rx_event) = mpsc::unbounded_channel();
+    initial: InitialHistory,
+    shared: Arc<ConversationShared>,
+) -> Result<SpawnedSession> {
     let instructions = config
         .base_instructions
         .clone()
         .unwrap_or_else(|| BASE_INSTRUCTIONS.to_string());
+    let (rollout, history, initial_messages) = match initial {
+        InitialHistory::New => {
+            let meta = session_meta(conversation_id, &config).await;
+            let rollout = RolloutRecorder::create(&config.codex_home, meta, Vec::new()).await?;
+            (rollout, initial_context(&config), None)
+        }
+        InitialHistory::Resumed(loaded) => {
+            let LoadedRollout { path, items, .. } = *loaded;
+            let rollout = RolloutRecorder::resume(path);
+            let (history, events) = rebuild_history(items, &config);
+            (rollout, history, Some(events))
+        }
+        InitialHistory::Forked(items) => {
+            let meta = session_meta(conversation_id, &config).await;
+            let rollout = RolloutRecorder::create(&config.codex_home, meta, items.clone()).await?;
+            let (history, events) = rebuild_history(items, &config);
+            (rollout, history, Some(events))
+        }
+    };
+    // A new conversation's opening context is recorded with its first request; a loaded
+    // history is in the file already.
+    let persisted = if initial_messages.is_some() {
+        history.len()
+    } else {
+        0
+    };
+    let rollout_path = rollout.path().to_path_buf();
+    let (tx_sub, rx_sub) = mpsc::channel(SUBMISSION_CHANNEL_CAPACITY);
+    let (tx_event, rx_event) = mpsc::unbounded_channel();
     let session = Arc::new(Session {
         conversation_id,
-        client: ModelClient::new(http, Arc::clone(&config), auth, conversation_id),
+        client: ModelClient::new(http, auth, conversation_id),
         tools: ToolRouter::new(),
         instructions,
-        config,
+        rollout,
         tx_event,
+        shared,
         pending_approvals: Mutex::new(HashMap::new()),
         approved_commands: Mutex::new(HashSet::new()),
         approved_paths: Mutex::new(HashSet::new()),
     });
-    let state = SessionState {
-        history: initial_context(&session.config),
-        token_info: None,
-    };
     session.emit(
         "",
         EventMsg::SessionConfigured(SessionConfiguredEvent {
             session_id: conversation_id,
-            model: session.config.model.clone(),
-            model_provider_id: session.config.model_provider_id.clone(),
-            approval_policy: session.config.approval_policy,
-            sandbox_policy: session.config.sandbox_policy.clone(),
-            cwd: session.config.cwd.clone(),
-            reasoning_effort: session.config.model_reasoning_effort,
+            model: config.model.clone(),
+            model_provider_id: config.model_provider_id.clone(),
+            approval_policy: config.approval_policy,
+            sandbox_policy: config.sandbox_policy.clone(),
+            cwd: config.cwd.clone(),
+            reasoning_effort: config.model_reasoning_effort,
             history_log_id: 0,
             history_entry_count: 0,
-            rollout_path: None,
+            initial_messages,
+            rollout_path: Some(rollout_path.clone()),
         }),
     );
+    let state = SessionState {
+        config,
+        history,
+        persisted,
+        token_info: None,
+        context_tokens: None,
+    };
     tokio::spawn(submission_loop(session, rx_sub, state));
-    (tx_sub, rx_event)
+    Ok(SpawnedSession {
+        tx_sub,
+        rx_event,
+        rollout_path,
+    })
+}
+
+async fn session_meta(conversation_id: ConversationId, config: &Config) -> SessionMeta {
+    SessionMeta {
+        id: conversation_id,
+        timestamp: utc_timestamp(),
+        cwd: config.cwd.clone(),
+        originator: crate::ORIGINATOR.to_string(),
+        cli_version: env!("CARGO_PKG_VERSION").to_string(),
+        instructions: config.user_instructions.clone(),
+        base_instructions: config.base_instructions.clone(),
+        source: SessionSource::Mcp,
+        model_provider: Some(config.model_provider_id.clone()),
+        git: collect_git_info(&config.cwd).await,
+    }
+}
+
+/// The history a rollout describes, and its events for clients to replay. A `compacted`
+/// line replaces everything before it, as the compaction did when it happened.
+fn rebuild_history(items: Vec<RolloutItem>, config: &Config) -> (Vec<ResponseItem>, Vec<EventMsg>) {
+    let mut history = Vec::new();
+    let mut events = Vec::new();
+    for item in items {
+        match item {
+            RolloutItem::ResponseItem(item) => history.push(item),
+            RolloutItem::Compacted(CompactedItem {
+                message,
+                replacement_history,
+            }) => {
+                history = match replacement_history {
+                    Some(replacement) => replacement,
+                    None => compacted_history(initial_context(config), &history, &message),
+                };
+            }
+            RolloutItem::EventMsg(msg) => events.push(msg),
+            RolloutItem::SessionMeta(_) | RolloutItem::TurnContext(_) => {}
+        }
+    }
+    if history.is_empty() {
+        history = initial_context(config);
+    }
+    (history, events)
 }
 
 /// The messages every conversation starts with: developer instructions, AGENTS.md, and the
@@ -180,7 +354,12 @@ fn initial_context(config: &Config) -> Vec<ResponseItem> {
             format!("<user_instructions>\n\n{user_instructions}\n\n</user_instructions>"),
         ));
     }
-    items.push(ResponseItem::text_message(
+    items.push(environment_message(config));
+    items
+}
+
+fn environment_message(config: &Config) -> ResponseItem {
+    ResponseItem::text_message(
         "user",
         environment_context(
             &config.cwd,
@@ -188,8 +367,7 @@ fn initial_context(config: &Config) -> Vec<ResponseItem> {
             &config.sandbox_policy,
             user_shell_name().as_deref(),
         ),
-    ));
-    items
+    )
 }
 
 async fn submission_loop(
@@ -199,18 +377,18 @@ async fn submission_loop(
 ) {
     let mut idle_state = Some(state);
     let mut running: Option<RunningTurn> = None;
-    let mut queued: VecDeque<(String, Vec<InputItem>)> = VecDeque::new();
+    let mut queued: VecDeque<(String, Task)> = VecDeque::new();
     loop {
         if running.is_none()
-            && let Some((id, items)) = queued.pop_front()
+            && let Some((id, task)) = queued.pop_front()
             && let Some(state) = idle_state.take()
         {
             let cancel = CancellationToken::new();
-            let handle = tokio::spawn(run_turn(
+            let handle = tokio::spawn(run_task(
                 Arc::clone(&session),
                 state,
                 id,
-                items,
+                task,
                 cancel.clone(),
             ));
             running = Some(RunningTurn { cancel, handle });
@@ -230,10 +408,42 @@ async fn submission_loop(
                 turn.cancel.cancel();
                 let _ = turn.handle.await;
             }
+            if let Err(err) = session.rollout.shutdown().await {
+                tracing::warn!(conversation_id = %session.conversation_id, "rollout not closed: {err}");
+            }
             return;
         };
         match submission.op {
-            Op::UserInput { items } => queued.push_back((submission.id, items)),
+            Op::UserInput { items } => queued.push_back((
+                submission.id,
+                Task::Turn {
+                    items,
+                    settings: None,
+                },
+            )),
+            Op::UserTurn {
+                items,
+                cwd,
+                approval_policy,
+                sandbox_policy,
+                model,
+                effort,
+                summary,
+            } => queued.push_back((
+                submission.id,
+                Task::Turn {
+                    items,
+                    settings: Some(TurnSettings {
+                        cwd,
+                        approval_policy,
+                        sandbox_policy,
+                        model,
+                        effort,
+                        summary,
+                    }),
+                },
+            )),
+            Op::Compact => queued.push_back((submission.id, Task::Compact)),
             Op::Interrupt => {
                 if let Some(turn) = &running {
                     turn.cancel.cancel();
@@ -247,6 +457,9 @@ async fn submission_loop(
                 if let Some(turn) = running.take() {
                     turn.cancel.cancel();
                     let _ = turn.handle.await;
+                }
+                if let Err(err) = session.rollout.shutdown().await {
+                    tracing::warn!(conversation_id = %session.conversation_id, "rollout not closed: {err}");
                 }
                 session.emit(&submission.id, EventMsg::ShutdownComplete);
                 return;
@@ -270,12 +483,12 @@ async fn join_turn(running: &mut Option<RunningTurn>) -> Option<SessionState> {
     }
 }
 
-/// One turn: the user's input, then model requests until the model stops calling tools.
-async fn run_turn(
+/// Runs one queued task to its end and hands the state back.
+async fn run_task(
     session: Arc<Session>,
     mut state: SessionState,
     sub_id: String,
-    items: Vec<InputItem>,
+    task: Task,
     cancel: CancellationToken,
 ) -> SessionState {
     session.emit(
@@ -284,6 +497,103 @@ async fn run_turn(
             model_context_window: None,
         }),
     );
+    let compact_only = matches!(task, Task::Compact);
+    if let Task::Turn {
+        settings: Some(settings),
+        ..
+    } = &task
+    {
+        apply_turn_settings(&mut state, settings);
+    }
+    let turn = TurnContext {
+        session: &session,
+        config: Arc::clone(&state.config),
+        sub_id: &sub_id,
+        cancel: &cancel,
+        diff: Mutex::new(TurnDiffTracker::default()),
+    };
+    // Dropping the work future on cancel also drops any running command, whose process group
+    // is killed with it.
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(CodexErr::Interrupted),
+        outcome = async {
+            match task {
+                Task::Turn { items, .. } => run_turn(&turn, &mut state, items).await,
+                Task::Compact => compact(&turn, &mut state).await.map(|()| None),
+            }
+        } => outcome,
+    };
+    let terminal = match outcome {
+        Ok(last_agent_message) => {
+            if let Some(unified_diff) = lock(&turn.diff).unified_diff() {
+                session.emit(&sub_id, EventMsg::TurnDiff(TurnDiffEvent { unified_diff }));
+            }
+            if compact_only {
+                session.emit(
+                    &sub_id,
+                    EventMsg::BackgroundEvent(BackgroundEventEvent {
+                        message: "conversation compacted".to_string(),
+                    }),
+                );
+            }
+            EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message })
+        }
+        Err(CodexErr::Interrupted) => EventMsg::TurnAborted(TurnAbortedEvent {
+            reason: TurnAbortReason::Interrupted,
+        }),
+        Err(err) => {
+            tracing::warn!(conversation_id = %session.conversation_id, "turn failed: {err}");
+            EventMsg::Error(ErrorEvent {
+                message: err.to_string(),
+            })
+        }
+    };
+    answer_orphaned_calls(&mut state.history);
+    session.persist_history(&mut state).await;
+    if is_persisted_event(&terminal) {
+        session
+            .rollout
+            .record(vec![RolloutItem::EventMsg(terminal.clone())])
+            .await;
+    }
+    // Durable before announced: a client that saw the result may rely on the file.
+    session.flush_rollout().await;
+    session.shared.finish_turn();
+    session.emit(&sub_id, terminal);
+    state
+}
+
+/// Makes an `Op::UserTurn`'s settings the conversation's own, telling the model when the
+/// environment it acts in changed.
+fn apply_turn_settings(state: &mut SessionState, settings: &TurnSettings) {
+    let mut config = (*state.config).clone();
+    let environment_changed = config.cwd != settings.cwd
+        || config.approval_policy != settings.approval_policy
+        || config.sandbox_policy != settings.sandbox_policy;
+    config.cwd = settings.cwd.clone();
+    config.approval_policy = settings.approval_policy;
+    config.sandbox_policy = settings.sandbox_policy.clone();
+    config.model = settings.model.clone();
+    config.model_reasoning_effort = settings.effort;
+    config.model_reasoning_summary = settings.summary;
+    if environment_changed {
+        state.history.push(environment_message(&config));
+    }
+    state.config = Arc::new(config);
+}
+
+/// One user turn: the input, then model requests until the model stops calling tools.
+async fn run_turn(
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+    items: Vec<InputItem>,
+) -> Result<Option<String>> {
+    // A conversation already past its limit is compacted before the new input, so the input
+    // follows the summary.
+    if needs_compaction(state) {
+        compact(turn, state).await?;
+    }
     let text: String = items
         .into_iter()
         .map(|item| match item {
@@ -294,97 +604,171 @@ async fn run_turn(
     state
         .history
         .push(ResponseItem::text_message("user", text.clone()));
-    session.emit(
-        &sub_id,
-        EventMsg::UserMessage(UserMessageEvent { message: text }),
-    );
-
-    let turn = TurnContext {
-        session: &session,
-        sub_id: &sub_id,
-        cancel: &cancel,
-        diff: Mutex::new(TurnDiffTracker::default()),
-    };
-    // Dropping the requests future on cancel also drops any running command, whose process
-    // group is killed with it.
-    let outcome = tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(CodexErr::Interrupted),
-        outcome = run_model_requests(&turn, &mut state) => outcome,
-    };
-    match outcome {
-        Ok(last_agent_message) => {
-            if let Some(unified_diff) = lock(&turn.diff).unified_diff() {
-                session.emit(&sub_id, EventMsg::TurnDiff(TurnDiffEvent { unified_diff }));
-            }
-            session.emit(
-                &sub_id,
-                EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message }),
-            );
-        }
-        Err(CodexErr::Interrupted) => {
-            answer_orphaned_calls(&mut state.history);
-            session.emit(
-                &sub_id,
-                EventMsg::TurnAborted(TurnAbortedEvent {
-                    reason: TurnAbortReason::Interrupted,
-                }),
-            );
-        }
-        Err(err) => {
-            answer_orphaned_calls(&mut state.history);
-            tracing::warn!(conversation_id = %session.conversation_id, "turn failed: {err}");
-            session.emit(
-                &sub_id,
-                EventMsg::Error(ErrorEvent {
-                    message: err.to_string(),
-                }),
-            );
-        }
-    }
-    state
+    // The message goes to the rollout before its event, so a fork that cuts at the message
+    // also drops the event.
+    turn.session.persist_history(state).await;
+    turn.session
+        .emit_persisted(
+            turn.sub_id,
+            EventMsg::UserMessage(UserMessageEvent { message: text }),
+        )
+        .await;
+    run_model_requests(turn, state).await
 }
 
-/// Model requests until the model stops calling tools; returns its last message. Transient
-/// failures are retried here, each retry announced to the client as a `stream_error`.
+fn needs_compaction(state: &SessionState) -> bool {
+    match (
+        state.config.model_auto_compact_token_limit,
+        state.context_tokens,
+    ) {
+        (Some(limit), Some(used)) => used >= limit,
+        _ => false,
+    }
+}
+
+/// Model requests until the model stops calling tools; returns its last message.
 async fn run_model_requests(
     turn: &TurnContext<'_>,
     state: &mut SessionState,
 ) -> Result<Option<String>> {
-    let provider = &turn.session.config.model_provider;
     let mut last_agent_message = None;
-    let mut retries: u64 = 0;
+    let mut retries = Retries::new(turn);
     loop {
+        turn.session.persist_history(state).await;
         let checkpoint = state.history.len();
         match run_one_request(turn, state, &mut last_agent_message).await {
-            Ok(true) => retries = 0,
+            Ok(true) => {
+                retries.reset();
+                if needs_compaction(state) {
+                    turn.session.persist_history(state).await;
+                    compact(turn, state).await?;
+                }
+            }
             Ok(false) => return Ok(last_agent_message),
             Err(err) => {
-                let budget = if err.is_request_failure() {
-                    provider.request_max_retries()
-                } else {
-                    provider.stream_max_retries()
-                };
-                if !err.is_retryable() || retries >= budget {
-                    return Err(err);
-                }
-                retries += 1;
                 // What the failed attempt added is dropped: the retry asks the same question.
                 state.history.truncate(checkpoint);
-                let delay = err.retry_after().unwrap_or_else(|| backoff(retries));
-                tracing::warn!(
-                    retries,
-                    budget,
-                    ?delay,
-                    "model request failed, retrying: {err}"
-                );
-                turn.emit(EventMsg::StreamError(StreamErrorEvent {
-                    message: format!("Reconnecting... {retries}/{budget} ({err})"),
-                }));
-                tokio::time::sleep(delay).await;
+                retries.wait_or_fail(err).await?;
             }
         }
     }
+}
+
+/// Transient failures are retried with backoff, each retry announced to the client as a
+/// `stream_error`; the provider's budgets bound them.
+struct Retries<'a, 'b> {
+    turn: &'a TurnContext<'b>,
+    count: u64,
+}
+
+impl<'a, 'b> Retries<'a, 'b> {
+    fn new(turn: &'a TurnContext<'b>) -> Self {
+        Self { turn, count: 0 }
+    }
+
+    fn reset(&mut self) {
+        self.count = 0;
+    }
+
+    /// Waits before the next attempt, or gives `err` back when it is final.
+    async fn wait_or_fail(&mut self, err: CodexErr) -> Result<()> {
+        let provider = &self.turn.config.model_provider;
+        let budget = if err.is_request_failure() {
+            provider.request_max_retries()
+        } else {
+            provider.stream_max_retries()
+        };
+        if !err.is_retryable() || self.count >= budget {
+            return Err(err);
+        }
+        self.count += 1;
+        let delay = err.retry_after().unwrap_or_else(|| backoff(self.count));
+        tracing::warn!(
+            retries = self.count,
+            budget,
+            ?delay,
+            "model request failed, retrying: {err}"
+        );
+        self.turn.emit(EventMsg::StreamError(StreamErrorEvent {
+            message: format!("Reconnecting... {}/{budget} ({err})", self.count),
+        }));
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
+/// Asks the model to summarise the conversation and restarts the history from the summary.
+async fn compact(turn: &TurnContext<'_>, state: &mut SessionState) -> Result<()> {
+    let session = turn.session;
+    let instruction = turn
+        .config
+        .compact_prompt
+        .as_deref()
+        .unwrap_or(SUMMARIZATION_PROMPT);
+    let mut input = state.history.clone();
+    input.push(ResponseItem::text_message("user", instruction));
+    let mut retries = Retries::new(turn);
+    let summary = loop {
+        match summarise(turn, &input).await {
+            Ok(summary) => break summary,
+            Err(err) => retries.wait_or_fail(err).await?,
+        }
+    };
+    let history = compacted_history(initial_context(&turn.config), &state.history, &summary);
+    session.persist_history(state).await;
+    session
+        .rollout
+        .record(vec![RolloutItem::Compacted(CompactedItem {
+            message: summary,
+            replacement_history: Some(history.clone()),
+        })])
+        .await;
+    state.history = history;
+    state.persisted = state.history.len();
+    state.context_tokens = None;
+    Ok(())
+}
+
+/// One summary request, without tools: the text of the model's answer.
+async fn summarise(turn: &TurnContext<'_>, input: &[ResponseItem]) -> Result<String> {
+    let session = turn.session;
+    let prompt = Prompt {
+        instructions: &session.instructions,
+        input,
+        tools: &[],
+    };
+    record_turn_context(turn).await;
+    let mut stream = session.client.stream(&turn.config, &prompt).await?;
+    let mut summary = String::new();
+    while let Some(event) = stream.next().await {
+        if let ResponseEvent::OutputItemDone(item @ ResponseItem::Message { .. }) = event?
+            && let Some(text) = item.message_text()
+        {
+            summary.push_str(&text);
+        }
+    }
+    if summary.trim().is_empty() {
+        return Err(CodexErr::ResponseFailed(
+            "the model returned an empty summary".to_string(),
+        ));
+    }
+    Ok(summary)
+}
+
+/// The settings of the request about to be made, for the rollout.
+async fn record_turn_context(turn: &TurnContext<'_>) {
+    let config = &turn.config;
+    turn.session
+        .rollout
+        .record(vec![RolloutItem::TurnContext(TurnContextItem {
+            cwd: config.cwd.clone(),
+            approval_policy: config.approval_policy,
+            sandbox_policy: config.sandbox_policy.clone(),
+            model: config.model.clone(),
+            effort: config.model_reasoning_effort,
+            summary: config.model_reasoning_summary,
+        })])
+        .await;
 }
 
 /// One model request. Returns whether tools ran (so another request must follow).
@@ -400,7 +784,8 @@ async fn run_one_request(
         input: &state.history,
         tools: session.tools.specs(),
     };
-    let mut stream = session.client.stream(&prompt).await?;
+    record_turn_context(turn).await;
+    let mut stream = session.client.stream(&turn.config, &prompt).await?;
     let mut called_tools = false;
     while let Some(event) = stream.next().await {
         match event? {
@@ -423,14 +808,13 @@ async fn run_one_request(
             }
             ResponseEvent::Completed { token_usage, .. } => {
                 if let Some(usage) = token_usage {
+                    state.context_tokens = Some(usage.total_tokens);
                     let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
                     info.record(usage);
-                    session.emit(
-                        sub_id,
-                        EventMsg::TokenCount(TokenCountEvent {
-                            info: Some(info.clone()),
-                        }),
-                    );
+                    let info = Some(info.clone());
+                    session
+                        .emit_persisted(sub_id, EventMsg::TokenCount(TokenCountEvent { info }))
+                        .await;
                 }
             }
         }
@@ -459,20 +843,24 @@ async fn handle_output_item(
         ResponseItem::Message { role, .. } if role == "assistant" => {
             let text = item.message_text().unwrap_or_default();
             state.history.push(item);
-            session.emit(
-                sub_id,
-                EventMsg::AgentMessage(AgentMessageEvent {
-                    message: text.clone(),
-                }),
-            );
+            session
+                .emit_persisted(
+                    sub_id,
+                    EventMsg::AgentMessage(AgentMessageEvent {
+                        message: text.clone(),
+                    }),
+                )
+                .await;
             ItemOutcome::AgentMessage(text)
         }
         ResponseItem::Reasoning { summary, .. } => {
             for ReasoningSummaryPart::SummaryText { text } in summary {
-                session.emit(
-                    sub_id,
-                    EventMsg::AgentReasoning(AgentReasoningEvent { text: text.clone() }),
-                );
+                session
+                    .emit_persisted(
+                        sub_id,
+                        EventMsg::AgentReasoning(AgentReasoningEvent { text: text.clone() }),
+                    )
+                    .await;
             }
             state.history.push(item);
             ItemOutcome::Recorded
@@ -538,6 +926,8 @@ fn record_tool_output(
 /// What a running turn offers the tools it runs.
 pub(crate) struct TurnContext<'a> {
     session: &'a Session,
+    /// The settings this turn runs with.
+    config: Arc<Config>,
     sub_id: &'a str,
     cancel: &'a CancellationToken,
     /// What the turn changed by patch; a std lock, never held across an `.await`.
@@ -546,7 +936,7 @@ pub(crate) struct TurnContext<'a> {
 
 impl TurnContext<'_> {
     pub(crate) fn config(&self) -> &Config {
-        &self.session.config
+        &self.config
     }
 
     pub(crate) fn emit(&self, msg: EventMsg) {
@@ -641,13 +1031,6 @@ impl Drop for PendingApproval<'_> {
     fn drop(&mut self) {
         lock(&self.session.pending_approvals).remove(&self.call_id);
     }
-}
-
-/// Locks a std mutex, recovering from poisoning: the data is plain and stays consistent.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Gives every call without an output a placeholder one, so the next request is valid.

@@ -6,11 +6,13 @@ use codex_core::CodexErr;
 use codex_core::Config;
 use codex_core::ConfigOverride;
 use codex_core::ConfigOverrides;
+use codex_core::SavedSettings;
 use codex_core::protocol::AskForApproval;
 use codex_core::protocol::SandboxMode;
 use codex_mcp_types::CodexToolCallApprovalPolicy;
 use codex_mcp_types::CodexToolCallParam;
 use codex_mcp_types::CodexToolCallSandboxMode;
+use codex_mcp_types::NewConversationParams;
 
 /// Settings the server was started with; every session starts from them.
 #[derive(Debug, Clone, Default)]
@@ -50,14 +52,72 @@ impl ServerConfigLayer {
             .await
             .map_err(|err| CodexErr::Io(std::io::Error::other(err)))?
     }
+
+    /// The config of a conversation loaded from its rollout: what it last ran with, except
+    /// where `overrides` says otherwise.
+    pub(crate) async fn load_for_resume(
+        &self,
+        overrides: Option<CodexToolCallParam>,
+        saved: SavedSettings,
+    ) -> Result<Config, CodexErr> {
+        let mut params = overrides.unwrap_or_default();
+        let explicit_model = params.model.is_some();
+        let explicit_sandbox = params.sandbox.is_some();
+        // A directory that is gone would make the conversation unusable; it then runs in the
+        // server's default directory instead.
+        if params.cwd.is_none() && saved.cwd.is_dir() {
+            params.cwd = Some(saved.cwd.display().to_string());
+        }
+        params.model = params.model.or(saved.model);
+        params.base_instructions = params.base_instructions.or(saved.base_instructions);
+        params.approval_policy = params
+            .approval_policy
+            .or(saved.approval_policy.map(approval_policy_param));
+        let mut config = self.load_for_call(&params).await?;
+        if !explicit_sandbox && let Some(policy) = saved.sandbox_policy {
+            config.sandbox_policy = policy;
+        }
+        if !explicit_model {
+            config.model_reasoning_effort = saved.effort.or(config.model_reasoning_effort);
+            if let Some(summary) = saved.summary {
+                config.model_reasoning_summary = summary;
+            }
+        }
+        Ok(config)
+    }
 }
 
-fn approval_policy(policy: CodexToolCallApprovalPolicy) -> AskForApproval {
+/// The `codex` tool's settings named by conversation API params, so both share one loader.
+pub(crate) fn tool_params(params: NewConversationParams) -> CodexToolCallParam {
+    CodexToolCallParam {
+        prompt: String::new(),
+        model: params.model,
+        profile: params.profile,
+        cwd: params.cwd,
+        approval_policy: params.approval_policy,
+        sandbox: params.sandbox,
+        config: params.config,
+        base_instructions: params.base_instructions,
+        developer_instructions: params.developer_instructions,
+        compact_prompt: params.compact_prompt,
+    }
+}
+
+pub(crate) fn approval_policy(policy: CodexToolCallApprovalPolicy) -> AskForApproval {
     match policy {
         CodexToolCallApprovalPolicy::Untrusted => AskForApproval::UnlessTrusted,
         CodexToolCallApprovalPolicy::OnFailure => AskForApproval::OnFailure,
         CodexToolCallApprovalPolicy::OnRequest => AskForApproval::OnRequest,
         CodexToolCallApprovalPolicy::Never => AskForApproval::Never,
+    }
+}
+
+fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
+    match policy {
+        AskForApproval::UnlessTrusted => CodexToolCallApprovalPolicy::Untrusted,
+        AskForApproval::OnFailure => CodexToolCallApprovalPolicy::OnFailure,
+        AskForApproval::OnRequest => CodexToolCallApprovalPolicy::OnRequest,
+        AskForApproval::Never => CodexToolCallApprovalPolicy::Never,
     }
 }
 

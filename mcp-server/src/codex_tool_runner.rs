@@ -1,11 +1,10 @@
 //! Runs a `codex` or `codex-reply` call: starts or finds the conversation, submits the prompt,
 //! forwards every event as a `codex/event` notification, and answers with the turn's outcome.
 
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::sync::Mutex;
 
 use codex_core::CodexConversation;
+use codex_core::CodexErr;
 use codex_core::ConversationId;
 use codex_core::ConversationManager;
 use codex_core::Event;
@@ -14,31 +13,24 @@ use codex_core::NewConversation;
 use codex_core::Op;
 use codex_core::protocol::InputItem;
 use codex_core::protocol::Submission;
-use codex_mcp_types::CODEX_EVENT_METHOD;
 use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
 use codex_mcp_types::CODEX_TOOL_NAME;
-use codex_mcp_types::CodexEventMeta;
-use codex_mcp_types::CodexEventNotificationParams;
 use codex_mcp_types::CodexToolCallParam;
 use codex_mcp_types::CodexToolCallReplyParam;
 use codex_mcp_types::RequestId;
-use rmcp::Peer;
 use rmcp::RoleServer;
 use rmcp::model::CallToolResult;
-use rmcp::model::CustomNotification;
 use rmcp::model::JsonObject;
 use rmcp::model::NumberOrString;
-use rmcp::model::ServerNotification;
 use rmcp::service::RequestContext;
 use serde::de::DeserializeOwned;
-use tokio_util::sync::CancellationToken;
 
-use crate::approval;
-use crate::approval::ApprovalKind;
-use crate::approval::ApprovalRequest;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::success;
+use crate::turn_driver::TurnOutcome;
+use crate::turn_driver::TurnReporter;
+use crate::turn_driver::drive_turn;
 
 pub(crate) async fn run_codex(
     conversations: &ConversationManager,
@@ -76,6 +68,7 @@ pub(crate) async fn run_codex(
 
 pub(crate) async fn run_codex_reply(
     conversations: &ConversationManager,
+    config: &ServerConfigLayer,
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> CallToolResult {
@@ -91,8 +84,17 @@ pub(crate) async fn run_codex_reply(
         Ok(id) => id,
         Err(err) => return err.into_result(None),
     };
-    let Ok(conversation) = conversations.get_conversation(conversation_id) else {
-        return ToolCallError::UnknownThread(conversation_id).into_result(None);
+    // A thread not in memory (the server restarted, or it was idle) is loaded from its
+    // rollout, under the settings it last ran with.
+    let conversation = match conversations
+        .get_or_resume(conversation_id, |saved| config.load_for_resume(None, saved))
+        .await
+    {
+        Ok(conversation) => conversation,
+        Err(CodexErr::ConversationNotFound(id)) => {
+            return ToolCallError::UnknownThread(id).into_result(None);
+        }
+        Err(err) => return ToolCallError::Resume(err).into_result(Some(conversation_id)),
     };
     run_turn(conversation, params.prompt, None, context).await
 }
@@ -105,27 +107,38 @@ async fn run_turn(
     first_event: Option<Event>,
     context: RequestContext<RoleServer>,
 ) -> CallToolResult {
-    let request_id = request_id(&context.id);
-    let events = EventForwarder {
+    let thread_id = conversation.conversation_id();
+    let reporter = TurnReporter {
         peer: context.peer,
-        request_id: request_id.clone(),
-        thread_id: conversation.conversation_id(),
+        request_id: request_id(&context.id),
+        thread_id,
+        forward_events: true,
     };
     if let Some(event) = first_event {
-        events.forward(&event).await;
+        reporter.forward(&event).await;
     }
     // The request id becomes the turn's submission id, so the host can match every event of
     // the turn to its call.
+    let sub_id = reporter.request_id.to_string();
     let submission = Submission {
-        id: request_id.to_string(),
+        id: sub_id.clone(),
         op: Op::UserInput {
             items: vec![InputItem::Text { text: prompt }],
         },
     };
-    if let Err(err) = conversation.submit_with_id(submission).await {
-        return ToolCallError::Submit(err).into_result(Some(events.thread_id));
+    match conversation.start_turn(submission).await {
+        Ok(()) => {}
+        Err(err @ CodexErr::Busy(_)) => {
+            return ToolCallError::Busy(err).into_result(Some(thread_id));
+        }
+        Err(err) => return ToolCallError::Submit(err).into_result(Some(thread_id)),
     }
-    drive_turn(conversation, &events, context.ct).await
+    match drive_turn(&conversation, &sub_id, &reporter, context.ct).await {
+        TurnOutcome::Completed(content) => success(thread_id, content),
+        TurnOutcome::Failed(message) => ToolCallError::Turn(message).into_result(Some(thread_id)),
+        TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
+        TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
+    }
 }
 
 /// Deserializes tool arguments, naming the offending field in the error.
@@ -146,124 +159,7 @@ fn parse_arguments<T: DeserializeOwned>(
     })
 }
 
-/// Reads the conversation's events until the turn ends, forwarding each to the host.
-async fn drive_turn(
-    conversation: Arc<CodexConversation>,
-    events: &EventForwarder,
-    cancel: CancellationToken,
-) -> CallToolResult {
-    let thread_id = events.thread_id;
-    let mut interrupted = false;
-    let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    loop {
-        let event = tokio::select! {
-            biased;
-            () = cancel.cancelled(), if !interrupted => {
-                interrupted = true;
-                if let Err(err) = conversation.submit(Op::Interrupt).await {
-                    return ToolCallError::Runtime(err).into_result(Some(thread_id));
-                }
-                continue;
-            }
-            event = conversation.next_event() => event,
-        };
-        let event = match event {
-            Ok(event) => event,
-            Err(err) => return ToolCallError::Runtime(err).into_result(Some(thread_id)),
-        };
-        events.forward(&event).await;
-        match event.msg {
-            EventMsg::TaskComplete(done) => {
-                let mut content = done.last_agent_message.unwrap_or_default();
-                if let Ok(notes) = notes.lock() {
-                    for note in notes.iter() {
-                        content.push_str("\n\n");
-                        content.push_str(note);
-                    }
-                }
-                return success(thread_id, content);
-            }
-            EventMsg::ExecApprovalRequest(request) => {
-                spawn_approval(
-                    ApprovalKind::Exec(request),
-                    event.id,
-                    &conversation,
-                    events,
-                    &notes,
-                );
-            }
-            EventMsg::ApplyPatchApprovalRequest(request) => {
-                spawn_approval(
-                    ApprovalKind::Patch(request),
-                    event.id,
-                    &conversation,
-                    events,
-                    &notes,
-                );
-            }
-            EventMsg::Error(err) => {
-                return ToolCallError::Turn(err.message).into_result(Some(thread_id));
-            }
-            EventMsg::TurnAborted(_) => return ToolCallError::Aborted.into_result(Some(thread_id)),
-            _ => {}
-        }
-    }
-}
-
-/// Asks the host on a task of its own, so that the turn's events keep flowing.
-fn spawn_approval(
-    kind: ApprovalKind,
-    event_id: String,
-    conversation: &Arc<CodexConversation>,
-    events: &EventForwarder,
-    notes: &Arc<Mutex<Vec<String>>>,
-) {
-    tokio::spawn(approval::resolve(ApprovalRequest {
-        peer: events.peer.clone(),
-        conversation: Arc::clone(conversation),
-        request_id: events.request_id.clone(),
-        thread_id: events.thread_id.to_string(),
-        event_id,
-        kind,
-        notes: Arc::clone(notes),
-    }));
-}
-
-/// Sends a call's events to the host as `codex/event` notifications.
-struct EventForwarder {
-    peer: Peer<RoleServer>,
-    request_id: RequestId,
-    thread_id: ConversationId,
-}
-
-impl EventForwarder {
-    async fn forward(&self, event: &Event) {
-        let params = CodexEventNotificationParams {
-            meta: CodexEventMeta {
-                request_id: self.request_id.clone(),
-                thread_id: Some(self.thread_id.to_string()),
-            },
-            id: Cow::Borrowed(&event.id),
-            msg: &event.msg,
-        };
-        let params = match serde_json::to_value(params) {
-            Ok(params) => params,
-            Err(err) => {
-                tracing::error!("cannot serialize event: {err}");
-                return;
-            }
-        };
-        let notification = ServerNotification::CustomNotification(CustomNotification::new(
-            CODEX_EVENT_METHOD,
-            Some(params),
-        ));
-        if let Err(err) = self.peer.send_notification(notification).await {
-            tracing::debug!("event not delivered (host gone?): {err}");
-        }
-    }
-}
-
-fn request_id(id: &NumberOrString) -> RequestId {
+pub(crate) fn request_id(id: &NumberOrString) -> RequestId {
     match id {
         NumberOrString::Number(n) => RequestId::Number(*n),
         NumberOrString::String(s) => RequestId::String(s.to_string()),

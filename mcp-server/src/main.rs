@@ -4,9 +4,11 @@
 mod approval;
 mod codex_tool_config;
 mod codex_tool_runner;
+mod conversation_api;
 mod server;
 mod tool_definitions;
 mod tool_error;
+mod turn_driver;
 
 use std::time::Duration;
 

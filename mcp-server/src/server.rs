@@ -14,6 +14,8 @@ use rmcp::ServerHandler;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::model::CallToolResponse;
+use rmcp::model::CustomRequest;
+use rmcp::model::CustomResult;
 use rmcp::model::Implementation;
 use rmcp::model::ListToolsResult;
 use rmcp::model::PaginatedRequestParams;
@@ -23,6 +25,7 @@ use rmcp::service::RequestContext;
 
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
+use crate::conversation_api::ConversationApi;
 use crate::tool_definitions;
 use crate::tool_error::ToolCallError;
 
@@ -38,14 +41,19 @@ pub(crate) struct ServerOptions {
 pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let codex_home = find_codex_home()?;
     let auth = AuthManager::shared(&codex_home);
-    let conversations = Arc::new(ConversationManager::new(auth)?);
+    let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
+    let config = Arc::new(ServerConfigLayer {
+        codex_home,
+        overrides: options.config_overrides,
+        profile: options.profile,
+    });
     let server = CodexMcpServer {
+        api: Arc::new(ConversationApi::new(
+            Arc::clone(&conversations),
+            Arc::clone(&config),
+        )),
         conversations,
-        config: Arc::new(ServerConfigLayer {
-            codex_home,
-            overrides: options.config_overrides,
-            profile: options.profile,
-        }),
+        config,
     };
     let service = server.serve(rmcp::transport::stdio()).await?;
     let reason = service.waiting().await?;
@@ -58,6 +66,7 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
 pub(crate) struct CodexMcpServer {
     conversations: Arc<ConversationManager>,
     config: Arc<ServerConfigLayer>,
+    api: Arc<ConversationApi>,
 }
 
 impl ServerHandler for CodexMcpServer {
@@ -93,11 +102,24 @@ impl ServerHandler for CodexMcpServer {
                 .await
             }
             CODEX_REPLY_TOOL_NAME => {
-                codex_tool_runner::run_codex_reply(&self.conversations, request.arguments, context)
-                    .await
+                codex_tool_runner::run_codex_reply(
+                    &self.conversations,
+                    &self.config,
+                    request.arguments,
+                    context,
+                )
+                .await
             }
             other => ToolCallError::UnknownTool(other.to_string()).into_result(None),
         };
         Ok(result.into())
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        self.api.handle(request, context).await
     }
 }

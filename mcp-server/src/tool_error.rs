@@ -38,6 +38,13 @@ pub(crate) enum ToolCallError {
     #[error("Failed to start Codex session: {0}")]
     StartSession(CodexErr),
 
+    #[error("Failed to load the conversation: {0}")]
+    Resume(CodexErr),
+
+    /// Another call is running a turn of this thread.
+    #[error("{0}")]
+    Busy(CodexErr),
+
     #[error("Failed to submit the prompt: {0}")]
     Submit(CodexErr),
 

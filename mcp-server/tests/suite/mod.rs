@@ -22,6 +22,8 @@ mod apply_patch;
 mod codex_tool;
 mod concurrency;
 mod config_precedence;
+mod conversation_api;
+mod conversations;
 mod errors;
 mod exec_approval;
 mod local_model;
@@ -43,7 +45,8 @@ pub(crate) struct TestServer {
     pub(crate) mcp: McpProcess,
     pub(crate) model: MockModel,
     /// Kept alive for the server's lifetime: it is the server's `CODEX_HOME`.
-    _home: TempDir,
+    home: TempDir,
+    args: Vec<String>,
 }
 
 impl TestServer {
@@ -66,8 +69,23 @@ impl TestServer {
         Ok(Self {
             mcp,
             model,
-            _home: home,
+            home,
+            args: args.iter().map(ToString::to_string).collect(),
         })
+    }
+
+    /// The server's `CODEX_HOME`.
+    pub(crate) fn home(&self) -> &std::path::Path {
+        self.home.path()
+    }
+
+    /// Kills the server with SIGKILL and starts a fresh one on the same `CODEX_HOME`.
+    pub(crate) async fn restart(&mut self) -> anyhow::Result<()> {
+        self.mcp.kill().await?;
+        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        self.mcp = McpProcess::spawn_with(CODEX_BIN, self.home.path(), &args, &[]).await?;
+        self.mcp.initialize().await?;
+        Ok(())
     }
 
     /// Like [`TestServer::start`], with environment changes for the server process
@@ -85,7 +103,8 @@ impl TestServer {
         Ok(Self {
             mcp,
             model,
-            _home: home,
+            home,
+            args: args.iter().map(ToString::to_string).collect(),
         })
     }
 

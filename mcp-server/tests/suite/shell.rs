@@ -1,5 +1,6 @@
 //! The `shell` tool's policies and limits, through the real binary.
 
+use codex_test_support::processes_with;
 use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::shell_call;
 use pretty_assertions::assert_eq;
@@ -96,20 +97,6 @@ async fn never_asks() -> anyhow::Result<()> {
 }
 
 const FULL_ACCESS: &str = "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"";
-
-/// Processes whose command line contains `marker`.
-fn processes_with(marker: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.contains(marker) {
-                found.push(cmdline);
-            }
-        }
-    }
-    found
-}
 
 #[tokio::test]
 async fn a_timed_out_command_reports_124_and_leaves_nothing_running() -> anyhow::Result<()> {

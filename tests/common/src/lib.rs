@@ -6,6 +6,7 @@
 pub mod chat;
 mod mcp_process;
 mod mock_model;
+mod processes;
 pub mod responses;
 
 use std::time::Duration;
@@ -15,6 +16,8 @@ pub use crate::mock_model::MockModel;
 pub use crate::mock_model::Wire;
 pub use crate::mock_model::sse_response;
 pub use crate::mock_model::write_mock_config;
+pub use crate::processes::processes_with;
+pub use crate::processes::wait_for_processes;
 
 /// Long enough for a debug build on a loaded two-core CI machine; short enough that a hang
 /// is reported while someone still remembers what they changed.

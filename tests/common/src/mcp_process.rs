@@ -19,6 +19,7 @@ use tokio::process::Child;
 use tokio::process::ChildStdin;
 use tokio::process::Command;
 use tokio::sync::mpsc;
+use tokio::sync::watch;
 
 use crate::DEFAULT_READ_TIMEOUT;
 use crate::MOCK_API_KEY;
@@ -30,6 +31,8 @@ pub struct McpProcess {
     stdout: mpsc::UnboundedReceiver<anyhow::Result<Value>>,
     /// Everything the server wrote to stderr, for assertions about logs.
     stderr: Arc<Mutex<String>>,
+    /// Counts stderr lines, so a test can wait for a log line without polling.
+    stderr_lines: watch::Receiver<usize>,
     /// Responses read while waiting for something else, by id.
     responses: HashMap<i64, Value>,
     /// Notifications and server requests read while waiting for responses, in order.
@@ -100,6 +103,7 @@ impl McpProcess {
         });
         let stderr_log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr_log);
+        let (line_count, stderr_lines) = watch::channel(0usize);
         tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
@@ -108,6 +112,7 @@ impl McpProcess {
                     log.push_str(&line);
                     log.push('\n');
                 }
+                line_count.send_modify(|count| *count += 1);
             }
         });
         Ok(Self {
@@ -115,6 +120,7 @@ impl McpProcess {
             stdin: Some(stdin),
             stdout: rx,
             stderr: stderr_log,
+            stderr_lines,
             responses: HashMap::new(),
             others: Vec::new(),
             next_id: 0,
@@ -131,6 +137,38 @@ impl McpProcess {
             .lock()
             .map(|log| log.clone())
             .unwrap_or_default()
+    }
+
+    /// Waits (bounded by [`DEFAULT_READ_TIMEOUT`]) until the server's stderr satisfies
+    /// `predicate`.
+    pub async fn wait_for_stderr(
+        &mut self,
+        predicate: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
+        let wait = async {
+            loop {
+                if predicate(&self.stderr()) {
+                    return Ok(());
+                }
+                if self.stderr_lines.changed().await.is_err() {
+                    bail!("the server closed stderr");
+                }
+            }
+        };
+        tokio::time::timeout(DEFAULT_READ_TIMEOUT, wait)
+            .await
+            .with_context(|| format!("stderr never matched; it was:\n{}", self.stderr()))?
+    }
+
+    /// Kills the server with SIGKILL, as a crash would, and reaps it.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().await.context("killing the server")
+    }
+
+    /// Sends a request and reads its response (result or error).
+    pub async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let id = self.send_request(method, params).await?;
+        self.read_until_response(id).await
     }
 
     /// The `initialize` handshake, declaring form elicitation; returns the result.

@@ -1,0 +1,510 @@
+//! The conversation API: JSON-RPC methods beside the tools, for hosts and orchestrators that
+//! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
+//! archive). See docs/conversation-api.md.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use codex_core::CodexConversation;
+use codex_core::CodexErr;
+use codex_core::ConversationId;
+use codex_core::ConversationManager;
+use codex_core::EventMsg;
+use codex_core::ForkSource;
+use codex_core::NewConversation;
+use codex_core::Op;
+use codex_core::protocol;
+use codex_core::protocol::Submission;
+use codex_core::rollout::RolloutError;
+use codex_mcp_types::AddConversationListenerResponse;
+use codex_mcp_types::ArchiveConversationResponse;
+use codex_mcp_types::ConversationEventNotificationParams;
+use codex_mcp_types::ConversationRequest;
+use codex_mcp_types::ConversationSummary;
+use codex_mcp_types::InputItem;
+use codex_mcp_types::InterruptConversationResponse;
+use codex_mcp_types::ListConversationsResponse;
+use codex_mcp_types::NewConversationResponse;
+use codex_mcp_types::ReasoningEffort;
+use codex_mcp_types::ReasoningSummary;
+use codex_mcp_types::RemoveConversationListenerResponse;
+use codex_mcp_types::ResumeConversationResponse;
+use codex_mcp_types::SandboxPolicy;
+use codex_mcp_types::SendUserMessageResponse;
+use codex_mcp_types::TurnAbortReason;
+use codex_mcp_types::conversation_event_method;
+use rmcp::ErrorData as McpError;
+use rmcp::Peer;
+use rmcp::RoleServer;
+use rmcp::model::CustomNotification;
+use rmcp::model::CustomRequest;
+use rmcp::model::CustomResult;
+use rmcp::model::ErrorCode;
+use rmcp::model::ServerNotification;
+use rmcp::service::RequestContext;
+use serde::Serialize;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::codex_tool_config::ServerConfigLayer;
+use crate::codex_tool_config::approval_policy;
+use crate::codex_tool_config::tool_params;
+use crate::codex_tool_runner::request_id;
+use crate::turn_driver::TurnReporter;
+use crate::turn_driver::drive_turn;
+
+/// How long `interruptConversation` waits for the turn to acknowledge.
+const INTERRUPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an API request failed; becomes a JSON-RPC error in [`ApiError::into_mcp`].
+#[derive(Debug, thiserror::Error)]
+enum ApiError {
+    /// The request names something that does not exist or cannot be done now (-32600).
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidParams(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn into_mcp(self) -> McpError {
+        match self {
+            ApiError::InvalidRequest(message) => McpError::invalid_request(message, None),
+            ApiError::InvalidParams(message) => McpError::invalid_params(message, None),
+            ApiError::Internal(message) => McpError::internal_error(message, None),
+        }
+    }
+}
+
+impl From<CodexErr> for ApiError {
+    fn from(err: CodexErr) -> Self {
+        match &err {
+            CodexErr::ConversationNotFound(_)
+            | CodexErr::Busy(_)
+            | CodexErr::AlreadyLoaded(_)
+            | CodexErr::ConfigFile { .. }
+            | CodexErr::ConfigValue { .. }
+            | CodexErr::InvalidOverride(_)
+            | CodexErr::ProfileNotFound(_)
+            | CodexErr::ProviderNotFound(_)
+            | CodexErr::EnvVarMissing { .. } => ApiError::InvalidRequest(err.to_string()),
+            CodexErr::Rollout(
+                RolloutError::Empty { .. }
+                | RolloutError::MissingSessionMeta { .. }
+                | RolloutError::OutsideSessions { .. }
+                | RolloutError::IdMismatch { .. }
+                | RolloutError::Io { .. },
+            ) => ApiError::InvalidRequest(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+/// Serves the conversation API. Cheap to share: the server holds it in an `Arc`.
+pub(crate) struct ConversationApi {
+    conversations: Arc<ConversationManager>,
+    config: Arc<ServerConfigLayer>,
+    /// Listener tasks by subscription id. A std lock: never held across an `.await`.
+    listeners: Mutex<HashMap<String, AbortHandle>>,
+}
+
+impl ConversationApi {
+    pub(crate) fn new(
+        conversations: Arc<ConversationManager>,
+        config: Arc<ServerConfigLayer>,
+    ) -> Self {
+        Self {
+            conversations,
+            config,
+            listeners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Answers a custom request: a result, or a JSON-RPC error that says why not.
+    pub(crate) async fn handle(
+        &self,
+        request: CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, McpError> {
+        let parsed = ConversationRequest::parse(&request.method, request.params)
+            .map_err(|err| McpError::invalid_params(err.to_string(), None))?;
+        let Some(parsed) = parsed else {
+            return Err(McpError::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: {}", request.method),
+                None,
+            ));
+        };
+        self.dispatch(parsed, context)
+            .await
+            .map(CustomResult::new)
+            .map_err(ApiError::into_mcp)
+    }
+
+    async fn dispatch(
+        &self,
+        request: ConversationRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<serde_json::Value, ApiError> {
+        match request {
+            ConversationRequest::NewConversation(params) => {
+                let config = self.config.load_for_call(&tool_params(params)).await?;
+                let new = self.conversations.new_conversation(config).await?;
+                to_json(NewConversationResponse {
+                    conversation_id: new.conversation_id.to_string(),
+                    model: new.session_configured.model.clone(),
+                    reasoning_effort: new.session_configured.reasoning_effort.map(effort_param),
+                    rollout_path: new.conversation.rollout_path().to_path_buf(),
+                })
+            }
+            ConversationRequest::SendUserMessage(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                let op = Op::UserInput {
+                    items: input_items(params.items)?,
+                };
+                self.start_turn(conversation, op, context).await?;
+                to_json(SendUserMessageResponse {})
+            }
+            ConversationRequest::SendUserTurn(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                let op = Op::UserTurn {
+                    items: input_items(params.items)?,
+                    cwd: params.cwd,
+                    approval_policy: approval_policy(params.approval_policy),
+                    sandbox_policy: sandbox_policy(params.sandbox_policy),
+                    model: params.model,
+                    effort: params.effort.map(effort),
+                    summary: params.summary.map(summary).unwrap_or_default(),
+                };
+                self.start_turn(conversation, op, context).await?;
+                to_json(SendUserMessageResponse {})
+            }
+            ConversationRequest::InterruptConversation(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                let abort_reason = interrupt(&conversation).await?;
+                to_json(InterruptConversationResponse { abort_reason })
+            }
+            ConversationRequest::AddConversationListener(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                let subscription_id = uuid::Uuid::new_v4().to_string();
+                let task = tokio::spawn(forward_to_listener(
+                    conversation.subscribe(),
+                    conversation.conversation_id(),
+                    context.peer,
+                ));
+                lock(&self.listeners).insert(subscription_id.clone(), task.abort_handle());
+                to_json(AddConversationListenerResponse { subscription_id })
+            }
+            ConversationRequest::RemoveConversationListener(params) => {
+                let Some(task) = lock(&self.listeners).remove(&params.subscription_id) else {
+                    return Err(ApiError::InvalidRequest(format!(
+                        "subscription not found: {}",
+                        params.subscription_id
+                    )));
+                };
+                task.abort();
+                to_json(RemoveConversationListenerResponse {})
+            }
+            ConversationRequest::ListConversations(params) => {
+                let page = self
+                    .conversations
+                    .list_conversations(params.page_size(), params.cursor.as_deref())
+                    .await?;
+                to_json(ListConversationsResponse {
+                    items: page
+                        .items
+                        .into_iter()
+                        .map(|item| ConversationSummary {
+                            conversation_id: item.conversation_id.to_string(),
+                            path: item.path,
+                            preview: item.preview,
+                            timestamp: item.timestamp,
+                        })
+                        .collect(),
+                    next_cursor: page.next_cursor,
+                })
+            }
+            ConversationRequest::ResumeConversation(params) => {
+                let path = match (params.path, params.conversation_id) {
+                    (Some(path), _) => path,
+                    (None, Some(id)) => self.rollout_path_of(&id).await?,
+                    (None, None) => {
+                        return Err(ApiError::InvalidParams(
+                            "resumeConversation needs `path` or `conversationId`".to_string(),
+                        ));
+                    }
+                };
+                let overrides = params.overrides.map(tool_params);
+                let new = self
+                    .conversations
+                    .resume_conversation(&path, |saved| {
+                        self.config.load_for_resume(overrides, saved)
+                    })
+                    .await?;
+                loaded_response(new)
+            }
+            ConversationRequest::ForkConversation(params) => {
+                let source = match (params.conversation_id, params.path) {
+                    (Some(id), _) => ForkSource::Id(parse_id(&id)?),
+                    (None, Some(path)) => ForkSource::Path(path),
+                    (None, None) => {
+                        return Err(ApiError::InvalidParams(
+                            "forkConversation needs `conversationId` or `path`".to_string(),
+                        ));
+                    }
+                };
+                let overrides = params.overrides.map(tool_params);
+                let new = self
+                    .conversations
+                    .fork_conversation(source, params.drop_last_messages, |saved| {
+                        self.config.load_for_resume(overrides, saved)
+                    })
+                    .await?;
+                loaded_response(new)
+            }
+            ConversationRequest::ArchiveConversation(params) => {
+                let id = parse_id(&params.conversation_id)?;
+                self.conversations
+                    .archive_conversation(id, &params.rollout_path)
+                    .await?;
+                to_json(ArchiveConversationResponse {})
+            }
+        }
+    }
+
+    /// The conversation with this id, loaded from its rollout if it is not in memory.
+    async fn conversation(&self, id: &str) -> Result<Arc<CodexConversation>, ApiError> {
+        let id = parse_id(id)?;
+        Ok(self
+            .conversations
+            .get_or_resume(id, |saved| self.config.load_for_resume(None, saved))
+            .await?)
+    }
+
+    async fn rollout_path_of(&self, id: &str) -> Result<PathBuf, ApiError> {
+        let id = parse_id(id)?;
+        codex_core::rollout::find_conversation_path(self.conversations.codex_home(), id)
+            .await
+            .map_err(CodexErr::from)?
+            .ok_or_else(|| ApiError::InvalidRequest(format!("no conversation with id {id}")))
+    }
+
+    /// Starts a turn and drives it on a task of its own: the request is answered at once,
+    /// listeners see the events, and approvals go to the host as elicitations.
+    async fn start_turn(
+        &self,
+        conversation: Arc<CodexConversation>,
+        op: Op,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ApiError> {
+        let request_id = request_id(&context.id);
+        let sub_id = request_id.to_string();
+        conversation
+            .start_turn(Submission {
+                id: sub_id.clone(),
+                op,
+            })
+            .await?;
+        let reporter = TurnReporter {
+            peer: context.peer,
+            request_id,
+            thread_id: conversation.conversation_id(),
+            forward_events: false,
+        };
+        tokio::spawn(async move {
+            // The outcome reaches the host through its listeners.
+            drive_turn(&conversation, &sub_id, &reporter, CancellationToken::new()).await;
+        });
+        Ok(())
+    }
+}
+
+/// The answer to resume and fork.
+fn loaded_response(new: NewConversation) -> Result<serde_json::Value, ApiError> {
+    let initial_messages = new
+        .session_configured
+        .initial_messages
+        .map(|messages| {
+            messages
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    to_json(ResumeConversationResponse {
+        conversation_id: new.conversation_id.to_string(),
+        model: new.session_configured.model,
+        initial_messages,
+        rollout_path: new.conversation.rollout_path().to_path_buf(),
+    })
+}
+
+/// Interrupts the running turn and waits for it to confirm.
+async fn interrupt(conversation: &CodexConversation) -> Result<TurnAbortReason, ApiError> {
+    if !conversation.is_busy() {
+        return Err(ApiError::InvalidRequest(format!(
+            "conversation {} has no running turn",
+            conversation.conversation_id()
+        )));
+    }
+    let mut events = conversation.subscribe();
+    conversation.submit(Op::Interrupt).await?;
+    let ended = tokio::time::timeout(INTERRUPT_TIMEOUT, async {
+        while let Some(event) = events.recv().await {
+            match event.msg {
+                EventMsg::TurnAborted(aborted) => return Some(aborted.reason),
+                EventMsg::TaskComplete(_) | EventMsg::Error(_) => return None,
+                _ => {}
+            }
+        }
+        None
+    })
+    .await;
+    match ended {
+        Ok(Some(reason)) => Ok(match reason {
+            protocol::TurnAbortReason::Interrupted => TurnAbortReason::Interrupted,
+            protocol::TurnAbortReason::Replaced => TurnAbortReason::Replaced,
+        }),
+        Ok(None) => Err(ApiError::InvalidRequest(
+            "the turn ended before it could be interrupted".to_string(),
+        )),
+        Err(_) => Err(ApiError::Internal(format!(
+            "the turn did not stop within {} s",
+            INTERRUPT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Sends every event of a conversation to the host as `codex/event/<type>` until the
+/// conversation ends or the listener is removed.
+async fn forward_to_listener(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<codex_core::Event>,
+    conversation_id: ConversationId,
+    peer: Peer<RoleServer>,
+) {
+    let conversation_id = conversation_id.to_string();
+    while let Some(event) = events.recv().await {
+        let params = ConversationEventNotificationParams {
+            id: &event.id,
+            msg: &event.msg,
+            conversation_id: &conversation_id,
+        };
+        let params = match serde_json::to_value(params) {
+            Ok(params) => params,
+            Err(err) => {
+                tracing::error!("cannot serialize event: {err}");
+                continue;
+            }
+        };
+        let event_type = params["msg"]["type"].as_str().unwrap_or("unknown");
+        let method = conversation_event_method(event_type);
+        let notification =
+            ServerNotification::CustomNotification(CustomNotification::new(method, Some(params)));
+        if peer.send_notification(notification).await.is_err() {
+            return; // The host is gone.
+        }
+    }
+}
+
+fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
+    id.parse()
+        .map_err(|err: protocol::MalformedConversationId| ApiError::InvalidParams(err.to_string()))
+}
+
+fn input_items(items: Vec<InputItem>) -> Result<Vec<protocol::InputItem>, ApiError> {
+    items
+        .into_iter()
+        .map(|item| match item {
+            InputItem::Text { text } => Ok(protocol::InputItem::Text { text }),
+            InputItem::Image { .. } | InputItem::LocalImage { .. } => Err(ApiError::InvalidParams(
+                "image input is not supported yet; send `text` items".to_string(),
+            )),
+        })
+        .collect()
+}
+
+fn sandbox_policy(policy: SandboxPolicy) -> protocol::SandboxPolicy {
+    match policy {
+        SandboxPolicy::ReadOnly => protocol::SandboxPolicy::ReadOnly,
+        SandboxPolicy::WorkspaceWrite {
+            writable_roots,
+            network_access,
+            exclude_tmpdir_env_var,
+            exclude_slash_tmp,
+        } => protocol::SandboxPolicy::WorkspaceWrite {
+            writable_roots,
+            network_access,
+            exclude_tmpdir_env_var,
+            exclude_slash_tmp,
+        },
+        SandboxPolicy::DangerFullAccess => protocol::SandboxPolicy::DangerFullAccess,
+    }
+}
+
+fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
+    match effort {
+        ReasoningEffort::None => protocol::ReasoningEffort::None,
+        ReasoningEffort::Minimal => protocol::ReasoningEffort::Minimal,
+        ReasoningEffort::Low => protocol::ReasoningEffort::Low,
+        ReasoningEffort::Medium => protocol::ReasoningEffort::Medium,
+        ReasoningEffort::High => protocol::ReasoningEffort::High,
+        ReasoningEffort::Xhigh => protocol::ReasoningEffort::Xhigh,
+    }
+}
+
+fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
+    match effort {
+        protocol::ReasoningEffort::None => ReasoningEffort::None,
+        protocol::ReasoningEffort::Minimal => ReasoningEffort::Minimal,
+        protocol::ReasoningEffort::Low => ReasoningEffort::Low,
+        protocol::ReasoningEffort::Medium => ReasoningEffort::Medium,
+        protocol::ReasoningEffort::High => ReasoningEffort::High,
+        protocol::ReasoningEffort::Xhigh => ReasoningEffort::Xhigh,
+    }
+}
+
+fn summary(summary: ReasoningSummary) -> protocol::ReasoningSummary {
+    match summary {
+        ReasoningSummary::Auto => protocol::ReasoningSummary::Auto,
+        ReasoningSummary::Concise => protocol::ReasoningSummary::Concise,
+        ReasoningSummary::Detailed => protocol::ReasoningSummary::Detailed,
+        ReasoningSummary::None => protocol::ReasoningSummary::None,
+    }
+}
+
+fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|err| ApiError::Internal(err.to_string()))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn unknown_ids_and_config_errors_are_invalid_requests_and_the_rest_internal() {
+        let code = |err: CodexErr| ApiError::from(err).into_mcp().code;
+        assert_eq!(
+            code(CodexErr::ConversationNotFound(ConversationId::new())),
+            ErrorCode::INVALID_REQUEST
+        );
+        assert_eq!(
+            code(CodexErr::ProfileNotFound("x".into())),
+            ErrorCode::INVALID_REQUEST
+        );
+        assert_eq!(code(CodexErr::InternalAgentDied), ErrorCode::INTERNAL_ERROR);
+    }
+}

@@ -1,0 +1,409 @@
+//! Durable conversations: rollouts on disk, `codex-reply` after a restart, list / fork /
+//! archive, compaction, and unloading idle conversations.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::conversation_texts;
+use codex_test_support::responses::last_user_text;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+
+use super::TestServer;
+use super::thread_id;
+
+const NEVER_ASK: &str = "approval_policy = \"never\"";
+
+/// Every rollout file under `dir`, recursively.
+fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "jsonl") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn rollout_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+fn is_ok(result: &Value) -> bool {
+    result["isError"] != json!(true)
+}
+
+fn text_of(result: &Value) -> &str {
+    result["content"][0]["text"].as_str().unwrap_or_default()
+}
+
+/// The texts of the last request the model received, as `(role, text)`.
+async fn last_request_texts(server: &TestServer) -> Vec<(String, String)> {
+    let bodies = server.model.request_bodies().await;
+    conversation_texts(bodies.last().expect("the model received no request"))
+}
+
+fn pair(role: &str, text: &str) -> (String, String) {
+    (role.to_string(), text.to_string())
+}
+
+#[tokio::test]
+async fn a_conversation_survives_a_server_crash() -> anyhow::Result<()> {
+    let mut server = TestServer::start(NEVER_ASK, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+    let first = server
+        .call("codex", json!({"prompt": "remember PEAR"}))
+        .await?;
+    let thread = thread_id(&first);
+
+    server.restart().await?;
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "which fruit?"}),
+        )
+        .await?;
+
+    assert!(is_ok(&reply), "{reply}");
+    assert_eq!(text_of(&reply), "echo: which fruit?");
+    assert_eq!(reply["structuredContent"]["threadId"], json!(thread));
+    let texts = last_request_texts(&server).await;
+    let tail: Vec<_> = texts.iter().rev().take(3).rev().cloned().collect();
+    assert_eq!(
+        tail,
+        vec![
+            pair("user", "remember PEAR"),
+            pair("assistant", "echo: remember PEAR"),
+            pair("user", "which fruit?"),
+        ]
+    );
+
+    let files = jsonl_files(&server.home().join("sessions"));
+    assert_eq!(files.len(), 1, "one conversation, one file: {files:?}");
+    let lines = rollout_lines(&files[0]);
+    assert_eq!(lines[0]["type"], "session_meta");
+    assert_eq!(lines[0]["payload"]["id"], json!(thread));
+    assert_eq!(lines[0]["payload"]["source"], "mcp");
+    let metas = lines.iter().filter(|l| l["type"] == "session_meta").count();
+    assert_eq!(metas, 1);
+    let user_messages: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "event_msg" && l["payload"]["type"] == "user_message")
+        .map(|l| &l["payload"]["message"])
+        .collect();
+    assert_eq!(user_messages, vec!["remember PEAR", "which fruit?"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_torn_last_line_does_not_stop_a_resume() -> anyhow::Result<()> {
+    let mut server = TestServer::start(NEVER_ASK, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+    let thread = thread_id(&server.call("codex", json!({"prompt": "one"})).await?);
+    server.mcp.kill().await?;
+
+    let file = jsonl_files(&server.home().join("sessions"))
+        .pop()
+        .expect("a rollout");
+    // A crash in the middle of a write: half a line, no newline.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)?
+        .write_all(br#"{"timestamp":"2026-11-21T10:00:00.000Z","type":"response_item","payload":{"type":"mess"#)?;
+
+    server.restart().await?;
+    let reply = server
+        .call("codex-reply", json!({"threadId": thread, "prompt": "two"}))
+        .await?;
+    assert!(is_ok(&reply), "{reply}");
+    // What was appended after the torn line is readable by the next resume.
+    server.restart().await?;
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "three"}),
+        )
+        .await?;
+    assert!(is_ok(&reply), "{reply}");
+    let users: Vec<String> = last_request_texts(&server)
+        .await
+        .into_iter()
+        .filter(|(role, text)| role == "user" && !text.starts_with('<'))
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(users, vec!["one", "two", "three"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn list_fork_and_archive() -> anyhow::Result<()> {
+    let mut server = TestServer::start(NEVER_ASK, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+    let a = thread_id(&server.call("codex", json!({"prompt": "Hello A"})).await?);
+    let reply = server
+        .call("codex-reply", json!({"threadId": a, "prompt": "A again"}))
+        .await?;
+    assert!(is_ok(&reply), "{reply}");
+    let b = thread_id(&server.call("codex", json!({"prompt": "Hello B"})).await?);
+    let c = thread_id(&server.call("codex", json!({"prompt": "Hello C"})).await?);
+
+    // Newest first, two to a page.
+    let page = server
+        .mcp
+        .request("listConversations", json!({"pageSize": 2}))
+        .await?;
+    let items = &page["result"]["items"];
+    let summary = |item: &Value| {
+        (
+            item["conversationId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            item["preview"].as_str().unwrap_or_default().to_string(),
+        )
+    };
+    assert_eq!(
+        items
+            .as_array()
+            .map(|items| items.iter().map(summary).collect::<Vec<_>>()),
+        Some(vec![
+            (c.clone(), "Hello C".to_string()),
+            (b.clone(), "Hello B".to_string())
+        ]),
+        "{page}"
+    );
+    let cursor = page["result"]["nextCursor"].clone();
+    assert!(cursor.is_string(), "{page}");
+    let page2 = server
+        .mcp
+        .request(
+            "listConversations",
+            json!({"pageSize": 2, "cursor": cursor}),
+        )
+        .await?;
+    let items2 = page2["result"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        items2.iter().map(summary).collect::<Vec<_>>(),
+        vec![(a.clone(), "Hello A".to_string())]
+    );
+    assert_eq!(page2["result"].get("nextCursor"), None, "{page2}");
+    let path_of = |item: &Value| PathBuf::from(item["path"].as_str().unwrap_or_default());
+    let path_a = path_of(&items2[0]);
+    let path_b = path_of(&items[1]);
+
+    // Fork A without its last user message: a new id and file, and only "Hello A" left.
+    let fork = server
+        .mcp
+        .request(
+            "forkConversation",
+            json!({"conversationId": a, "dropLastMessages": 1}),
+        )
+        .await?;
+    let fork_id = fork["result"]["conversationId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!fork_id.is_empty() && fork_id != a, "{fork}");
+    let fork_path = PathBuf::from(fork["result"]["rolloutPath"].as_str().unwrap_or_default());
+    assert!(fork_path.is_file() && fork_path != path_a, "{fork}");
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": fork_id, "prompt": "after the fork"}),
+        )
+        .await?;
+    assert!(is_ok(&reply), "{reply}");
+    let users: Vec<String> = last_request_texts(&server)
+        .await
+        .into_iter()
+        .filter(|(role, text)| role == "user" && !text.starts_with('<'))
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(users, vec!["Hello A", "after the fork"]);
+
+    // Archiving needs the conversation's own file.
+    let refused = server
+        .mcp
+        .request(
+            "archiveConversation",
+            json!({"conversationId": b, "rolloutPath": path_a}),
+        )
+        .await?;
+    assert_eq!(refused["error"]["code"], json!(-32600), "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not match conversation id"),
+        "{refused}"
+    );
+    assert!(path_a.is_file(), "a refused archive moves nothing");
+
+    let archived = server
+        .mcp
+        .request(
+            "archiveConversation",
+            json!({"conversationId": b, "rolloutPath": path_b}),
+        )
+        .await?;
+    assert_eq!(archived["result"], json!({}), "{archived}");
+    assert!(!path_b.exists());
+    let file_name = path_b.file_name().expect("a file name");
+    assert!(
+        server
+            .home()
+            .join("archived_sessions")
+            .join(file_name)
+            .is_file()
+    );
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": b, "prompt": "still there?"}),
+        )
+        .await?;
+    assert_eq!(reply["isError"], json!(true), "{reply}");
+    assert!(
+        text_of(&reply).contains("no conversation with id"),
+        "{reply}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_conversation_is_compacted() -> anyhow::Result<()> {
+    // Every mock response reports 15 tokens, so the second turn is over the limit.
+    let config = format!("{NEVER_ASK}\nmodel_auto_compact_token_limit = 10");
+    let mut server = TestServer::start(&config, &[]).await?;
+    server
+        .model
+        .mount_script(|body| match last_user_text(body).as_deref() {
+            Some("Summarise, please.") => assistant_answer("SUMMARY-OF-FIRST-TASK"),
+            Some(text) => assistant_answer(&format!("echo: {text}")),
+            None => assistant_answer("?"),
+        })
+        .await;
+    let thread = thread_id(
+        &server
+            .call(
+                "codex",
+                json!({"prompt": "first task", "compact-prompt": "Summarise, please."}),
+            )
+            .await?,
+    );
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "second task"}),
+        )
+        .await?;
+    assert_eq!(text_of(&reply), "echo: second task", "{reply}");
+
+    let bodies = server.model.request_bodies().await;
+    assert_eq!(bodies.len(), 3, "turn, summary, turn");
+    assert_eq!(
+        last_user_text(&bodies[1]).as_deref(),
+        Some("Summarise, please.")
+    );
+    let after: Vec<(String, String)> = conversation_texts(&bodies[2])
+        .into_iter()
+        .filter(|(_, text)| !text.starts_with("<environment_context>"))
+        .collect();
+    assert_eq!(
+        after,
+        vec![
+            pair("user", "first task"),
+            pair(
+                "user",
+                "<conversation_summary>\nSUMMARY-OF-FIRST-TASK\n</conversation_summary>"
+            ),
+            pair("user", "second task"),
+        ],
+        "the old answer is replaced by the summary"
+    );
+    let file = jsonl_files(&server.home().join("sessions"))
+        .pop()
+        .expect("a rollout");
+    let compacted: Vec<Value> = rollout_lines(&file)
+        .into_iter()
+        .filter(|line| line["type"] == "compacted")
+        .collect();
+    assert_eq!(compacted.len(), 1);
+    assert_eq!(
+        compacted[0]["payload"]["message"],
+        json!("SUMMARY-OF-FIRST-TASK")
+    );
+
+    // A resumed conversation continues from the summary, not from the old history.
+    server.restart().await?;
+    let reply = server
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "third"}),
+        )
+        .await?;
+    assert!(is_ok(&reply), "{reply}");
+    let texts = last_request_texts(&server).await;
+    assert!(
+        !texts.contains(&pair("assistant", "echo: first task")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|(_, text)| text.contains("SUMMARY-OF-FIRST-TASK"))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn idle_conversations_are_unloaded_and_reloaded_on_demand() -> anyhow::Result<()> {
+    const COUNT: usize = 5;
+    let config = format!("{NEVER_ASK}\nconversation_idle_timeout_secs = 1");
+    let mut server = TestServer::start(&config, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+    let mut threads = Vec::new();
+    for n in 0..COUNT {
+        let result = server
+            .call("codex", json!({"prompt": format!("task {n}")}))
+            .await?;
+        threads.push(thread_id(&result));
+    }
+    server
+        .mcp
+        .wait_for_stderr(|log| log.matches("unloaded idle conversation").count() == COUNT)
+        .await?;
+    for (n, thread) in threads.iter().enumerate() {
+        let reply = server
+            .call(
+                "codex-reply",
+                json!({"threadId": thread, "prompt": format!("more {n}")}),
+            )
+            .await?;
+        assert_eq!(text_of(&reply), format!("echo: more {n}"), "{reply}");
+        let texts = last_request_texts(&server).await;
+        assert!(
+            texts.contains(&pair("assistant", &format!("echo: task {n}"))),
+            "the reloaded conversation kept its history: {texts:?}"
+        );
+    }
+    Ok(())
+}

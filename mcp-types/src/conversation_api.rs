@@ -1,0 +1,809 @@
+//! The conversation API: JSON-RPC methods beside the MCP tools, for hosts that drive
+//! conversations themselves (start, steer, interrupt, list, resume, fork, archive).
+//!
+//! The method names and field spellings are those of the extension API the reference
+//! `codex mcp-server` shipped in 2025 (`newConversation`, `sendUserMessage`, ...), so orchestrators
+//! written against it keep working. Only the wire lives here; the server maps it onto the engine.
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Map;
+use serde_json::Value;
+
+use crate::CodexToolCallApprovalPolicy;
+use crate::CodexToolCallSandboxMode;
+
+/// Starts a conversation.
+pub const NEW_CONVERSATION: &str = "newConversation";
+/// Starts a turn with the conversation's current settings.
+pub const SEND_USER_MESSAGE: &str = "sendUserMessage";
+/// Starts a turn with new settings, which become the conversation's defaults.
+pub const SEND_USER_TURN: &str = "sendUserTurn";
+/// Aborts the running turn.
+pub const INTERRUPT_CONVERSATION: &str = "interruptConversation";
+/// Subscribes the connection to a conversation's events.
+pub const ADD_CONVERSATION_LISTENER: &str = "addConversationListener";
+/// Ends a subscription made with [`ADD_CONVERSATION_LISTENER`].
+pub const REMOVE_CONVERSATION_LISTENER: &str = "removeConversationListener";
+/// Lists recorded conversations, newest first.
+pub const LIST_CONVERSATIONS: &str = "listConversations";
+/// Loads a recorded conversation.
+pub const RESUME_CONVERSATION: &str = "resumeConversation";
+/// Copies a conversation, minus its last user messages, into a new one.
+pub const FORK_CONVERSATION: &str = "forkConversation";
+/// Shuts a conversation down and moves its rollout to the archive.
+pub const ARCHIVE_CONVERSATION: &str = "archiveConversation";
+
+/// Page size of `listConversations` when the host names none.
+pub const DEFAULT_LIST_PAGE_SIZE: usize = 25;
+
+/// Method prefix of listener notifications; the event type follows it.
+pub const CONVERSATION_EVENT_METHOD_PREFIX: &str = "codex/event/";
+
+/// JSON-RPC error code for requests naming an unknown conversation or subscription, or a bad
+/// rollout path, and for requests the conversation's state refuses (a busy thread, no turn to
+/// interrupt).
+pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC error code for a method this server does not have.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// JSON-RPC error code for params that do not fit the method; the message names the field.
+pub const INVALID_PARAMS: i64 = -32602;
+/// JSON-RPC error code for failures on the server's side (config, disk, engine).
+pub const INTERNAL_ERROR: i64 = -32603;
+
+/// Params of `newConversation`; also the `overrides` of resume and fork.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConversationParams {
+    /// Model to use instead of the configured one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Name of a `[profiles.<name>]` table in `$CODEX_HOME/config.toml` to take defaults from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// Working directory; a relative path is resolved against the server's working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// When the agent must ask before it acts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+    /// What the agent's commands may touch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<CodexToolCallSandboxMode>,
+    /// Settings that override `$CODEX_HOME/config.toml`, as dotted keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Map<String, Value>>,
+    /// Instructions to use instead of the agent's built-in ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_instructions: Option<String>,
+    /// Extra instructions, sent to the model as a developer message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer_instructions: Option<String>,
+    /// Prompt used when the conversation is compacted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compact_prompt: Option<String>,
+}
+
+/// Result of `newConversation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NewConversationResponse {
+    /// The new conversation; the same id as the tools' `threadId`.
+    pub conversation_id: String,
+    /// The model the conversation runs on.
+    pub model: String,
+    /// The reasoning effort configured for that model, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Where the conversation is recorded.
+    pub rollout_path: PathBuf,
+}
+
+/// One piece of a user message.
+///
+/// Adjacently tagged (`{"type", "data"}`) because that is how the reference server spelled it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "data", rename_all = "camelCase")]
+pub enum InputItem {
+    /// Plain text.
+    Text {
+        /// The text.
+        text: String,
+    },
+    /// An image by URL (including `data:` URLs).
+    Image {
+        /// The image's URL.
+        #[serde(rename = "imageUrl")]
+        image_url: String,
+    },
+    /// An image file on the server's machine.
+    LocalImage {
+        /// Path of the image file.
+        path: PathBuf,
+    },
+}
+
+/// Params of `sendUserMessage`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendUserMessageParams {
+    /// The conversation to continue.
+    pub conversation_id: String,
+    /// The user message.
+    pub items: Vec<InputItem>,
+}
+
+/// Result of `sendUserMessage`: `{}`, sent once the turn has been accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SendUserMessageResponse {}
+
+/// Params of `sendUserTurn`: a user message with settings that stay for later turns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SendUserTurnParams {
+    /// The conversation to continue.
+    pub conversation_id: String,
+    /// The user message.
+    pub items: Vec<InputItem>,
+    /// Working directory from this turn on.
+    pub cwd: PathBuf,
+    /// Approval policy from this turn on.
+    pub approval_policy: CodexToolCallApprovalPolicy,
+    /// Sandbox from this turn on.
+    pub sandbox_policy: SandboxPolicy,
+    /// Model from this turn on.
+    pub model: String,
+    /// Reasoning effort from this turn on; absent keeps the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<ReasoningEffort>,
+    /// Reasoning summary from this turn on; absent keeps the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<ReasoningSummary>,
+}
+
+/// Result of `sendUserTurn`: `{}`, sent once the turn has been accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SendUserTurnResponse {}
+
+/// A full sandbox policy, as `sendUserTurn` takes it.
+///
+/// Tagged by `mode` with snake_case settings, unlike the rest of the API, because the reference
+/// server passed its engine's type through unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum SandboxPolicy {
+    /// Commands may read anything and write nothing.
+    ReadOnly,
+    /// Commands may write the working directory, the temp dirs and `writable_roots`.
+    WorkspaceWrite {
+        /// Directories writable besides the working directory.
+        #[serde(default)]
+        writable_roots: Vec<PathBuf>,
+        /// Whether commands may use the network.
+        #[serde(default)]
+        network_access: bool,
+        /// Keep `$TMPDIR` read-only.
+        #[serde(default)]
+        exclude_tmpdir_env_var: bool,
+        /// Keep `/tmp` read-only.
+        #[serde(default)]
+        exclude_slash_tmp: bool,
+    },
+    /// No sandbox.
+    DangerFullAccess,
+}
+
+/// How hard the model thinks before answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningEffort {
+    /// No reasoning.
+    None,
+    /// Minimal reasoning.
+    Minimal,
+    /// Low effort.
+    Low,
+    /// Medium effort.
+    Medium,
+    /// High effort.
+    High,
+    /// Extra-high effort.
+    Xhigh,
+}
+
+/// How much of its reasoning the model summarises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReasoningSummary {
+    /// The model decides.
+    Auto,
+    /// A short summary.
+    Concise,
+    /// A detailed summary.
+    Detailed,
+    /// No summary.
+    None,
+}
+
+/// Params of `interruptConversation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InterruptConversationParams {
+    /// The conversation whose turn to abort.
+    pub conversation_id: String,
+}
+
+/// Result of `interruptConversation`, sent once the turn is aborted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InterruptConversationResponse {
+    /// Why the turn ended.
+    pub abort_reason: TurnAbortReason,
+}
+
+/// Why a turn was aborted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnAbortReason {
+    /// The host interrupted it.
+    Interrupted,
+    /// A newer turn took its place.
+    Replaced,
+}
+
+/// Params of `addConversationListener`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddConversationListenerParams {
+    /// The conversation to listen to.
+    pub conversation_id: String,
+}
+
+/// Result of `addConversationListener`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddConversationListenerResponse {
+    /// Pass this to `removeConversationListener` to stop the notifications.
+    pub subscription_id: String,
+}
+
+/// Params of `removeConversationListener`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoveConversationListenerParams {
+    /// The subscription to end.
+    pub subscription_id: String,
+}
+
+/// Result of `removeConversationListener`: `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoveConversationListenerResponse {}
+
+/// Params of `listConversations`; no params at all means the first page.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListConversationsParams {
+    /// At most this many items; [`DEFAULT_LIST_PAGE_SIZE`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_size: Option<usize>,
+    /// The `nextCursor` of the previous page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+impl ListConversationsParams {
+    /// The page size to use: the requested one, else [`DEFAULT_LIST_PAGE_SIZE`].
+    pub fn page_size(&self) -> usize {
+        self.page_size.unwrap_or(DEFAULT_LIST_PAGE_SIZE)
+    }
+}
+
+/// Result of `listConversations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListConversationsResponse {
+    /// Recorded conversations, newest first.
+    pub items: Vec<ConversationSummary>,
+    /// Opaque; pass it as `cursor` for the next page. Absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One recorded conversation in a `listConversations` page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationSummary {
+    /// The conversation's id.
+    pub conversation_id: String,
+    /// Its rollout file.
+    pub path: PathBuf,
+    /// Its first user message.
+    pub preview: String,
+    /// When it started (RFC 3339), if recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+/// Params of `resumeConversation`: a rollout `path` or a `conversationId` to look one up by.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeConversationParams {
+    /// The rollout file to load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The conversation to load, when no `path` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// Settings to run the resumed conversation with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<NewConversationParams>,
+}
+
+/// Result of `resumeConversation` and `forkConversation`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeConversationResponse {
+    /// The loaded (or, for a fork, the new) conversation.
+    pub conversation_id: String,
+    /// The model it runs on.
+    pub model: String,
+    /// The recorded events, replayed so a host can redraw the conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_messages: Option<Vec<Value>>,
+    /// Where the conversation is recorded.
+    pub rollout_path: PathBuf,
+}
+
+/// Params of `forkConversation`: a `conversationId` or a rollout `path` to copy from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ForkConversationParams {
+    /// The conversation to copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// The rollout file to copy, when no `conversationId` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// How many of the last user messages, and what followed each, to leave out of the copy.
+    #[serde(default)]
+    pub drop_last_messages: usize,
+    /// Settings to run the new conversation with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<NewConversationParams>,
+}
+
+/// Result of `forkConversation`: the new conversation.
+pub type ForkConversationResponse = ResumeConversationResponse;
+
+/// Params of `archiveConversation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveConversationParams {
+    /// The conversation to archive.
+    pub conversation_id: String,
+    /// Its rollout file; must lie in `$CODEX_HOME/sessions` and end with `<conversationId>.jsonl`.
+    pub rollout_path: PathBuf,
+}
+
+/// Result of `archiveConversation`: `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ArchiveConversationResponse {}
+
+/// The JSON-RPC method of a listener notification: `codex/event/<event type>`.
+pub fn conversation_event_method(event_type: &str) -> String {
+    format!("{CONVERSATION_EVENT_METHOD_PREFIX}{event_type}")
+}
+
+/// Params of a listener notification: `{id, msg, conversationId}`.
+///
+/// Borrows everything because the server sends each event to every listener; the event is
+/// serialized straight from the engine's value, never copied.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationEventNotificationParams<'a, M: Serialize + ?Sized> {
+    /// The id of the submission (turn) that caused the event.
+    pub id: &'a str,
+    /// The event itself: `{"type": "<snake_case>", ...}`.
+    pub msg: &'a M,
+    /// The conversation the event belongs to.
+    pub conversation_id: &'a str,
+}
+
+/// A conversation API request, its params decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversationRequest {
+    /// `newConversation`.
+    NewConversation(NewConversationParams),
+    /// `sendUserMessage`.
+    SendUserMessage(SendUserMessageParams),
+    /// `sendUserTurn`.
+    SendUserTurn(SendUserTurnParams),
+    /// `interruptConversation`.
+    InterruptConversation(InterruptConversationParams),
+    /// `addConversationListener`.
+    AddConversationListener(AddConversationListenerParams),
+    /// `removeConversationListener`.
+    RemoveConversationListener(RemoveConversationListenerParams),
+    /// `listConversations`.
+    ListConversations(ListConversationsParams),
+    /// `resumeConversation`.
+    ResumeConversation(ResumeConversationParams),
+    /// `forkConversation`.
+    ForkConversation(ForkConversationParams),
+    /// `archiveConversation`.
+    ArchiveConversation(ArchiveConversationParams),
+}
+
+impl ConversationRequest {
+    /// Decodes a request of this API.
+    ///
+    /// `Ok(None)` means the method is not one of ours, so the caller can try the MCP methods or
+    /// answer "method not found". Absent (or `null`) params count as `{}`, which lets
+    /// `listConversations` be called bare while a missing required field still gets named.
+    pub fn parse(
+        method: &str,
+        params: Option<Value>,
+    ) -> Result<Option<ConversationRequest>, ConversationParamsError> {
+        let params = match params {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(params) => params,
+        };
+        let request = match method {
+            NEW_CONVERSATION => Self::NewConversation(decode(NEW_CONVERSATION, params)?),
+            SEND_USER_MESSAGE => Self::SendUserMessage(decode(SEND_USER_MESSAGE, params)?),
+            SEND_USER_TURN => Self::SendUserTurn(decode(SEND_USER_TURN, params)?),
+            INTERRUPT_CONVERSATION => {
+                Self::InterruptConversation(decode(INTERRUPT_CONVERSATION, params)?)
+            }
+            ADD_CONVERSATION_LISTENER => {
+                Self::AddConversationListener(decode(ADD_CONVERSATION_LISTENER, params)?)
+            }
+            REMOVE_CONVERSATION_LISTENER => {
+                Self::RemoveConversationListener(decode(REMOVE_CONVERSATION_LISTENER, params)?)
+            }
+            LIST_CONVERSATIONS => Self::ListConversations(decode(LIST_CONVERSATIONS, params)?),
+            RESUME_CONVERSATION => Self::ResumeConversation(decode(RESUME_CONVERSATION, params)?),
+            FORK_CONVERSATION => Self::ForkConversation(decode(FORK_CONVERSATION, params)?),
+            ARCHIVE_CONVERSATION => {
+                Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(request))
+    }
+
+    /// The JSON-RPC method this request came as.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::NewConversation(_) => NEW_CONVERSATION,
+            Self::SendUserMessage(_) => SEND_USER_MESSAGE,
+            Self::SendUserTurn(_) => SEND_USER_TURN,
+            Self::InterruptConversation(_) => INTERRUPT_CONVERSATION,
+            Self::AddConversationListener(_) => ADD_CONVERSATION_LISTENER,
+            Self::RemoveConversationListener(_) => REMOVE_CONVERSATION_LISTENER,
+            Self::ListConversations(_) => LIST_CONVERSATIONS,
+            Self::ResumeConversation(_) => RESUME_CONVERSATION,
+            Self::ForkConversation(_) => FORK_CONVERSATION,
+            Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
+        }
+    }
+}
+
+/// Params that do not fit their method; answer with [`INVALID_PARAMS`] and this as the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid params for {method}: {}", located(.path.as_deref(), .reason))]
+pub struct ConversationParamsError {
+    /// The method whose params were rejected.
+    pub method: &'static str,
+    /// Where in the params the problem is, e.g. `items[0].type`; `None` for the params object
+    /// itself (a missing top-level field, or params that are not an object).
+    pub path: Option<String>,
+    /// What is wrong there, as serde words it.
+    pub reason: String,
+}
+
+impl ConversationParamsError {
+    /// The JSON-RPC error code to answer with.
+    pub fn code(&self) -> i64 {
+        INVALID_PARAMS
+    }
+}
+
+fn located(path: Option<&str>, reason: &str) -> String {
+    match path {
+        Some(path) => format!("`{path}`: {reason}"),
+        None => reason.to_string(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    method: &'static str,
+    params: Value,
+) -> Result<T, ConversationParamsError> {
+    serde_path_to_error::deserialize(params).map_err(|err| {
+        // An empty path prints as ".", which tells a host nothing; the reason names the field.
+        let path = (err.path().iter().next().is_some()).then(|| err.path().to_string());
+        ConversationParamsError {
+            method,
+            path,
+            reason: err.into_inner().to_string(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Debug;
+
+    use pretty_assertions::assert_eq;
+    use serde_json::json;
+
+    use super::*;
+
+    /// Pins the wire both ways: `value` serializes to exactly `wire`, and `wire` reads back as it.
+    fn assert_wire<T>(value: &T, wire: Value)
+    where
+        T: Serialize + DeserializeOwned + PartialEq + Debug,
+    {
+        assert_eq!(serde_json::to_value(value).unwrap(), wire);
+        assert_eq!(&serde_json::from_value::<T>(wire).unwrap(), value);
+    }
+
+    #[test]
+    fn input_items_are_adjacently_tagged() {
+        assert_wire(
+            &InputItem::Text { text: "hi".into() },
+            json!({"type": "text", "data": {"text": "hi"}}),
+        );
+        assert_wire(
+            &InputItem::Image {
+                image_url: "data:image/png;base64,AA==".into(),
+            },
+            json!({"type": "image", "data": {"imageUrl": "data:image/png;base64,AA=="}}),
+        );
+        assert_wire(
+            &InputItem::LocalImage {
+                path: PathBuf::from("/tmp/a.png"),
+            },
+            json!({"type": "localImage", "data": {"path": "/tmp/a.png"}}),
+        );
+    }
+
+    #[test]
+    fn sandbox_policies_are_tagged_by_mode() {
+        assert_wire(&SandboxPolicy::ReadOnly, json!({"mode": "read-only"}));
+        assert_wire(
+            &SandboxPolicy::WorkspaceWrite {
+                writable_roots: vec![PathBuf::from("/srv/shared")],
+                network_access: true,
+                exclude_tmpdir_env_var: false,
+                exclude_slash_tmp: true,
+            },
+            json!({
+                "mode": "workspace-write",
+                "writable_roots": ["/srv/shared"],
+                "network_access": true,
+                "exclude_tmpdir_env_var": false,
+                "exclude_slash_tmp": true
+            }),
+        );
+        assert_wire(
+            &SandboxPolicy::DangerFullAccess,
+            json!({"mode": "danger-full-access"}),
+        );
+    }
+
+    #[test]
+    fn workspace_write_settings_default_to_off() {
+        let policy: SandboxPolicy =
+            serde_json::from_value(json!({"mode": "workspace-write"})).unwrap();
+        assert_eq!(
+            policy,
+            SandboxPolicy::WorkspaceWrite {
+                writable_roots: Vec::new(),
+                network_access: false,
+                exclude_tmpdir_env_var: false,
+                exclude_slash_tmp: false,
+            }
+        );
+    }
+
+    #[test]
+    fn new_conversation_response_wire() {
+        assert_wire(
+            &NewConversationResponse {
+                conversation_id: "c1".into(),
+                model: "gpt-5.2".into(),
+                reasoning_effort: Some(ReasoningEffort::Xhigh),
+                rollout_path: PathBuf::from("/h/sessions/2025/01/02/rollout-x-c1.jsonl"),
+            },
+            json!({
+                "conversationId": "c1",
+                "model": "gpt-5.2",
+                "reasoningEffort": "xhigh",
+                "rolloutPath": "/h/sessions/2025/01/02/rollout-x-c1.jsonl"
+            }),
+        );
+        assert_wire(
+            &NewConversationResponse {
+                conversation_id: "c1".into(),
+                model: "m".into(),
+                reasoning_effort: None,
+                rollout_path: PathBuf::from("/r.jsonl"),
+            },
+            json!({"conversationId": "c1", "model": "m", "rolloutPath": "/r.jsonl"}),
+        );
+    }
+
+    #[test]
+    fn list_conversations_response_wire() {
+        assert_wire(
+            &ListConversationsResponse {
+                items: vec![
+                    ConversationSummary {
+                        conversation_id: "c2".into(),
+                        path: PathBuf::from("/h/sessions/c2.jsonl"),
+                        preview: "fix the tests".into(),
+                        timestamp: Some("2025-01-02T03:04:05Z".into()),
+                    },
+                    ConversationSummary {
+                        conversation_id: "c1".into(),
+                        path: PathBuf::from("/h/sessions/c1.jsonl"),
+                        preview: "hello".into(),
+                        timestamp: None,
+                    },
+                ],
+                next_cursor: Some("opaque".into()),
+            },
+            json!({
+                "items": [
+                    {
+                        "conversationId": "c2",
+                        "path": "/h/sessions/c2.jsonl",
+                        "preview": "fix the tests",
+                        "timestamp": "2025-01-02T03:04:05Z"
+                    },
+                    {"conversationId": "c1", "path": "/h/sessions/c1.jsonl", "preview": "hello"}
+                ],
+                "nextCursor": "opaque"
+            }),
+        );
+    }
+
+    #[test]
+    fn empty_responses_are_empty_objects() {
+        assert_wire(&SendUserMessageResponse {}, json!({}));
+        assert_wire(&SendUserTurnResponse {}, json!({}));
+        assert_wire(&RemoveConversationListenerResponse {}, json!({}));
+        assert_wire(&ArchiveConversationResponse {}, json!({}));
+        assert_wire(
+            &InterruptConversationResponse {
+                abort_reason: TurnAbortReason::Interrupted,
+            },
+            json!({"abortReason": "interrupted"}),
+        );
+    }
+
+    #[test]
+    fn listener_notification_params_wrap_the_borrowed_event() {
+        let event = json!({"type": "task_complete", "last_agent_message": "Done."});
+        let params = ConversationEventNotificationParams {
+            id: "7",
+            msg: &event,
+            conversation_id: "c1",
+        };
+        assert_eq!(
+            conversation_event_method("task_complete"),
+            "codex/event/task_complete"
+        );
+        assert_eq!(
+            serde_json::to_value(&params).unwrap(),
+            json!({
+                "id": "7",
+                "msg": {"type": "task_complete", "last_agent_message": "Done."},
+                "conversationId": "c1"
+            })
+        );
+    }
+
+    #[test]
+    fn parse_reads_a_send_user_turn() {
+        let request = ConversationRequest::parse(
+            SEND_USER_TURN,
+            Some(json!({
+                "conversationId": "c1",
+                "items": [{"type": "text", "data": {"text": "go"}}],
+                "cwd": "/work",
+                "approvalPolicy": "on-request",
+                "sandboxPolicy": {"mode": "workspace-write", "network_access": true},
+                "model": "gpt-5.2",
+                "effort": "high",
+                "summary": "concise",
+                "someFutureField": 1
+            })),
+        )
+        .unwrap();
+        assert_eq!(
+            request,
+            Some(ConversationRequest::SendUserTurn(SendUserTurnParams {
+                conversation_id: "c1".into(),
+                items: vec![InputItem::Text { text: "go".into() }],
+                cwd: PathBuf::from("/work"),
+                approval_policy: CodexToolCallApprovalPolicy::OnRequest,
+                sandbox_policy: SandboxPolicy::WorkspaceWrite {
+                    writable_roots: Vec::new(),
+                    network_access: true,
+                    exclude_tmpdir_env_var: false,
+                    exclude_slash_tmp: false,
+                },
+                model: "gpt-5.2".into(),
+                effort: Some(ReasoningEffort::High),
+                summary: Some(ReasoningSummary::Concise),
+            }))
+        );
+        assert_eq!(request.map(|r| r.method()), Some(SEND_USER_TURN));
+    }
+
+    #[test]
+    fn parse_leaves_unknown_methods_to_the_caller() {
+        assert_eq!(
+            ConversationRequest::parse("tools/call", Some(json!({"name": "codex"}))),
+            Ok(None)
+        );
+        assert_eq!(ConversationRequest::parse("getUserAgent", None), Ok(None));
+    }
+
+    #[test]
+    fn parse_names_the_offending_field() {
+        let err = ConversationRequest::parse(
+            SEND_USER_MESSAGE,
+            Some(json!({"conversationId": "c1", "items": [{"type": "video", "data": {}}]})),
+        )
+        .unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("items[0].type"));
+        assert_eq!(err.code(), INVALID_PARAMS);
+        let message = err.to_string();
+        assert!(
+            message.starts_with(
+                "invalid params for sendUserMessage: `items[0].type`: unknown variant `video`"
+            ),
+            "{message}"
+        );
+
+        let err = ConversationRequest::parse(SEND_USER_MESSAGE, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid params for sendUserMessage: missing field `conversationId`"
+        );
+
+        let err = ConversationRequest::parse(
+            FORK_CONVERSATION,
+            Some(json!({"conversationId": "c1", "dropLastMessages": -1})),
+        )
+        .unwrap_err();
+        assert_eq!(err.path.as_deref(), Some("dropLastMessages"));
+    }
+
+    #[test]
+    fn list_conversations_without_params_uses_defaults() {
+        let request = ConversationRequest::parse(LIST_CONVERSATIONS, None).unwrap();
+        assert_eq!(
+            request,
+            Some(ConversationRequest::ListConversations(
+                ListConversationsParams::default()
+            ))
+        );
+        assert_eq!(
+            ListConversationsParams::default().page_size(),
+            DEFAULT_LIST_PAGE_SIZE
+        );
+        assert_eq!(
+            ConversationRequest::parse(LIST_CONVERSATIONS, Some(Value::Null)).unwrap(),
+            request
+        );
+    }
+}
