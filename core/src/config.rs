@@ -62,6 +62,8 @@ pub struct ConfigToml {
     pub model_auto_compact_token_limit: Option<u64>,
     /// Unload a conversation from memory after this many idle seconds (its rollout stays).
     pub conversation_idle_timeout_secs: Option<u64>,
+    /// Whether a server forwards every engine event to its client (`codex/event`).
+    pub codex_events: Option<bool>,
 }
 
 /// `[approvals]`: what happens when an approval cannot be asked or is not answered.
@@ -154,6 +156,9 @@ pub struct Config {
     pub model_auto_compact_token_limit: Option<u64>,
     /// How long a conversation may sit idle before it is unloaded from memory.
     pub conversation_idle_timeout: Duration,
+    /// Whether a server forwards every engine event to its client; some clients choke on
+    /// notifications they do not know.
+    pub codex_events: bool,
 }
 
 impl Config {
@@ -238,6 +243,7 @@ impl Config {
                 toml.conversation_idle_timeout_secs
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
             ),
+            codex_events: toml.codex_events.unwrap_or(true),
         })
     }
 }

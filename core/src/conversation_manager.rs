@@ -237,7 +237,7 @@ impl ConversationManager {
         let _disk = self.disk.lock().await;
         let path = rollout::validate_archive_path(&self.codex_home, id, path)?;
         if let Some(live) = self.remove_conversation(id) {
-            shut_down(&live).await;
+            shut_down(&live, SHUTDOWN_TIMEOUT).await;
         }
         Ok(rollout::archive_rollout(&self.codex_home, &path).await?)
     }
@@ -249,6 +249,17 @@ impl ConversationManager {
         cursor: Option<&str>,
     ) -> Result<ConversationsPage> {
         Ok(rollout::list_conversations(&self.codex_home, page_size, cursor).await?)
+    }
+
+    /// Shuts every live conversation down: running turns are interrupted (their processes
+    /// killed, `turn_aborted` recorded) and rollouts flushed. Waits at most `limit`.
+    pub async fn shutdown_all(&self, limit: Duration) {
+        let live: Vec<Arc<CodexConversation>> =
+            write(&self.conversations).drain().map(|(_, c)| c).collect();
+        let all = futures::future::join_all(live.iter().map(|c| shut_down(c, limit)));
+        if tokio::time::timeout(limit, all).await.is_err() {
+            tracing::warn!("some conversations did not shut down within {limit:?}");
+        }
     }
 
     /// Forgets a conversation; it ends once the last handle to it is dropped.
@@ -321,12 +332,12 @@ impl Drop for ConversationManager {
 }
 
 /// Asks a conversation to shut down and waits, bounded, for it to confirm.
-async fn shut_down(conversation: &CodexConversation) {
+async fn shut_down(conversation: &CodexConversation, limit: Duration) {
     let mut events = conversation.subscribe();
     if conversation.submit(Op::Shutdown).await.is_err() {
         return; // Already gone.
     }
-    let confirmed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+    let confirmed = tokio::time::timeout(limit, async {
         while let Some(event) = events.recv().await {
             if matches!(event.msg, EventMsg::ShutdownComplete) {
                 return;

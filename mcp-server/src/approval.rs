@@ -223,6 +223,6 @@ fn add_note(request: &ApprovalRequest, note: &str) {
 }
 
 /// The argv as a user would type it.
-fn shell_join(command: &[String]) -> String {
+pub(crate) fn shell_join(command: &[String]) -> String {
     shlex::try_join(command.iter().map(String::as_str)).unwrap_or_else(|_| command.join(" "))
 }

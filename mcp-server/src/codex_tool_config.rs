@@ -15,13 +15,16 @@ use codex_mcp_types::CodexToolCallSandboxMode;
 use codex_mcp_types::NewConversationParams;
 
 /// Settings the server was started with; every session starts from them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct ServerConfigLayer {
     pub(crate) codex_home: PathBuf,
     /// The `-c key=value` flags, in command-line order.
     pub(crate) overrides: Vec<ConfigOverride>,
     /// `--profile`, used when a call names none.
     pub(crate) profile: Option<String>,
+    /// False with `--no-codex-events`; `codex_events = false` in config.toml also turns the
+    /// notifications off.
+    pub(crate) codex_events: bool,
 }
 
 impl ServerConfigLayer {

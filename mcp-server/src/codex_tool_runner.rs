@@ -34,7 +34,7 @@ use crate::turn_driver::drive_turn;
 
 pub(crate) async fn run_codex(
     conversations: &ConversationManager,
-    config: &ServerConfigLayer,
+    server_config: &ServerConfigLayer,
     arguments: Option<JsonObject>,
     context: RequestContext<RoleServer>,
 ) -> CallToolResult {
@@ -42,7 +42,7 @@ pub(crate) async fn run_codex(
         Ok(params) => params,
         Err(err) => return err.into_result(None),
     };
-    let config = match config.load_for_call(&params).await {
+    let config = match server_config.load_for_call(&params).await {
         Ok(config) => config,
         Err(err) => return ToolCallError::Config(err).into_result(None),
     };
@@ -56,6 +56,7 @@ pub(crate) async fn run_codex(
     };
     run_turn(
         conversation,
+        server_config,
         params.prompt,
         Some(Event {
             id: String::new(),
@@ -96,13 +97,14 @@ pub(crate) async fn run_codex_reply(
         }
         Err(err) => return ToolCallError::Resume(err).into_result(Some(conversation_id)),
     };
-    run_turn(conversation, params.prompt, None, context).await
+    run_turn(conversation, config, params.prompt, None, context).await
 }
 
 /// Submits `prompt` as a turn and answers with its outcome. `first_event` (the new
 /// conversation's `session_configured`) is forwarded before the turn's own events.
 async fn run_turn(
     conversation: Arc<CodexConversation>,
+    server_config: &ServerConfigLayer,
     prompt: String,
     first_event: Option<Event>,
     context: RequestContext<RoleServer>,
@@ -112,7 +114,8 @@ async fn run_turn(
         peer: context.peer,
         request_id: request_id(&context.id),
         thread_id,
-        forward_events: true,
+        forward_events: server_config.codex_events && conversation.config().codex_events,
+        progress_token: context.meta.get_progress_token(),
     };
     if let Some(event) = first_event {
         reporter.forward(&event).await;
@@ -120,6 +123,10 @@ async fn run_turn(
     // The request id becomes the turn's submission id, so the host can match every event of
     // the turn to its call.
     let sub_id = reporter.request_id.to_string();
+    // Cancelled while the conversation was starting: no turn. The host expects no answer.
+    if context.ct.is_cancelled() {
+        return ToolCallError::Aborted.into_result(Some(thread_id));
+    }
     let submission = Submission {
         id: sub_id.clone(),
         op: Op::UserInput {

@@ -315,6 +315,7 @@ impl ConversationApi {
             request_id,
             thread_id: conversation.conversation_id(),
             forward_events: false,
+            progress_token: None,
         };
         tokio::spawn(async move {
             // The outcome reaches the host through its listeners.

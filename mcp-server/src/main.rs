@@ -6,6 +6,7 @@ mod codex_tool_config;
 mod codex_tool_runner;
 mod conversation_api;
 mod server;
+mod stdio_transport;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;
@@ -19,7 +20,7 @@ use codex_core::ConfigOverride;
 use tracing_subscriber::EnvFilter;
 
 /// How long running turns get to wind down after the host has gone.
-const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -43,6 +44,12 @@ struct Cli {
     /// `-c model_provider=oss`; an explicit `-c model_provider=...` still wins.
     #[arg(long, global = true)]
     oss: bool,
+
+    /// Do not send `codex/event` notifications (for hosts that choke on notifications they do
+    /// not know). Same as `codex_events = false` in config.toml. Progress notifications and
+    /// results are unaffected.
+    #[arg(long, global = true)]
+    no_codex_events: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -80,6 +87,7 @@ fn main() -> anyhow::Result<()> {
             let result = runtime.block_on(server::run(server::ServerOptions {
                 config_overrides: overrides,
                 profile: cli.profile,
+                codex_events: !cli.no_codex_events,
             }));
             // Do not wait on stragglers (a turn mid-request, a blocked read): the host is gone.
             runtime.shutdown_timeout(SHUTDOWN_GRACE);

@@ -1,6 +1,7 @@
 //! The MCP server: the rmcp handler that routes tool calls to the engine.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use codex_core::AuthManager;
 use codex_core::ConfigOverride;
@@ -21,13 +22,22 @@ use rmcp::model::ListToolsResult;
 use rmcp::model::PaginatedRequestParams;
 use rmcp::model::ServerCapabilities;
 use rmcp::model::ServerConfig;
+#[allow(deprecated)] // Logging is deprecated in newer MCP revisions; hosts still send it.
+use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
+use tokio::signal::unix::SignalKind;
+use tokio::signal::unix::signal;
 
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::conversation_api::ConversationApi;
+use crate::stdio_transport;
 use crate::tool_definitions;
 use crate::tool_error::ToolCallError;
+
+/// How long running turns get to stop and record that they were aborted, once the host has
+/// gone: well inside the second a host gives a server before it kills it.
+const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
 
 /// The name hosts see in `serverInfo`, kept from the server this one replaces.
 const SERVER_NAME: &str = "codex-mcp-server";
@@ -35,6 +45,7 @@ const SERVER_NAME: &str = "codex-mcp-server";
 pub(crate) struct ServerOptions {
     pub(crate) config_overrides: Vec<ConfigOverride>,
     pub(crate) profile: Option<String>,
+    pub(crate) codex_events: bool,
 }
 
 /// Serves MCP on stdin/stdout until the host closes stdin.
@@ -46,18 +57,38 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         codex_home,
         overrides: options.config_overrides,
         profile: options.profile,
+        codex_events: options.codex_events,
     });
     let server = CodexMcpServer {
         api: Arc::new(ConversationApi::new(
             Arc::clone(&conversations),
             Arc::clone(&config),
         )),
-        conversations,
+        conversations: Arc::clone(&conversations),
         config,
     };
-    let service = server.serve(rmcp::transport::stdio()).await?;
-    let reason = service.waiting().await?;
-    tracing::info!(?reason, "MCP connection closed");
+    let (transport, host_gone) = stdio_transport::stdio();
+    let service = server.serve(transport).await?;
+    let stop = service.cancellation_token();
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        reason = service.waiting() => tracing::info!(?reason, "MCP connection closed"),
+        () = host_gone.cancelled() => {
+            tracing::info!("stdin closed: shutting down");
+            stop.cancel();
+        }
+        _ = terminate.recv() => {
+            tracing::info!("SIGTERM: shutting down");
+            // A second signal means now.
+            tokio::spawn(async move {
+                terminate.recv().await;
+                std::process::exit(143);
+            });
+            stop.cancel();
+        }
+    }
+    // Interrupt what still runs, kill its processes, and make every rollout whole.
+    conversations.shutdown_all(SHUTDOWN_LIMIT).await;
     Ok(())
 }
 
@@ -113,6 +144,16 @@ impl ServerHandler for CodexMcpServer {
             other => ToolCallError::UnknownTool(other.to_string()).into_result(None),
         };
         Ok(result.into())
+    }
+
+    /// Accepted so hosts that set a level are not refused; logs go to stderr.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Ok(())
     }
 
     async fn on_custom_request(

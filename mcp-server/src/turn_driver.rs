@@ -4,6 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use codex_core::CodexConversation;
 use codex_core::CodexErr;
@@ -18,12 +21,21 @@ use codex_mcp_types::RequestId;
 use rmcp::Peer;
 use rmcp::RoleServer;
 use rmcp::model::CustomNotification;
+use rmcp::model::ProgressNotificationParam;
+use rmcp::model::ProgressToken;
 use rmcp::model::ServerNotification;
 use tokio_util::sync::CancellationToken;
 
 use crate::approval;
 use crate::approval::ApprovalKind;
 use crate::approval::ApprovalRequest;
+use crate::approval::shell_join;
+
+/// A running turn reports progress at least this often, so that hosts which reset their
+/// timeout on progress (Claude Code, the Agents SDK) keep waiting.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// Step messages closer together than this are dropped: progress is for humans and timers.
+const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How a turn ended.
 pub(crate) enum TurnOutcome {
@@ -42,9 +54,87 @@ pub(crate) struct TurnReporter {
     /// The request that started the turn; approvals name it.
     pub(crate) request_id: RequestId,
     pub(crate) thread_id: ConversationId,
-    /// Whether to send every event as a `codex/event` notification (tool calls do; API
-    /// conversations have listeners instead).
+    /// Whether to send every event as a `codex/event` notification (tool calls do, unless
+    /// turned off; API conversations have listeners instead).
     pub(crate) forward_events: bool,
+    /// The request's `_meta.progressToken`, when the host asked for progress.
+    pub(crate) progress_token: Option<ProgressToken>,
+}
+
+/// `notifications/progress` for one request: strictly increasing, rate-limited, with a
+/// heartbeat. Owned by the turn's driver, so nothing is sent after the result.
+struct ProgressReporter<'a> {
+    peer: &'a Peer<RoleServer>,
+    token: ProgressToken,
+    sent: u32,
+    started: Instant,
+    last_sent: Instant,
+}
+
+impl<'a> ProgressReporter<'a> {
+    fn new(peer: &'a Peer<RoleServer>, token: ProgressToken) -> Self {
+        let now = Instant::now();
+        Self {
+            peer,
+            token,
+            sent: 0,
+            started: now,
+            // The first step is never rate-limited.
+            last_sent: now.checked_sub(MIN_PROGRESS_INTERVAL).unwrap_or(now),
+        }
+    }
+
+    fn next_heartbeat(&self) -> Instant {
+        self.last_sent + HEARTBEAT_INTERVAL
+    }
+
+    async fn step(&mut self, message: String) {
+        if self.last_sent.elapsed() < MIN_PROGRESS_INTERVAL {
+            return;
+        }
+        self.send(message).await;
+    }
+
+    async fn heartbeat(&mut self) {
+        let elapsed = self.started.elapsed().as_secs();
+        self.send(format!("working ({elapsed} s)")).await;
+    }
+
+    async fn send(&mut self, message: String) {
+        self.sent += 1;
+        self.last_sent = Instant::now();
+        let param = ProgressNotificationParam::new(self.token.clone(), f64::from(self.sent))
+            .with_message(message);
+        if let Err(err) = self.peer.notify_progress(param).await {
+            tracing::debug!("progress not delivered (host gone?): {err}");
+        }
+    }
+}
+
+/// What a host should read in its progress display for an event, if anything.
+fn progress_message(msg: &EventMsg) -> Option<String> {
+    match msg {
+        EventMsg::TaskStarted(_) => Some("turn started".to_string()),
+        EventMsg::ExecCommandBegin(event) => {
+            let command = shell_join(&event.command);
+            let mut shown: String = command.chars().take(80).collect();
+            if shown.len() < command.len() {
+                shown.push('…');
+            }
+            Some(format!("running `{shown}`"))
+        }
+        EventMsg::PatchApplyBegin(event) => Some(format!(
+            "applying patch to {} file{}",
+            event.changes.len(),
+            if event.changes.len() == 1 { "" } else { "s" }
+        )),
+        EventMsg::ExecApprovalRequest(_) | EventMsg::ApplyPatchApprovalRequest(_) => {
+            Some("waiting for approval".to_string())
+        }
+        EventMsg::StreamError(event) => Some(event.message.clone()),
+        EventMsg::BackgroundEvent(event) => Some(event.message.clone()),
+        _ => None,
+    }
 }
 
 impl TurnReporter {
@@ -90,8 +180,13 @@ pub(crate) async fn drive_turn(
 ) -> TurnOutcome {
     let mut events = conversation.events().await;
     let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut progress = reporter
+        .progress_token
+        .clone()
+        .map(|token| ProgressReporter::new(&reporter.peer, token));
     let mut interrupted = false;
     loop {
+        let heartbeat_at = progress.as_ref().map(ProgressReporter::next_heartbeat);
         let event = tokio::select! {
             biased;
             () = cancel.cancelled(), if !interrupted => {
@@ -102,6 +197,12 @@ pub(crate) async fn drive_turn(
                 continue;
             }
             event = events.next() => event,
+            () = sleep_until(heartbeat_at) => {
+                if let Some(progress) = progress.as_mut() {
+                    progress.heartbeat().await;
+                }
+                continue;
+            }
         };
         let event = match event {
             Ok(event) => event,
@@ -112,6 +213,11 @@ pub(crate) async fn drive_turn(
             continue;
         }
         reporter.forward(&event).await;
+        if let Some(progress) = progress.as_mut()
+            && let Some(message) = progress_message(&event.msg)
+        {
+            progress.step(message).await;
+        }
         match event.msg {
             EventMsg::TaskComplete(done) => {
                 let mut content = done.last_agent_message.unwrap_or_default();
@@ -145,6 +251,14 @@ pub(crate) async fn drive_turn(
             EventMsg::TurnAborted(_) => return TurnOutcome::Aborted,
             _ => {}
         }
+    }
+}
+
+/// Sleeps until `at`; forever when there is no deadline.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

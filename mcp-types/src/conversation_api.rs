@@ -157,10 +157,10 @@ pub struct SendUserTurnParams {
     pub sandbox_policy: SandboxPolicy,
     /// Model from this turn on.
     pub model: String,
-    /// Reasoning effort from this turn on; absent keeps the current one.
+    /// Reasoning effort from this turn on; absent means none (the model's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effort: Option<ReasoningEffort>,
-    /// Reasoning summary from this turn on; absent keeps the current one.
+    /// Reasoning summary from this turn on; absent means `auto`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<ReasoningSummary>,
 }

@@ -239,7 +239,7 @@ async fn send_user_turn_changes_the_approval_policy_for_later_turns() -> anyhow:
 async fn interrupt_conversation_stops_a_running_command() -> anyhow::Result<()> {
     let config = "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"";
     let mut server = TestServer::start(config, &[]).await?;
-    let marker = "sleep 30.4417";
+    let marker = &format!("sleep 32.{:06}", std::process::id() % 1_000_000);
     server
         .model
         .mount_sse_sequence(vec![shell_call(

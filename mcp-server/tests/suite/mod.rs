@@ -27,6 +27,7 @@ mod conversations;
 mod errors;
 mod exec_approval;
 mod local_model;
+mod long_calls;
 mod retries;
 mod shell;
 mod tools_list;

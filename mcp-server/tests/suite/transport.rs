@@ -1,4 +1,5 @@
-//! The stdio transport: bad lines do not kill the server, and stdin EOF ends it promptly.
+//! The stdio transport: bad lines are answered and do not kill the server, and stdin EOF ends
+//! it promptly.
 
 use std::time::Duration;
 
@@ -17,6 +18,11 @@ async fn malformed_lines_do_not_kill_the_server() -> anyhow::Result<()> {
         .mcp
         .send_raw_line(r#"{"jsonrpc": "2.0", "id": 99"#)
         .await?;
+    for _ in 0..2 {
+        let answer = server.mcp.read_message().await?;
+        assert_eq!(answer["id"], json!(null), "{answer}");
+        assert_eq!(answer["error"]["code"], json!(-32700), "{answer}");
+    }
     let id = server.mcp.send_request("ping", json!({})).await?;
     let response = server.mcp.read_until_response(id).await?;
     assert_eq!(response, json!({"jsonrpc": "2.0", "id": id, "result": {}}));

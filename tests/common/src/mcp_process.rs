@@ -314,6 +314,11 @@ impl McpProcess {
         }
     }
 
+    /// Whether a response to `id` has been read (and not yet consumed).
+    pub fn has_response(&self, id: i64) -> bool {
+        self.responses.contains_key(&id)
+    }
+
     /// Notifications and requests seen so far that no read consumed, oldest first.
     pub fn take_others(&mut self) -> Vec<Value> {
         std::mem::take(&mut self.others)

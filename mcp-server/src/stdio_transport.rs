@@ -1,0 +1,228 @@
+//! stdin/stdout for rmcp, with one addition: every line the host sends gets an answer.
+//!
+//! rmcp drops a line it cannot read as a client message without a word, which leaves a host
+//! waiting forever for a reply. Here such a line is answered with the JSON-RPC error it
+//! deserves (-32700 for text that is not JSON, -32600 for JSON that is not a message, -32602
+//! for a known method with unusable params), and everything else passes through to rmcp
+//! untouched. One task owns stdout and writes whole lines only, so these answers never split
+//! one of rmcp's messages.
+
+use rmcp::model::ClientJsonRpcMessage;
+use serde_json::Value;
+use serde_json::json;
+use tokio::io::AsyncBufReadExt as _;
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
+use tokio::io::AsyncWriteExt as _;
+use tokio::io::BufReader;
+use tokio::io::DuplexStream;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Room for a few large messages in each direction before the writer waits.
+const PIPE_CAPACITY: usize = 256 * 1024;
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+
+/// The transport to hand to rmcp: what it reads comes from stdin, what it writes goes to
+/// stdout. The token is cancelled when the host closes stdin: rmcp itself waits for the
+/// requests still running before it reports the end, and a host that has gone should not
+/// have to wait for them.
+pub(crate) fn stdio() -> ((DuplexStream, DuplexStream), CancellationToken) {
+    let (rmcp_reads, to_rmcp) = tokio::io::duplex(PIPE_CAPACITY);
+    let (from_rmcp, rmcp_writes) = tokio::io::duplex(PIPE_CAPACITY);
+    let (answers, pending_answers) = mpsc::unbounded_channel();
+    let host_gone = CancellationToken::new();
+    tokio::spawn(read_host(
+        tokio::io::stdin(),
+        to_rmcp,
+        answers,
+        host_gone.clone(),
+    ));
+    tokio::spawn(write_host(from_rmcp, tokio::io::stdout(), pending_answers));
+    ((rmcp_reads, rmcp_writes), host_gone)
+}
+
+/// Passes the host's messages to rmcp and answers the lines rmcp would drop. Ends at EOF,
+/// which closes rmcp's input in turn.
+async fn read_host(
+    host: impl AsyncRead + Unpin,
+    mut to_rmcp: DuplexStream,
+    answers: mpsc::UnboundedSender<String>,
+    host_gone: CancellationToken,
+) {
+    let mut host = BufReader::new(host);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match host.read_until(b'\n', &mut line).await {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!("cannot read stdin: {err}");
+                break;
+            }
+        }
+        let message = line.trim_ascii();
+        if message.is_empty() {
+            continue;
+        }
+        match check(message) {
+            None => {
+                let forwarded = async {
+                    to_rmcp.write_all(message).await?;
+                    to_rmcp.write_all(b"\n").await
+                };
+                if forwarded.await.is_err() {
+                    break; // rmcp has stopped.
+                }
+            }
+            Some(answer) => {
+                tracing::warn!("answered an unusable message: {answer}");
+                if answers.send(answer).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    host_gone.cancel();
+    let _ = to_rmcp.shutdown().await;
+}
+
+/// `None` when rmcp can read `line`; otherwise the error response to send instead.
+fn check(line: &[u8]) -> Option<String> {
+    if serde_json::from_slice::<ClientJsonRpcMessage>(line).is_ok() {
+        return None;
+    }
+    let value: Value = match serde_json::from_slice(line) {
+        Ok(value) => value,
+        Err(err) => {
+            return Some(error_response(
+                &Value::Null,
+                PARSE_ERROR,
+                format!("Parse error: {err}"),
+            ));
+        }
+    };
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let method = value.get("method").and_then(Value::as_str);
+    Some(match (&value, method) {
+        (Value::Array(_), _) => error_response(
+            &Value::Null,
+            INVALID_REQUEST,
+            "Invalid Request: batches are not supported".to_string(),
+        ),
+        // A notification with bad params: JSON-RPC forbids answering a notification.
+        (_, Some(_)) if id.is_null() => return None,
+        (_, Some(method)) => error_response(
+            &id,
+            INVALID_PARAMS,
+            format!("Invalid params for `{method}`: {}", why_unreadable(line)),
+        ),
+        // A response to a request we never sent, or no method at all.
+        _ if value.get("result").is_some() || value.get("error").is_some() => return None,
+        _ => error_response(
+            &id,
+            INVALID_REQUEST,
+            "Invalid Request: expected a JSON-RPC 2.0 request with a `method`".to_string(),
+        ),
+    })
+}
+
+fn why_unreadable(line: &[u8]) -> String {
+    match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
+        Ok(_) => "unreadable".to_string(),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn error_response(id: &Value, code: i64, message: String) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+}
+
+/// The only writer of stdout: rmcp's messages and our answers, a whole line at a time.
+async fn write_host(
+    from_rmcp: DuplexStream,
+    mut host: impl AsyncWrite + Unpin,
+    mut answers: mpsc::UnboundedReceiver<String>,
+) {
+    let mut from_rmcp = BufReader::new(from_rmcp);
+    // Kept across iterations: `read_until` keeps what it read when `select!` picks the other
+    // branch, and continues from there.
+    let mut line = Vec::new();
+    let mut answers_open = true;
+    loop {
+        tokio::select! {
+            read = from_rmcp.read_until(b'\n', &mut line) => {
+                match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if write_line(&mut host, &line).await.is_err() {
+                            return;
+                        }
+                        line.clear();
+                    }
+                }
+            }
+            answer = answers.recv(), if answers_open => match answer {
+                Some(mut answer) => {
+                    answer.push('\n');
+                    if write_line(&mut host, answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                None => answers_open = false,
+            },
+        }
+    }
+}
+
+async fn write_line(host: &mut (impl AsyncWrite + Unpin), line: &[u8]) -> std::io::Result<()> {
+    host.write_all(line).await?;
+    host.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    fn answer(line: &str) -> Option<Value> {
+        check(line.as_bytes()).map(|text| serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn messages_rmcp_reads_pass_through() {
+        assert_eq!(answer(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#), None);
+        assert_eq!(
+            answer(r#"{"jsonrpc":"2.0","id":2,"method":"someCustomMethod","params":{}}"#),
+            None
+        );
+        assert_eq!(
+            answer(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn unusable_lines_get_the_matching_error() {
+        let parse = answer("{not json").unwrap();
+        assert_eq!(parse["id"], Value::Null);
+        assert_eq!(parse["error"]["code"], json!(PARSE_ERROR));
+
+        let batch = answer("[]").unwrap();
+        assert_eq!(batch["error"]["code"], json!(INVALID_REQUEST));
+
+        let no_method = answer(r#"{"jsonrpc":"2.0","id":7}"#).unwrap();
+        assert_eq!(no_method["id"], json!(7));
+        assert_eq!(no_method["error"]["code"], json!(INVALID_REQUEST));
+
+        let bad_params =
+            answer(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":5}"#).unwrap();
+        assert_eq!(bad_params["id"], json!("x"));
+        assert_eq!(bad_params["error"]["code"], json!(INVALID_PARAMS));
+    }
+}

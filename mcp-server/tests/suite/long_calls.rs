@@ -1,0 +1,327 @@
+//! Long calls that hosts do not kill: progress notifications, cancellation, one turn per
+//! thread, an answer to every request, and a clean shutdown.
+
+use std::path::Path;
+use std::time::Duration;
+use std::time::Instant;
+
+use codex_test_support::processes_with;
+use codex_test_support::responses::assistant_answer;
+use codex_test_support::responses::shell_call;
+use codex_test_support::wait_for_processes;
+use pretty_assertions::assert_eq;
+use serde_json::Value;
+use serde_json::json;
+use tempfile::TempDir;
+
+use super::TestServer;
+
+const FULL_ACCESS: &str = "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"";
+
+fn is_progress(message: &Value, token: &str) -> bool {
+    message["method"] == "notifications/progress" && message["params"]["progressToken"] == token
+}
+
+fn is_codex_event(message: &Value, request_id: i64, kind: &str) -> bool {
+    message["method"] == "codex/event"
+        && message["params"]["_meta"]["requestId"] == json!(request_id)
+        && message["params"]["msg"]["type"] == kind
+}
+
+/// A `sleep` command line no other test run shares, so leftovers of an earlier run cannot be
+/// mistaken for this run's processes.
+fn unique_sleep(seconds: u32) -> String {
+    format!("sleep {seconds}.{:06}", std::process::id() % 1_000_000)
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/status")) {
+        Err(_) => true,
+        Ok(status) => status
+            .lines()
+            .any(|line| line.starts_with("State:") && line.contains('Z')),
+    }
+}
+
+#[tokio::test]
+async fn a_long_call_reports_progress_until_its_result() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    server.model.mount_echo(Duration::from_secs(25)).await;
+    let id = server
+        .mcp
+        .send_request(
+            "tools/call",
+            json!({
+                "name": "codex",
+                "arguments": {"prompt": "take your time"},
+                "_meta": {"progressToken": "tok-1"},
+            }),
+        )
+        .await?;
+    let started = Instant::now();
+    let mut seen: Vec<(Duration, f64)> = Vec::new();
+    let result = loop {
+        let message = server.mcp.read_message().await?;
+        if is_progress(&message, "tok-1") {
+            let progress = message["params"]["progress"].as_f64().unwrap_or(-1.0);
+            seen.push((started.elapsed(), progress));
+        } else if message["id"] == json!(id) && message.get("method").is_none() {
+            break message;
+        }
+    };
+    let finished = started.elapsed();
+    assert_eq!(
+        result["result"]["content"][0]["text"],
+        "echo: take your time"
+    );
+    assert!(finished >= Duration::from_secs(25), "{finished:?}");
+
+    // Never more than 10 s without progress, from the call to its result.
+    let mut last = Duration::ZERO;
+    for (at, _) in &seen {
+        assert!(
+            *at - last <= Duration::from_secs(10),
+            "gap before {at:?}: {seen:?}"
+        );
+        last = *at;
+    }
+    assert!(finished - last <= Duration::from_secs(10), "{seen:?}");
+    let values: Vec<f64> = seen.iter().map(|(_, progress)| *progress).collect();
+    assert!(
+        values.windows(2).all(|pair| pair[0] < pair[1]),
+        "strictly increasing: {values:?}"
+    );
+    assert!(seen.len() >= 3, "{seen:?}");
+
+    // Nothing after the result: a ping round trip brings no late progress.
+    let ping = server.mcp.send_request("ping", json!({})).await?;
+    server.mcp.read_until_response(ping).await?;
+    let late: Vec<Value> = server
+        .mcp
+        .take_others()
+        .into_iter()
+        .filter(|m| is_progress(m, "tok-1"))
+        .collect();
+    assert_eq!(late, Vec::<Value>::new());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    let dir = TempDir::new()?;
+    let pid_file = dir.path().join("pid");
+    let marker = &unique_sleep(30);
+    let script = format!("echo $$ > {}; exec {marker}", pid_file.display());
+    server
+        .model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["bash", "-c", &script], json!({})),
+            assistant_answer("continuing after the interruption"),
+        ])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "wait a while"}))
+        .await?;
+    let configured = server
+        .mcp
+        .read_until(|m| is_codex_event(m, id, "session_configured"))
+        .await?;
+    let thread = configured["params"]["_meta"]["threadId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        wait_for_processes(marker, true, Duration::from_secs(10)).await,
+        "the command started"
+    );
+    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+
+    server
+        .mcp
+        .send_notification("notifications/cancelled", Some(json!({"requestId": id})))
+        .await?;
+    let cancelled_at = Instant::now();
+    server
+        .mcp
+        .read_until(|m| is_codex_event(m, id, "turn_aborted"))
+        .await?;
+    while !has_ended(pid) {
+        assert!(
+            cancelled_at.elapsed() < Duration::from_secs(1),
+            "pid {pid} still running a second after the cancel"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    // The thread is free at once, and the model sees the aborted call.
+    let reply = server
+        .mcp
+        .call_tool(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "go on"}),
+        )
+        .await?;
+    let reply = server.mcp.read_until_response(reply).await?;
+    assert_eq!(
+        reply["result"]["content"][0]["text"], "continuing after the interruption",
+        "{reply}"
+    );
+    let output = server.output_seen_by_model("call-1").await;
+    assert!(output.contains("aborted"), "{output}");
+    assert!(
+        !server.mcp.has_response(id),
+        "a cancelled request gets no response"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_reply_while_the_thread_is_busy_is_refused_at_once() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    server.model.mount_echo(Duration::from_millis(1500)).await;
+    let first = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "slow one"}))
+        .await?;
+    let started = server
+        .mcp
+        .read_until(|m| is_codex_event(m, first, "task_started"))
+        .await?;
+    let thread = started["params"]["_meta"]["threadId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+
+    let asked_at = Instant::now();
+    let busy = server
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "me too"}),
+        )
+        .await?;
+    assert!(
+        asked_at.elapsed() < Duration::from_secs(1),
+        "refused at once"
+    );
+    assert_eq!(busy["isError"], json!(true), "{busy}");
+    let text = busy["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("thread {thread} is busy with another turn")),
+        "{busy}"
+    );
+
+    let done = server.mcp.read_until_response(first).await?;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "echo: slow one",
+        "{done}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_request_gets_an_answer() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+
+    let resources = server.mcp.request("resources/list", json!({})).await?;
+    assert_eq!(resources["result"]["resources"], json!([]), "{resources}");
+    let prompts = server.mcp.request("prompts/list", json!({})).await?;
+    assert_eq!(prompts["result"]["prompts"], json!([]), "{prompts}");
+    let level = server
+        .mcp
+        .request("logging/setLevel", json!({"level": "debug"}))
+        .await?;
+    assert_eq!(level["result"], json!({}), "{level}");
+    let unknown = server.mcp.request("no/such/method", json!({})).await?;
+    assert_eq!(unknown["error"]["code"], json!(-32601), "{unknown}");
+
+    server
+        .mcp
+        .send_raw_line("{\"jsonrpc\": \"2.0\", \"id\": 99, ")
+        .await?;
+    let parse_error = server.mcp.read_message().await?;
+    assert_eq!(parse_error["error"]["code"], json!(-32700), "{parse_error}");
+    assert_eq!(parse_error["id"], Value::Null);
+
+    server
+        .mcp
+        .send_raw_line(r#"{"jsonrpc":"2.0","id":77,"method":"tools/call","params":5}"#)
+        .await?;
+    let bad_params = server.mcp.read_until_response(77).await?;
+    assert_eq!(bad_params["error"]["code"], json!(-32602), "{bad_params}");
+
+    let result = server
+        .call("codex", json!({"prompt": "still here?"}))
+        .await?;
+    assert_eq!(result["content"][0]["text"], "echo: still here?");
+    Ok(())
+}
+
+fn jsonl_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "jsonl") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    let marker = &unique_sleep(31);
+    server
+        .model
+        .mount_sse_sequence(vec![
+            shell_call("call-1", &["bash", "-c", marker], json!({})),
+            shell_call("call-2", &["bash", "-c", marker], json!({})),
+        ])
+        .await;
+    for prompt in ["one", "two"] {
+        server
+            .mcp
+            .call_tool("codex", json!({"prompt": prompt}))
+            .await?;
+    }
+    let both_running = async {
+        while processes_with(marker).len() < 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), both_running).await?;
+
+    server.mcp.close_stdin();
+    let closed_at = Instant::now();
+    server.mcp.wait_for_exit(Duration::from_secs(1)).await?;
+    assert!(closed_at.elapsed() < Duration::from_secs(1));
+    assert_eq!(processes_with(marker), Vec::<String>::new());
+
+    let files = jsonl_files(&server.home().join("sessions"));
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        assert!(text.ends_with('\n'), "{}: torn last line", file.display());
+        let lines: Vec<Value> = text
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        assert!(
+            lines
+                .iter()
+                .any(|l| l["type"] == "event_msg" && l["payload"]["type"] == "turn_aborted"),
+            "{}: no turn_aborted",
+            file.display()
+        );
+    }
+    Ok(())
+}
