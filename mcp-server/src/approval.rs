@@ -27,9 +27,11 @@ use codex_mcp_types::approval_requested_schema;
 use codex_mcp_types::parse_approval_reply;
 use rmcp::Peer;
 use rmcp::RoleServer;
+use rmcp::model::CancelledNotificationParam;
 use rmcp::model::CustomRequest;
 use rmcp::model::ServerRequest;
 use rmcp::service::PeerRequestOptions;
+use tokio_util::sync::CancellationToken;
 
 /// What is asked about.
 pub(crate) enum ApprovalKind {
@@ -66,12 +68,16 @@ pub(crate) struct ApprovalRequest {
     pub(crate) kind: ApprovalKind,
     /// Notes for the final result, e.g. that approval was unavailable.
     pub(crate) notes: Arc<Mutex<Vec<String>>>,
+    /// Cancelled when the turn has ended: the question is moot, and the host is told so.
+    pub(crate) turn_ended: CancellationToken,
 }
 
 /// Asks, waits (bounded), and submits the decision. Runs on its own task so the turn's other
 /// events keep flowing and several approvals can be outstanding at once.
 pub(crate) async fn resolve(request: ApprovalRequest) {
-    let decision = decide(&request).await;
+    let Some(decision) = decide(&request).await else {
+        return; // The turn ended first; the engine already counted the approval as denied.
+    };
     let id = request.kind.call_id().to_string();
     let op = match request.kind {
         ApprovalKind::Exec(_) => Op::ExecApproval { id, decision },
@@ -82,7 +88,8 @@ pub(crate) async fn resolve(request: ApprovalRequest) {
     }
 }
 
-async fn decide(request: &ApprovalRequest) -> ReviewDecision {
+/// The decision, or `None` when the turn ended before there was one.
+async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
     let approvals = &request.conversation.config().approvals;
     let action = request.kind.action();
     let supports_elicitation = request
@@ -98,23 +105,26 @@ async fn decide(request: &ApprovalRequest) -> ReviewDecision {
             }
         );
         add_note(request, &note);
-        return match approvals.fallback {
+        return Some(match approvals.fallback {
             ApprovalFallback::Deny => ReviewDecision::DeniedWithReason(
                 "approval unavailable: the MCP client cannot be asked (no elicitation support), so this was not done; do not retry it, continue without it or explain what the user must do"
                     .to_string(),
             ),
             ApprovalFallback::Abort => ReviewDecision::Abort,
-        };
+        });
     }
 
     let params = match elicitation_params(request) {
         Ok(params) => params,
         Err(err) => {
-            return ReviewDecision::DeniedWithReason(format!("approval request failed ({err})"));
+            return Some(ReviewDecision::DeniedWithReason(format!(
+                "approval request failed ({err})"
+            )));
         }
     };
     let timeout = Duration::from_secs(approvals.timeout_secs);
-    match ask(&request.peer, params, timeout).await {
+    let reply = ask(&request.peer, params, timeout, &request.turn_ended).await?;
+    Some(match reply {
         Ok(reply) => match parse_approval_reply(&reply) {
             ApprovalDecision::Approved => ReviewDecision::Approved,
             ApprovalDecision::ApprovedForSession => ReviewDecision::ApprovedForSession,
@@ -134,7 +144,7 @@ async fn decide(request: &ApprovalRequest) -> ReviewDecision {
                 "approval request failed ({err}); it was not done"
             ))
         }
-    }
+    })
 }
 
 /// The `elicitation/create` params, in the shape the replaced server sent.
@@ -190,21 +200,44 @@ fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, se
     }
 }
 
-/// Sends the elicitation and returns the raw result, or why there is none.
+/// Sends the elicitation and returns the raw result, or why there is none; `None` when the
+/// turn ended first, in which case the host is told the request is cancelled.
 async fn ask(
     peer: &Peer<RoleServer>,
     params: serde_json::Value,
     timeout: Duration,
-) -> Result<serde_json::Value, String> {
+    turn_ended: &CancellationToken,
+) -> Option<Result<serde_json::Value, String>> {
     let request =
         ServerRequest::CustomRequest(CustomRequest::new(ELICITATION_CREATE_METHOD, Some(params)));
     let mut options = PeerRequestOptions::no_options();
     options.timeout = Some(timeout);
-    let handle = peer
-        .send_request_with_option(request, options)
-        .await
-        .map_err(|err| err.to_string())?;
-    let reply = handle.await_response().await.map_err(|err| match err {
+    let handle = match peer.send_request_with_option(request, options).await {
+        Ok(handle) => handle,
+        Err(err) => return Some(Err(err.to_string())),
+    };
+    let request_id = handle.id.clone();
+    let reply = tokio::select! {
+        reply = handle.await_response() => reply,
+        () = turn_ended.cancelled() => {
+            let cancelled = CancelledNotificationParam::new(
+                Some(request_id),
+                Some("the turn ended before the approval was answered".to_string()),
+            );
+            if let Err(err) = peer.notify_cancelled(cancelled).await {
+                tracing::debug!("cancellation not delivered (host gone?): {err}");
+            }
+            return None;
+        }
+    };
+    Some(answer(reply, timeout))
+}
+
+fn answer(
+    reply: Result<rmcp::model::ClientResult, rmcp::service::ServiceError>,
+    timeout: Duration,
+) -> Result<serde_json::Value, String> {
+    let reply = reply.map_err(|err| match err {
         rmcp::service::ServiceError::Timeout { .. } => {
             format!(
                 "no answer within {} s (approvals.timeout_secs)",

@@ -184,6 +184,9 @@ pub(crate) async fn drive_turn(
         .progress_token
         .clone()
         .map(|token| ProgressReporter::new(&reporter.peer, token));
+    // Approvals still open when the turn ends are withdrawn from the host.
+    let turn_ended = CancellationToken::new();
+    let _withdraw_approvals = turn_ended.clone().drop_guard();
     let mut interrupted = false;
     loop {
         let heartbeat_at = progress.as_ref().map(ProgressReporter::next_heartbeat);
@@ -236,6 +239,7 @@ pub(crate) async fn drive_turn(
                     conversation,
                     reporter,
                     &notes,
+                    &turn_ended,
                 );
             }
             EventMsg::ApplyPatchApprovalRequest(request) => {
@@ -245,6 +249,7 @@ pub(crate) async fn drive_turn(
                     conversation,
                     reporter,
                     &notes,
+                    &turn_ended,
                 );
             }
             EventMsg::Error(err) => return TurnOutcome::Failed(err.message),
@@ -269,6 +274,7 @@ fn spawn_approval(
     conversation: &Arc<CodexConversation>,
     reporter: &TurnReporter,
     notes: &Arc<Mutex<Vec<String>>>,
+    turn_ended: &CancellationToken,
 ) {
     tokio::spawn(approval::resolve(ApprovalRequest {
         peer: reporter.peer.clone(),
@@ -278,5 +284,6 @@ fn spawn_approval(
         event_id,
         kind,
         notes: Arc::clone(notes),
+        turn_ended: turn_ended.child_token(),
     }));
 }

@@ -325,3 +325,84 @@ async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Re
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn sigterm_stops_running_turns_within_a_second() -> anyhow::Result<()> {
+    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
+    let marker = &unique_sleep(33);
+    server
+        .model
+        .mount_sse_sequence(vec![shell_call(
+            "call-1",
+            &["bash", "-c", marker],
+            json!({}),
+        )])
+        .await;
+    server
+        .mcp
+        .call_tool("codex", json!({"prompt": "one"}))
+        .await?;
+    assert!(wait_for_processes(marker, true, Duration::from_secs(10)).await);
+
+    let pid = server.mcp.pid().expect("the server runs").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()?;
+    assert!(status.success());
+    let signalled_at = Instant::now();
+    server.mcp.wait_for_exit(Duration::from_secs(1)).await?;
+    assert!(signalled_at.elapsed() < Duration::from_secs(1));
+    assert_eq!(processes_with(marker), Vec::<String>::new());
+    let files = jsonl_files(&server.home().join("sessions"));
+    let text = std::fs::read_to_string(&files[0])?;
+    assert!(text.contains(r#""type":"turn_aborted""#), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cancelled_call_withdraws_its_open_approval() -> anyhow::Result<()> {
+    let mut server = TestServer::start("approval_policy = \"untrusted\"", &[]).await?;
+    let dir = TempDir::new()?;
+    server
+        .model
+        .mount_sse_sequence(vec![shell_call(
+            "call-1",
+            &["touch", "never-created.txt"],
+            json!({}),
+        )])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "make a file", "cwd": dir.path()}))
+        .await?;
+    let elicitation = server
+        .mcp
+        .read_until(|m| m["method"] == "elicitation/create")
+        .await?;
+
+    server
+        .mcp
+        .send_notification("notifications/cancelled", Some(json!({"requestId": id})))
+        .await?;
+    let withdrawn = server
+        .mcp
+        .read_until(|m| m["method"] == "notifications/cancelled")
+        .await?;
+    assert_eq!(
+        withdrawn["params"]["requestId"], elicitation["id"],
+        "{withdrawn}"
+    );
+    // An answer that comes too late changes nothing.
+    server
+        .mcp
+        .send_response(
+            elicitation["id"].clone(),
+            json!({"action": "accept", "content": {}}),
+        )
+        .await?;
+    let ping = server.mcp.send_request("ping", json!({})).await?;
+    server.mcp.read_until_response(ping).await?;
+    assert!(!dir.path().join("never-created.txt").exists());
+    assert!(!server.mcp.has_response(id));
+    Ok(())
+}
