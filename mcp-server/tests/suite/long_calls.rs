@@ -406,3 +406,34 @@ async fn a_cancelled_call_withdraws_its_open_approval() -> anyhow::Result<()> {
     assert!(!server.mcp.has_response(id));
     Ok(())
 }
+
+#[tokio::test]
+async fn codex_events_can_be_turned_off() -> anyhow::Result<()> {
+    for args in [&["--no-codex-events"][..], &["-c", "codex_events=false"][..]] {
+        let mut server = TestServer::start(FULL_ACCESS, args).await?;
+        server.model.mount_echo(Duration::ZERO).await;
+        let id = server
+            .mcp
+            .send_request(
+                "tools/call",
+                json!({
+                    "name": "codex",
+                    "arguments": {"prompt": "quietly"},
+                    "_meta": {"progressToken": 7},
+                }),
+            )
+            .await?;
+        let result = server.mcp.read_until_response(id).await?;
+        assert_eq!(result["result"]["content"][0]["text"], "echo: quietly");
+        let others = server.mcp.take_others();
+        assert!(
+            others.iter().all(|m| m["method"] != "codex/event"),
+            "{args:?}: {others:?}"
+        );
+        assert!(
+            others.iter().any(|m| m["method"] == "notifications/progress"),
+            "{args:?}: progress is unaffected: {others:?}"
+        );
+    }
+    Ok(())
+}
