@@ -9,6 +9,7 @@ use std::time::Duration;
 use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::conversation_texts;
 use codex_test_support::responses::last_user_text;
+use codex_test_support::rollout_files;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -17,24 +18,6 @@ use super::TestServer;
 use super::thread_id;
 
 const NEVER_ASK: &str = "approval_policy = \"never\"";
-
-/// Every rollout file under `dir`, recursively.
-fn jsonl_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "jsonl") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
 
 fn rollout_lines(path: &Path) -> Vec<Value> {
     std::fs::read_to_string(path)
@@ -56,6 +39,16 @@ fn text_of(result: &Value) -> &str {
 async fn last_request_texts(server: &TestServer) -> Vec<(String, String)> {
     let bodies = server.model.request_bodies().await;
     conversation_texts(bodies.last().expect("the model received no request"))
+}
+
+/// What the user wrote, as the last request carried it (context blocks left out).
+async fn last_request_user_texts(server: &TestServer) -> Vec<String> {
+    last_request_texts(server)
+        .await
+        .into_iter()
+        .filter(|(role, text)| role == "user" && !text.starts_with('<'))
+        .map(|(_, text)| text)
+        .collect()
 }
 
 fn pair(role: &str, text: &str) -> (String, String) {
@@ -93,7 +86,7 @@ async fn a_conversation_survives_a_server_crash() -> anyhow::Result<()> {
         ]
     );
 
-    let files = jsonl_files(&server.home().join("sessions"));
+    let files = rollout_files(&server.home().join("sessions"));
     assert_eq!(files.len(), 1, "one conversation, one file: {files:?}");
     let lines = rollout_lines(&files[0]);
     assert_eq!(lines[0]["type"], "session_meta");
@@ -117,7 +110,7 @@ async fn a_torn_last_line_does_not_stop_a_resume() -> anyhow::Result<()> {
     let thread = thread_id(&server.call("codex", json!({"prompt": "one"})).await?);
     server.mcp.kill().await?;
 
-    let file = jsonl_files(&server.home().join("sessions"))
+    let file = rollout_files(&server.home().join("sessions"))
         .pop()
         .expect("a rollout");
     // A crash in the middle of a write: half a line, no newline.
@@ -140,12 +133,7 @@ async fn a_torn_last_line_does_not_stop_a_resume() -> anyhow::Result<()> {
         )
         .await?;
     assert!(is_ok(&reply), "{reply}");
-    let users: Vec<String> = last_request_texts(&server)
-        .await
-        .into_iter()
-        .filter(|(role, text)| role == "user" && !text.starts_with('<'))
-        .map(|(_, text)| text)
-        .collect();
+    let users = last_request_user_texts(&server).await;
     assert_eq!(users, vec!["one", "two", "three"]);
     Ok(())
 }
@@ -231,12 +219,7 @@ async fn list_fork_and_archive() -> anyhow::Result<()> {
         )
         .await?;
     assert!(is_ok(&reply), "{reply}");
-    let users: Vec<String> = last_request_texts(&server)
-        .await
-        .into_iter()
-        .filter(|(role, text)| role == "user" && !text.starts_with('<'))
-        .map(|(_, text)| text)
-        .collect();
+    let users = last_request_user_texts(&server).await;
     assert_eq!(users, vec!["Hello A", "after the fork"]);
 
     // Archiving needs the conversation's own file.
@@ -339,7 +322,7 @@ async fn a_long_conversation_is_compacted() -> anyhow::Result<()> {
         ],
         "the old answer is replaced by the summary"
     );
-    let file = jsonl_files(&server.home().join("sessions"))
+    let file = rollout_files(&server.home().join("sessions"))
         .pop()
         .expect("a rollout");
     let compacted: Vec<Value> = rollout_lines(&file)

@@ -1,13 +1,13 @@
 //! Long calls that hosts do not kill: progress notifications, cancellation, one turn per
 //! thread, an answer to every request, and a clean shutdown.
 
-use std::path::Path;
 use std::time::Duration;
 use std::time::Instant;
 
 use codex_test_support::processes_with;
 use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::shell_call;
+use codex_test_support::rollout_files;
 use codex_test_support::wait_for_processes;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
@@ -133,11 +133,21 @@ async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Re
         .as_str()
         .unwrap_or_default()
         .to_string();
-    assert!(
-        wait_for_processes(marker, true, Duration::from_secs(10)).await,
-        "the command started"
-    );
-    let pid: u32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+    // The script writes its pid, then becomes the sleep.
+    let pid = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            if let Some(pid) = written
+                .strip_suffix('\n')
+                .and_then(|p| p.parse::<u32>().ok())
+            {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await?;
+    assert!(!has_ended(pid), "the command runs");
 
     server
         .mcp
@@ -260,22 +270,6 @@ async fn every_request_gets_an_answer() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn jsonl_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "jsonl") {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[tokio::test]
 async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Result<()> {
     let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
@@ -287,18 +281,22 @@ async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Re
             shell_call("call-2", &["bash", "-c", marker], json!({})),
         ])
         .await;
+    let mut calls = Vec::new();
     for prompt in ["one", "two"] {
+        calls.push(
+            server
+                .mcp
+                .call_tool("codex", json!({"prompt": prompt}))
+                .await?,
+        );
+    }
+    for id in calls {
         server
             .mcp
-            .call_tool("codex", json!({"prompt": prompt}))
+            .read_until(|m| is_codex_event(m, id, "exec_command_begin"))
             .await?;
     }
-    let both_running = async {
-        while processes_with(marker).len() < 2 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), both_running).await?;
+    assert!(wait_for_processes(marker, true, Duration::from_secs(10)).await);
 
     server.mcp.close_stdin();
     let closed_at = Instant::now();
@@ -306,7 +304,7 @@ async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Re
     assert!(closed_at.elapsed() < Duration::from_secs(1));
     assert_eq!(processes_with(marker), Vec::<String>::new());
 
-    let files = jsonl_files(&server.home().join("sessions"));
+    let files = rollout_files(&server.home().join("sessions"));
     assert_eq!(files.len(), 2, "{files:?}");
     for file in files {
         let text = std::fs::read_to_string(&file)?;
@@ -353,7 +351,7 @@ async fn sigterm_stops_running_turns_within_a_second() -> anyhow::Result<()> {
     server.mcp.wait_for_exit(Duration::from_secs(1)).await?;
     assert!(signalled_at.elapsed() < Duration::from_secs(1));
     assert_eq!(processes_with(marker), Vec::<String>::new());
-    let files = jsonl_files(&server.home().join("sessions"));
+    let files = rollout_files(&server.home().join("sessions"));
     let text = std::fs::read_to_string(&files[0])?;
     assert!(text.contains(r#""type":"turn_aborted""#), "{text}");
     Ok(())
@@ -409,7 +407,10 @@ async fn a_cancelled_call_withdraws_its_open_approval() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn codex_events_can_be_turned_off() -> anyhow::Result<()> {
-    for args in [&["--no-codex-events"][..], &["-c", "codex_events=false"][..]] {
+    for args in [
+        &["--no-codex-events"][..],
+        &["-c", "codex_events=false"][..],
+    ] {
         let mut server = TestServer::start(FULL_ACCESS, args).await?;
         server.model.mount_echo(Duration::ZERO).await;
         let id = server
@@ -431,7 +432,9 @@ async fn codex_events_can_be_turned_off() -> anyhow::Result<()> {
             "{args:?}: {others:?}"
         );
         assert!(
-            others.iter().any(|m| m["method"] == "notifications/progress"),
+            others
+                .iter()
+                .any(|m| m["method"] == "notifications/progress"),
             "{args:?}: progress is unaffected: {others:?}"
         );
     }

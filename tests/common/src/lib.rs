@@ -8,6 +8,7 @@ mod mcp_process;
 mod mock_model;
 mod processes;
 pub mod responses;
+mod rollouts;
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub use crate::mock_model::sse_response;
 pub use crate::mock_model::write_mock_config;
 pub use crate::processes::processes_with;
 pub use crate::processes::wait_for_processes;
+pub use crate::rollouts::rollout_files;
 
 /// Long enough for a debug build on a loaded two-core CI machine; short enough that a hang
 /// is reported while someone still remembers what they changed.
