@@ -28,6 +28,19 @@ fn is_codex_event(message: &Value, request_id: i64, kind: &str) -> bool {
         && message["params"]["msg"]["type"] == kind
 }
 
+/// Waits for the call's `kind` event and returns the thread it names, so a test can act on
+/// the thread while the call still runs.
+async fn thread_of_event(server: &mut TestServer, id: i64, kind: &str) -> anyhow::Result<String> {
+    let event = server
+        .mcp
+        .read_until(|m| is_codex_event(m, id, kind))
+        .await?;
+    event["params"]["_meta"]["threadId"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("no threadId in {event}"))
+}
+
 /// A `sleep` command line no other test run shares, so leftovers of an earlier run cannot be
 /// mistaken for this run's processes.
 fn unique_sleep(seconds: u32) -> String {
@@ -125,14 +138,7 @@ async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Re
         .mcp
         .call_tool("codex", json!({"prompt": "wait a while"}))
         .await?;
-    let configured = server
-        .mcp
-        .read_until(|m| is_codex_event(m, id, "session_configured"))
-        .await?;
-    let thread = configured["params"]["_meta"]["threadId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let thread = thread_of_event(&mut server, id, "session_configured").await?;
     // The script writes its pid, then becomes the sleep.
     let pid = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -196,14 +202,7 @@ async fn a_reply_while_the_thread_is_busy_is_refused_at_once() -> anyhow::Result
         .mcp
         .call_tool("codex", json!({"prompt": "slow one"}))
         .await?;
-    let started = server
-        .mcp
-        .read_until(|m| is_codex_event(m, first, "task_started"))
-        .await?;
-    let thread = started["params"]["_meta"]["threadId"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let thread = thread_of_event(&mut server, first, "task_started").await?;
 
     let asked_at = Instant::now();
     let busy = server
