@@ -16,6 +16,7 @@ use codex_core::EventMsg;
 use codex_core::ForkSource;
 use codex_core::NewConversation;
 use codex_core::Op;
+use codex_core::auth::AuthError;
 use codex_core::protocol;
 use codex_core::protocol::Submission;
 use codex_core::rollout::RolloutError;
@@ -61,7 +62,7 @@ const INTERRUPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an API request failed; becomes a JSON-RPC error in [`ApiError::into_mcp`].
 #[derive(Debug, thiserror::Error)]
-enum ApiError {
+pub(crate) enum ApiError {
     /// The request names something that does not exist or cannot be done now (-32600).
     #[error("{0}")]
     InvalidRequest(String),
@@ -72,7 +73,7 @@ enum ApiError {
 }
 
 impl ApiError {
-    fn into_mcp(self) -> McpError {
+    pub(crate) fn into_mcp(self) -> McpError {
         match self {
             ApiError::InvalidRequest(message) => McpError::invalid_request(message, None),
             ApiError::InvalidParams(message) => McpError::invalid_params(message, None),
@@ -83,6 +84,9 @@ impl ApiError {
 
 impl From<CodexErr> for ApiError {
     fn from(err: CodexErr) -> Self {
+        if let CodexErr::Auth(err) = err {
+            return err.into();
+        }
         match &err {
             CodexErr::ConversationNotFound(_)
             | CodexErr::Busy(_)
@@ -100,6 +104,17 @@ impl From<CodexErr> for ApiError {
                 | RolloutError::IdMismatch { .. }
                 | RolloutError::Io { .. },
             ) => ApiError::InvalidRequest(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::LoginRequired(_) | AuthError::NotChatGpt | AuthError::Login(_) => {
+                ApiError::InvalidRequest(err.to_string())
+            }
             _ => ApiError::Internal(err.to_string()),
         }
     }
@@ -479,11 +494,11 @@ fn summary(summary: ReasoningSummary) -> protocol::ReasoningSummary {
     }
 }
 
-fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(value).map_err(|err| ApiError::Internal(err.to_string()))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

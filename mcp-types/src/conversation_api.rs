@@ -520,7 +520,7 @@ fn located(path: Option<&str>, reason: &str) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     method: &'static str,
     params: Value,
 ) -> Result<T, ConversationParamsError> {

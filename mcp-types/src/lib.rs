@@ -5,6 +5,7 @@
 //! replaces (OpenAI's `codex mcp-server`), so existing host configurations keep working:
 //! `codex` takes kebab-case arguments, `codex-reply` takes camelCase ones.
 
+pub mod account_api;
 pub mod conversation_api;
 mod elicitation;
 mod error;
@@ -17,6 +18,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 
+pub use crate::account_api::AccountRequest;
 pub use crate::conversation_api::ADD_CONVERSATION_LISTENER;
 pub use crate::conversation_api::ARCHIVE_CONVERSATION;
 pub use crate::conversation_api::AddConversationListenerParams;

@@ -19,6 +19,7 @@ macro_rules! both_wires {
 }
 
 mod apply_patch;
+mod auth;
 mod codex_tool;
 mod concurrency;
 mod config_precedence;
