@@ -1,6 +1,7 @@
 //! The conversation API: JSON-RPC methods beside the tools, for hosts and orchestrators that
 //! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
-//! archive). See docs/conversation-api.md.
+//! archive). See docs/conversation-api.md. The settings methods share its routing and errors
+//! and are served by `settings_api.rs`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -53,6 +54,7 @@ use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
+use crate::settings_api;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
 
@@ -61,7 +63,7 @@ const INTERRUPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an API request failed; becomes a JSON-RPC error in [`ApiError::into_mcp`].
 #[derive(Debug, thiserror::Error)]
-enum ApiError {
+pub(crate) enum ApiError {
     /// The request names something that does not exist or cannot be done now (-32600).
     #[error("{0}")]
     InvalidRequest(String),
@@ -72,7 +74,7 @@ enum ApiError {
 }
 
 impl ApiError {
-    fn into_mcp(self) -> McpError {
+    pub(crate) fn into_mcp(self) -> McpError {
         match self {
             ApiError::InvalidRequest(message) => McpError::invalid_request(message, None),
             ApiError::InvalidParams(message) => McpError::invalid_params(message, None),
@@ -274,6 +276,9 @@ impl ConversationApi {
                     .await?;
                 to_json(ArchiveConversationResponse {})
             }
+            ConversationRequest::Settings(request) => {
+                settings_api::dispatch(&self.config, request).await
+            }
         }
     }
 
@@ -448,7 +453,7 @@ fn sandbox_policy(policy: SandboxPolicy) -> protocol::SandboxPolicy {
     }
 }
 
-fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
+pub(crate) fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     match effort {
         ReasoningEffort::None => protocol::ReasoningEffort::None,
         ReasoningEffort::Minimal => protocol::ReasoningEffort::Minimal,
@@ -459,7 +464,7 @@ fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     }
 }
 
-fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
+pub(crate) fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
     match effort {
         protocol::ReasoningEffort::None => ReasoningEffort::None,
         protocol::ReasoningEffort::Minimal => ReasoningEffort::Minimal,
@@ -479,7 +484,7 @@ fn summary(summary: ReasoningSummary) -> protocol::ReasoningSummary {
     }
 }
 
-fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(value).map_err(|err| ApiError::Internal(err.to_string()))
 }
 
