@@ -299,7 +299,7 @@ pub fn find_codex_home() -> Result<PathBuf> {
     Ok(home.join(".codex"))
 }
 
-fn read_config_file(codex_home: &Path) -> Result<Value> {
+pub(crate) fn read_config_file(codex_home: &Path) -> Result<Value> {
     let path = codex_home.join(CONFIG_TOML_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -142,7 +142,7 @@ pub(crate) fn approval_policy(policy: CodexToolCallApprovalPolicy) -> AskForAppr
     }
 }
 
-fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
+pub(crate) fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
     match policy {
         AskForApproval::UnlessTrusted => CodexToolCallApprovalPolicy::Untrusted,
         AskForApproval::OnFailure => CodexToolCallApprovalPolicy::OnFailure,

@@ -1,6 +1,7 @@
 //! The conversation API: JSON-RPC methods beside the tools, for hosts and orchestrators that
 //! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
-//! archive). See docs/conversation-api.md.
+//! archive). See docs/conversation-api.md. The settings methods share its routing and errors
+//! and are served by `settings_api.rs`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -54,6 +55,7 @@ use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
+use crate::settings_api;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
 
@@ -289,6 +291,9 @@ impl ConversationApi {
                     .await?;
                 to_json(ArchiveConversationResponse {})
             }
+            ConversationRequest::Settings(request) => {
+                settings_api::dispatch(&self.config, request).await
+            }
         }
     }
 
@@ -463,7 +468,7 @@ fn sandbox_policy(policy: SandboxPolicy) -> protocol::SandboxPolicy {
     }
 }
 
-fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
+pub(crate) fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     match effort {
         ReasoningEffort::None => protocol::ReasoningEffort::None,
         ReasoningEffort::Minimal => protocol::ReasoningEffort::Minimal,
@@ -474,7 +479,7 @@ fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     }
 }
 
-fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
+pub(crate) fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
     match effort {
         protocol::ReasoningEffort::None => ReasoningEffort::None,
         protocol::ReasoningEffort::Minimal => ReasoningEffort::Minimal,

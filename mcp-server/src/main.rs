@@ -7,6 +7,7 @@ mod codex_tool_config;
 mod codex_tool_runner;
 mod conversation_api;
 mod server;
+mod settings_api;
 mod stdio_transport;
 mod tool_definitions;
 mod tool_error;
