@@ -622,3 +622,42 @@ async fn a_chatgpt_login_can_be_cancelled() -> anyhow::Result<()> {
     assert_eq!(status["result"], json!({"requiresOpenaiAuth": true}));
     Ok(())
 }
+
+#[tokio::test]
+async fn commands_never_see_the_servers_credentials() -> anyhow::Result<()> {
+    let mut server = super::TestServer::start_with_env(
+        "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"",
+        &[],
+        &[("OPENAI_API_KEY", Some("sk-env-secret"))],
+    )
+    .await?;
+    let login = server
+        .mcp
+        .request("loginApiKey", json!({"apiKey": "sk-stored-secret"}))
+        .await?;
+    assert_eq!(login["result"], json!({}));
+    server
+        .model
+        .mount_sse_sequence(vec![
+            codex_test_support::responses::shell_call("call-env", &["env"], json!({})),
+            assistant_answer("done"),
+        ])
+        .await;
+    let result = server
+        .call("codex", json!({"prompt": "print the environment"}))
+        .await?;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    let output = server.output_seen_by_model("call-env").await;
+    assert!(output.contains("PATH="), "{output}");
+    for secret in [
+        "sk-env-secret",
+        "sk-stored-secret",
+        codex_test_support::MOCK_API_KEY,
+    ] {
+        assert!(
+            !output.contains(secret),
+            "{secret} reached a command: {output}"
+        );
+    }
+    Ok(())
+}
