@@ -21,9 +21,14 @@ use clap::Parser;
 use clap::Subcommand;
 use codex_core::ConfigOverride;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::FilterExt as _;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// rmcp's own logging, whatever RUST_LOG says.
-const RMCP_LOG_CEILING: &str = "rmcp=info";
+/// The crate whose logs are held at info or above (see `init_tracing`).
+const RMCP_TARGET: &str = "rmcp";
 
 /// How long running turns get to wind down after the host has gone.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
@@ -103,17 +108,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Logs go to stderr: stdout carries nothing but MCP messages.
+///
+/// rmcp logs whole messages below info level, keys and tokens included, so whatever
+/// `RUST_LOG` says, nothing of rmcp's below info gets through (a lower level for rmcp still
+/// works); the traffic is logged redacted under `codex::wire` instead (wire_log.rs).
 fn init_tracing() {
-    let mut filter = EnvFilter::try_from_default_env()
+    let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,codex=info,codex_core=info"));
-    // rmcp logs whole messages below info, keys and tokens included; the traffic is logged
-    // redacted under `codex::wire` instead (wire_log.rs).
-    if let Ok(ceiling) = RMCP_LOG_CEILING.parse() {
-        filter = filter.add_directive(ceiling);
-    }
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
+    let rmcp_ceiling = filter_fn(|meta| {
+        !meta.target().starts_with(RMCP_TARGET) || *meta.level() <= tracing::Level::INFO
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .with_filter(filter.and(rmcp_ceiling)),
+        )
         .init();
 }

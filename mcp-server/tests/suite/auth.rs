@@ -77,7 +77,11 @@ stream_max_retries = 0
             CODEX_BIN,
             home.path(),
             &[],
-            &[("RUST_LOG", Some("trace")), ("OPENAI_BASE_URL", None)],
+            // Everything, and rmcp's message logs asked for by name: they must stay out.
+            &[
+                ("RUST_LOG", Some("trace,rmcp::service=trace")),
+                ("OPENAI_BASE_URL", None),
+            ],
         )
         .await?;
         mcp.initialize().await?;
