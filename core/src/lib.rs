@@ -30,7 +30,7 @@ pub mod response_item;
 mod responses_api;
 pub mod rollout;
 mod safety;
-mod sandbox;
+pub mod sandbox;
 mod session;
 mod shell;
 mod tool_router;
