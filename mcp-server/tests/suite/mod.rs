@@ -29,6 +29,7 @@ mod exec_approval;
 mod local_model;
 mod long_calls;
 mod retries;
+mod sandbox;
 mod shell;
 mod tools_list;
 mod transport;
