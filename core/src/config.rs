@@ -14,6 +14,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Value;
 
+use crate::auth::AuthMode;
+use crate::auth::AuthSettings;
+use crate::auth::DEFAULT_AUTH_ISSUER;
+use crate::auth::DEFAULT_CLIENT_ID;
 use crate::config_override::ConfigOverride;
 use crate::error::CodexErr;
 use crate::error::Result;
@@ -33,6 +37,9 @@ const DEFAULT_MODEL: &str = "gpt-5.2-codex";
 /// An hour: long enough for a host to come back to a conversation, short enough that a
 /// server running for days does not keep every conversation it ever had.
 const DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS: u64 = 3600;
+const DEFAULT_CHATGPT_BASE_URL: &str = "https://chatgpt.com/backend-api/";
+/// The port the issuer knows as our redirect target; other ports may be refused by it.
+pub const DEFAULT_LOGIN_CALLBACK_PORT: u16 = 1455;
 /// AGENTS.md files beyond this many bytes are cut, so a huge doc cannot fill the context.
 const DEFAULT_PROJECT_DOC_MAX_BYTES: usize = 32 * 1024;
 
@@ -64,6 +71,14 @@ pub struct ConfigToml {
     pub conversation_idle_timeout_secs: Option<u64>,
     /// Whether a server forwards every engine event to its client (`codex/event`).
     pub codex_events: Option<bool>,
+    /// `chatgpt` (default) or `apikey`: which credentials win when auth.json holds both.
+    pub preferred_auth_method: Option<AuthMode>,
+    /// Where requests signed in with ChatGPT go when the provider has no `base_url`.
+    pub chatgpt_base_url: Option<String>,
+    /// The OAuth issuer for the ChatGPT login and token refresh.
+    pub auth_issuer: Option<String>,
+    /// The 127.0.0.1 port of the ChatGPT login's callback server; 0 lets the system choose.
+    pub login_callback_port: Option<u16>,
 }
 
 /// `[approvals]`: what happens when an approval cannot be asked or is not answered.
@@ -167,6 +182,11 @@ pub struct Config {
     /// Whether a server forwards every engine event to its client; some clients choke on
     /// notifications they do not know.
     pub codex_events: bool,
+    pub chatgpt_base_url: String,
+    /// Server-wide: read once, when the server starts.
+    pub auth: AuthSettings,
+    /// Server-wide, like `auth`.
+    pub login_callback_port: u16,
 }
 
 impl Config {
@@ -253,6 +273,19 @@ impl Config {
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
             ),
             codex_events: toml.codex_events.unwrap_or(true),
+            chatgpt_base_url: toml
+                .chatgpt_base_url
+                .unwrap_or_else(|| DEFAULT_CHATGPT_BASE_URL.to_string()),
+            auth: AuthSettings {
+                preferred_auth_method: toml.preferred_auth_method.unwrap_or_default(),
+                issuer: toml
+                    .auth_issuer
+                    .unwrap_or_else(|| DEFAULT_AUTH_ISSUER.to_string()),
+                client_id: DEFAULT_CLIENT_ID.to_string(),
+            },
+            login_callback_port: toml
+                .login_callback_port
+                .unwrap_or(DEFAULT_LOGIN_CALLBACK_PORT),
         })
     }
 }
@@ -275,7 +308,7 @@ pub fn find_codex_home() -> Result<PathBuf> {
     Ok(home.join(".codex"))
 }
 
-fn read_config_file(codex_home: &Path) -> Result<Value> {
+pub(crate) fn read_config_file(codex_home: &Path) -> Result<Value> {
     let path = codex_home.join(CONFIG_TOML_FILE);
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,

@@ -19,6 +19,7 @@ use crate::conversation::CodexConversation;
 use crate::conversation::ConversationShared;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::model_client::ModelTransport;
 use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::EventMsg;
@@ -32,6 +33,7 @@ use crate::rollout::ConversationsPage;
 use crate::rollout::LoadedRollout;
 use crate::session;
 use crate::session::InitialHistory;
+use crate::user_agent::UserAgent;
 
 /// How long `archive` waits for a live conversation to shut down.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -89,9 +91,9 @@ pub struct ConversationManager {
     /// A std lock: lookups and inserts are short and never cross an `.await`. Shared with
     /// the idle sweeper, which holds it weakly.
     conversations: Arc<ConversationMap>,
-    auth_manager: Arc<AuthManager>,
-    /// One HTTP client (and connection pool) for every conversation's model requests.
-    http: reqwest::Client,
+    /// One HTTP client (and connection pool), one set of credentials and one User-Agent for
+    /// every conversation's model requests.
+    transport: ModelTransport,
     codex_home: PathBuf,
     /// Held while a conversation is loaded from or archived to disk, so that one rollout
     /// never gets two sessions writing to it.
@@ -103,12 +105,15 @@ pub struct ConversationManager {
 impl ConversationManager {
     pub fn new(auth_manager: Arc<AuthManager>, codex_home: PathBuf) -> Result<Self> {
         let http = reqwest::Client::builder()
-            .user_agent(crate::user_agent())
+            .user_agent(crate::user_agent::base_user_agent())
             .build()?;
         Ok(Self {
             conversations: Arc::new(RwLock::new(HashMap::new())),
-            auth_manager,
-            http,
+            transport: ModelTransport {
+                http,
+                auth: auth_manager,
+                user_agent: Arc::new(UserAgent::default()),
+            },
             codex_home,
             disk: tokio::sync::Mutex::new(()),
             sweeper: OnceLock::new(),
@@ -116,7 +121,12 @@ impl ConversationManager {
     }
 
     pub fn auth_manager(&self) -> &Arc<AuthManager> {
-        &self.auth_manager
+        &self.transport.auth
+    }
+
+    /// The User-Agent of model requests; the server adds the host's name once it knows it.
+    pub fn user_agent(&self) -> &UserAgent {
+        &self.transport.user_agent
     }
 
     pub fn codex_home(&self) -> &Path {
@@ -277,8 +287,7 @@ impl ConversationManager {
         let shared = Arc::new(ConversationShared::new());
         let spawned = session::spawn(
             Arc::clone(&config),
-            Arc::clone(&self.auth_manager),
-            self.http.clone(),
+            self.transport.clone(),
             conversation_id,
             initial,
             Arc::clone(&shared),

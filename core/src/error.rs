@@ -106,6 +106,9 @@ pub enum CodexErr {
 
     #[error(transparent)]
     Rollout(#[from] crate::rollout::RolloutError),
+
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 impl CodexErr {
@@ -140,7 +143,7 @@ impl CodexErr {
 
 /// reqwest's own message omits the cause ("error sending request"); the cause ("connection
 /// refused") is what a reader needs.
-fn with_causes(err: &dyn std::error::Error) -> String {
+pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

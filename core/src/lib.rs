@@ -12,6 +12,7 @@ mod chat_completions;
 mod command_safety;
 mod compact;
 pub mod config;
+pub mod config_edit;
 pub mod config_override;
 mod conversation;
 mod conversation_manager;
@@ -31,12 +32,16 @@ mod responses_api;
 pub mod rollout;
 mod safety;
 pub mod sandbox;
+pub mod saved_config;
 mod session;
 mod shell;
 mod tool_router;
 mod turn_diff;
+mod user_agent;
 
 pub use crate::auth::AuthManager;
+pub use crate::auth::AuthMode;
+pub use crate::auth::AuthSettings;
 pub use crate::config::Config;
 pub use crate::config::ConfigOverrides;
 pub use crate::config_override::ConfigOverride;
@@ -51,16 +56,8 @@ pub use crate::protocol::ConversationId;
 pub use crate::protocol::Event;
 pub use crate::protocol::EventMsg;
 pub use crate::protocol::Op;
+pub use crate::user_agent::UserAgent;
+pub use crate::user_agent::base_user_agent;
 
 /// Sent as the `originator` header so providers can tell our traffic apart.
 pub const ORIGINATOR: &str = "codex_mcp_server";
-
-/// `codex_mcp_server/<version> (<os>; <arch>)`.
-pub fn user_agent() -> String {
-    format!(
-        "{ORIGINATOR}/{} ({}; {})",
-        env!("CARGO_PKG_VERSION"),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    )
-}

@@ -10,11 +10,13 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures::Stream;
 use futures::StreamExt;
+use hyper::body::Bytes;
 use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use crate::auth::AuthManager;
+use crate::auth::RequestAuth;
 use crate::chat_completions;
 use crate::chat_completions::ChatAggregator;
 use crate::config::Config;
@@ -25,6 +27,7 @@ use crate::protocol::ConversationId;
 use crate::protocol::TokenUsage;
 use crate::response_item::ResponseItem;
 use crate::responses_api;
+use crate::user_agent::UserAgent;
 
 /// First retry delay; doubled for each further attempt.
 const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -51,29 +54,34 @@ pub(crate) enum ResponseEvent {
     },
 }
 
+/// What the model clients of every conversation share: one connection pool, the server's
+/// credentials, and its User-Agent.
+#[derive(Clone)]
+pub(crate) struct ModelTransport {
+    pub(crate) http: reqwest::Client,
+    pub(crate) auth: Arc<AuthManager>,
+    pub(crate) user_agent: Arc<UserAgent>,
+}
+
 /// The settings of a request (model, provider, effort) come with each call: a conversation's
 /// settings can change between turns.
 pub(crate) struct ModelClient {
-    http: reqwest::Client,
-    auth: Arc<AuthManager>,
+    transport: ModelTransport,
     conversation_id: ConversationId,
 }
 
 impl ModelClient {
-    pub(crate) fn new(
-        http: reqwest::Client,
-        auth: Arc<AuthManager>,
-        conversation_id: ConversationId,
-    ) -> Self {
+    pub(crate) fn new(transport: ModelTransport, conversation_id: ConversationId) -> Self {
         Self {
-            http,
-            auth,
+            transport,
             conversation_id,
         }
     }
 
     /// Opens the response stream for `prompt`: one attempt. Retrying is the caller's call,
-    /// because a retry is a turn-level event the client should see.
+    /// because a retry is a turn-level event the client should see. The one exception is a
+    /// 401 with ChatGPT tokens: the tokens are refreshed (once for all conversations) and the
+    /// request is sent again, as the expiry of a token is not the turn's business.
     pub(crate) async fn stream(
         &self,
         config: &Config,
@@ -90,43 +98,89 @@ impl ModelClient {
                 chat_completions::request_body(&config.model, prompt)?,
             ),
         };
-        let bearer = self.auth.bearer_for(&config.model_provider_id, provider)?;
-        let mut request = self
-            .http
-            .post(provider.url_for_path(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(reqwest::header::ACCEPT, "text/event-stream")
-            .header("conversation_id", self.conversation_id.to_string())
-            .header("session_id", self.conversation_id.to_string())
-            .header("originator", crate::ORIGINATOR)
-            .body(body);
-        for (name, value) in provider.headers() {
-            request = request.header(name, value);
-        }
-        if let Some(key) = &bearer {
-            request = request.bearer_auth(key.expose());
-        }
-        let idle_timeout = provider.stream_idle_timeout();
-        let response = tokio::time::timeout(idle_timeout, request.send())
-            .await
-            .map_err(|_| {
-                CodexErr::Stream(format!(
-                    "no response from the provider within {} ms (stream_idle_timeout_ms)",
-                    idle_timeout.as_millis()
-                ))
-            })??;
+        // Shared, not copied, if the request is sent twice.
+        let body = Bytes::from(body);
+        let auth = &self.transport.auth;
+        let credentials = auth
+            .request_auth(&config.model_provider_id, provider)
+            .await?;
+        let response = self.send(config, path, &body, credentials.as_ref()).await?;
+        let response = match credentials {
+            Some(rejected) if rejected.chatgpt && response.status() == StatusCode::UNAUTHORIZED => {
+                tracing::info!("the provider refused the ChatGPT token; refreshing it");
+                auth.refresh_after_unauthorized(&rejected.token).await?;
+                let renewed = auth
+                    .request_auth(&config.model_provider_id, provider)
+                    .await?;
+                self.send(config, path, &body, renewed.as_ref()).await?
+            }
+            _ => response,
+        };
         let status = response.status();
         if status.is_success() {
             return Ok(ResponseStream::new(
                 response,
                 provider.wire_api,
-                idle_timeout,
+                provider.stream_idle_timeout(),
             ));
         }
         let retry_after = retry_after(response.headers());
         let body = response.text().await.unwrap_or_default();
         Err(status_error(status, &body, retry_after))
     }
+
+    async fn send(
+        &self,
+        config: &Config,
+        path: &str,
+        body: &Bytes,
+        credentials: Option<&RequestAuth>,
+    ) -> Result<reqwest::Response> {
+        let provider = &config.model_provider;
+        let chatgpt = credentials.is_some_and(|c| c.chatgpt);
+        // ChatGPT tokens are good at the ChatGPT backend, not at api.openai.com.
+        let url = match &provider.base_url {
+            None if chatgpt => chatgpt_url(&config.chatgpt_base_url, path),
+            _ => provider.url_for_path(path),
+        };
+        let mut request = self
+            .transport
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .header(
+                reqwest::header::USER_AGENT,
+                &*self.transport.user_agent.get(),
+            )
+            .header("conversation_id", self.conversation_id.to_string())
+            .header("session_id", self.conversation_id.to_string())
+            .header("originator", crate::ORIGINATOR)
+            .body(body.clone());
+        for (name, value) in provider.headers() {
+            request = request.header(name, value);
+        }
+        if let Some(credentials) = credentials {
+            request = request.bearer_auth(credentials.token.expose());
+            if let Some(account_id) = credentials.account_id.as_deref().filter(|_| chatgpt) {
+                request = request.header("chatgpt-account-id", account_id);
+            }
+        }
+        let idle_timeout = provider.stream_idle_timeout();
+        Ok(tokio::time::timeout(idle_timeout, request.send())
+            .await
+            .map_err(|_| {
+                CodexErr::Stream(format!(
+                    "no response from the provider within {} ms (stream_idle_timeout_ms)",
+                    idle_timeout.as_millis()
+                ))
+            })??)
+    }
+}
+
+/// `<chatgpt_base_url>/codex<path>`: where the Codex backend serves ChatGPT accounts.
+fn chatgpt_url(chatgpt_base_url: &str, path: &str) -> String {
+    format!("{}/codex{path}", chatgpt_base_url.trim_end_matches('/'))
 }
 
 /// Classifies a failed status: quota and context errors are final whatever the status;
@@ -322,6 +376,14 @@ mod tests {
         assert!(matches!(quota, CodexErr::QuotaExceeded(_)));
         assert!(!quota.is_retryable());
         assert!(status_error(StatusCode::BAD_GATEWAY, "", None).is_retryable());
+    }
+
+    #[test]
+    fn chatgpt_requests_go_to_the_codex_backend() {
+        assert_eq!(
+            chatgpt_url("https://chatgpt.com/backend-api/", "/responses"),
+            "https://chatgpt.com/backend-api/codex/responses"
+        );
     }
 
     #[test]

@@ -158,6 +158,20 @@ pub enum ReasoningEffort {
     Xhigh,
 }
 
+impl ReasoningEffort {
+    /// The spelling in config.toml and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasoningEffort::None => "none",
+            ReasoningEffort::Minimal => "minimal",
+            ReasoningEffort::Low => "low",
+            ReasoningEffort::Medium => "medium",
+            ReasoningEffort::High => "high",
+            ReasoningEffort::Xhigh => "xhigh",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ReasoningSummary {
@@ -166,6 +180,16 @@ pub enum ReasoningSummary {
     Concise,
     Detailed,
     None,
+}
+
+/// How long the model's answers are (`model_verbosity`). Only read from config.toml and
+/// reported to clients so far; no request carries it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verbosity {
+    Low,
+    Medium,
+    High,
 }
 
 /// One piece of user input.

@@ -24,7 +24,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::apply_patch::FileChange;
-use crate::auth::AuthManager;
 use crate::compact::SUMMARIZATION_PROMPT;
 use crate::compact::compacted_history;
 use crate::config::Config;
@@ -35,6 +34,7 @@ use crate::environment_context::user_shell_name;
 use crate::error::CodexErr;
 use crate::error::Result;
 use crate::model_client::ModelClient;
+use crate::model_client::ModelTransport;
 use crate::model_client::Prompt;
 use crate::model_client::ResponseEvent;
 use crate::model_client::backoff;
@@ -217,8 +217,7 @@ pub(crate) struct SpawnedSession {
 /// Starts the session task of a conversation and emits `session_configured` first.
 pub(crate) async fn spawn(
     config: Arc<Config>,
-    auth: Arc<AuthManager>,
-    http: reqwest::Client,
+    transport: ModelTransport,
     conversation_id: ConversationId,
     initial: InitialHistory,
     shared: Arc<ConversationShared>,
@@ -258,7 +257,7 @@ pub(crate) async fn spawn(
     let (tx_event, rx_event) = mpsc::unbounded_channel();
     let session = Arc::new(Session {
         conversation_id,
-        client: ModelClient::new(http, auth, conversation_id),
+        client: ModelClient::new(transport, conversation_id),
         tools: ToolRouter::new(),
         instructions,
         rollout,

@@ -2,11 +2,13 @@
 
 use std::path::PathBuf;
 
+use codex_core::AuthSettings;
 use codex_core::CodexErr;
 use codex_core::Config;
 use codex_core::ConfigOverride;
 use codex_core::ConfigOverrides;
 use codex_core::SavedSettings;
+use codex_core::config::DEFAULT_LOGIN_CALLBACK_PORT;
 use codex_core::protocol::AskForApproval;
 use codex_core::protocol::SandboxMode;
 use codex_mcp_types::CodexToolCallApprovalPolicy;
@@ -30,7 +32,32 @@ pub(crate) struct ServerConfigLayer {
     pub(crate) sandbox_exe: Option<PathBuf>,
 }
 
+/// Settings that hold for the whole server, read once at start-up.
+pub(crate) struct ServerSettings {
+    pub(crate) auth: AuthSettings,
+    pub(crate) login_callback_port: u16,
+}
+
 impl ServerConfigLayer {
+    /// The server-wide settings (auth issuer, preferred auth method, login port). A config
+    /// that does not load leaves the defaults in place: every call will report the error
+    /// itself, and a broken config.toml must not keep the server from starting.
+    pub(crate) async fn server_settings(&self) -> ServerSettings {
+        match self.load_for_call(&CodexToolCallParam::default()).await {
+            Ok(config) => ServerSettings {
+                auth: config.auth,
+                login_callback_port: config.login_callback_port,
+            },
+            Err(err) => {
+                tracing::warn!("config not loaded at start-up, using default auth settings: {err}");
+                ServerSettings {
+                    auth: AuthSettings::default(),
+                    login_callback_port: DEFAULT_LOGIN_CALLBACK_PORT,
+                }
+            }
+        }
+    }
+
     /// The config of a new conversation: config.toml, the server's `-c` flags, the call's
     /// `config` map, and the call's typed arguments, each layer above the one before.
     /// Reads files, so it runs on the blocking pool.
@@ -119,7 +146,7 @@ pub(crate) fn approval_policy(policy: CodexToolCallApprovalPolicy) -> AskForAppr
     }
 }
 
-fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
+pub(crate) fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
     match policy {
         AskForApproval::UnlessTrusted => CodexToolCallApprovalPolicy::Untrusted,
         AskForApproval::OnFailure => CodexToolCallApprovalPolicy::OnFailure,

@@ -1,6 +1,7 @@
 //! The conversation API: JSON-RPC methods beside the tools, for hosts and orchestrators that
 //! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
-//! archive). See docs/conversation-api.md.
+//! archive). See docs/conversation-api.md. The settings methods share its routing and errors
+//! and are served by `settings_api.rs`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use codex_core::EventMsg;
 use codex_core::ForkSource;
 use codex_core::NewConversation;
 use codex_core::Op;
+use codex_core::auth::AuthError;
 use codex_core::protocol;
 use codex_core::protocol::Submission;
 use codex_core::rollout::RolloutError;
@@ -53,6 +55,7 @@ use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
+use crate::settings_api;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
 
@@ -61,7 +64,7 @@ const INTERRUPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an API request failed; becomes a JSON-RPC error in [`ApiError::into_mcp`].
 #[derive(Debug, thiserror::Error)]
-enum ApiError {
+pub(crate) enum ApiError {
     /// The request names something that does not exist or cannot be done now (-32600).
     #[error("{0}")]
     InvalidRequest(String),
@@ -72,7 +75,7 @@ enum ApiError {
 }
 
 impl ApiError {
-    fn into_mcp(self) -> McpError {
+    pub(crate) fn into_mcp(self) -> McpError {
         match self {
             ApiError::InvalidRequest(message) => McpError::invalid_request(message, None),
             ApiError::InvalidParams(message) => McpError::invalid_params(message, None),
@@ -83,6 +86,9 @@ impl ApiError {
 
 impl From<CodexErr> for ApiError {
     fn from(err: CodexErr) -> Self {
+        if let CodexErr::Auth(err) = err {
+            return err.into();
+        }
         match &err {
             CodexErr::ConversationNotFound(_)
             | CodexErr::Busy(_)
@@ -100,6 +106,17 @@ impl From<CodexErr> for ApiError {
                 | RolloutError::IdMismatch { .. }
                 | RolloutError::Io { .. },
             ) => ApiError::InvalidRequest(err.to_string()),
+            _ => ApiError::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::LoginRequired(_) | AuthError::NotChatGpt | AuthError::Login(_) => {
+                ApiError::InvalidRequest(err.to_string())
+            }
             _ => ApiError::Internal(err.to_string()),
         }
     }
@@ -273,6 +290,9 @@ impl ConversationApi {
                     .archive_conversation(id, &params.rollout_path)
                     .await?;
                 to_json(ArchiveConversationResponse {})
+            }
+            ConversationRequest::Settings(request) => {
+                settings_api::dispatch(&self.config, request).await
             }
         }
     }
@@ -448,7 +468,7 @@ fn sandbox_policy(policy: SandboxPolicy) -> protocol::SandboxPolicy {
     }
 }
 
-fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
+pub(crate) fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     match effort {
         ReasoningEffort::None => protocol::ReasoningEffort::None,
         ReasoningEffort::Minimal => protocol::ReasoningEffort::Minimal,
@@ -459,7 +479,7 @@ fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
     }
 }
 
-fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
+pub(crate) fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
     match effort {
         protocol::ReasoningEffort::None => ReasoningEffort::None,
         protocol::ReasoningEffort::Minimal => ReasoningEffort::Minimal,
@@ -479,11 +499,11 @@ fn summary(summary: ReasoningSummary) -> protocol::ReasoningSummary {
     }
 }
 
-fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
+pub(crate) fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(value).map_err(|err| ApiError::Internal(err.to_string()))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

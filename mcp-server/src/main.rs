@@ -1,15 +1,18 @@
 //! The `codex` binary. `codex mcp` serves coding-agent conversations to an MCP host over stdio.
 #![deny(clippy::print_stdout)]
 
+mod account_api;
 mod approval;
 mod codex_tool_config;
 mod codex_tool_runner;
 mod conversation_api;
 mod server;
+mod settings_api;
 mod stdio_transport;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;
+mod wire_log;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,6 +24,9 @@ use clap::Subcommand;
 use codex_core::ConfigOverride;
 use codex_core::sandbox::SandboxExecError;
 use tracing_subscriber::EnvFilter;
+
+/// rmcp's own logging, whatever RUST_LOG says.
+const RMCP_LOG_CEILING: &str = "rmcp=info";
 
 /// How long running turns get to wind down after the host has gone.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(200);
@@ -147,8 +153,13 @@ fn sandbox_exec(policy: &str, cwd: Option<PathBuf>, command: Vec<OsString>) -> !
 
 /// Logs go to stderr: stdout carries nothing but MCP messages.
 fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,codex=info,codex_core=info"));
+    // rmcp logs whole messages below info, keys and tokens included; the traffic is logged
+    // redacted under `codex::wire` instead (wire_log.rs).
+    if let Ok(ceiling) = RMCP_LOG_CEILING.parse() {
+        filter = filter.add_directive(ceiling);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -9,6 +9,7 @@ use codex_core::ConfigOverride;
 use codex_core::ConversationManager;
 use codex_core::config::find_codex_home;
 use codex_core::sandbox::sandbox_unavailable_reason;
+use codex_mcp_types::AccountRequest;
 use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
 use codex_mcp_types::CODEX_TOOL_NAME;
 use rmcp::ErrorData as McpError;
@@ -20,6 +21,8 @@ use rmcp::model::CallToolResponse;
 use rmcp::model::CustomRequest;
 use rmcp::model::CustomResult;
 use rmcp::model::Implementation;
+use rmcp::model::InitializeRequestParams;
+use rmcp::model::InitializeResult;
 use rmcp::model::ListToolsResult;
 use rmcp::model::PaginatedRequestParams;
 use rmcp::model::ServerCapabilities;
@@ -30,8 +33,10 @@ use rmcp::service::RequestContext;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
+use crate::account_api::AccountApi;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
+use crate::conversation_api::ApiError;
 use crate::conversation_api::ConversationApi;
 use crate::stdio_transport;
 use crate::tool_definitions;
@@ -74,19 +79,25 @@ fn sandbox_exe() -> Option<PathBuf> {
 /// Serves MCP on stdin/stdout until the host closes stdin.
 pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let codex_home = find_codex_home()?;
-    let auth = AuthManager::shared(&codex_home);
-    let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
     let config = Arc::new(ServerConfigLayer {
-        codex_home,
+        codex_home: codex_home.clone(),
         overrides: options.config_overrides,
         profile: options.profile,
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
     });
+    let startup = config.server_settings().await;
+    let auth = AuthManager::shared(&codex_home, startup.auth);
+    let conversations = Arc::new(ConversationManager::new(auth, codex_home)?);
     let server = CodexMcpServer {
         api: Arc::new(ConversationApi::new(
             Arc::clone(&conversations),
             Arc::clone(&config),
+        )),
+        account: Arc::new(AccountApi::new(
+            Arc::clone(&conversations),
+            Arc::clone(&config),
+            startup.login_callback_port,
         )),
         conversations: Arc::clone(&conversations),
         config,
@@ -122,9 +133,23 @@ pub(crate) struct CodexMcpServer {
     conversations: Arc<ConversationManager>,
     config: Arc<ServerConfigLayer>,
     api: Arc<ConversationApi>,
+    account: Arc<AccountApi>,
 }
 
 impl ServerHandler for CodexMcpServer {
+    /// As rmcp's own, plus: the host's name and version go into our User-Agent.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        context.peer.set_peer_info(request.clone());
+        self.conversations
+            .user_agent()
+            .set_client(&request.client_info.name, &request.client_info.version);
+        self.negotiate_initialize(&request)
+    }
+
     fn get_info(&self) -> ServerConfig {
         let mut info = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         info.title = Some("Codex".into());
@@ -185,6 +210,24 @@ impl ServerHandler for CodexMcpServer {
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        self.api.handle(request, context).await
+        if !AccountRequest::is_account_method(&request.method) {
+            return self.api.handle(request, context).await;
+        }
+        match AccountRequest::parse(&request.method, request.params) {
+            Ok(Some(account)) => self
+                .account
+                .dispatch(account, context.peer)
+                .await
+                .map(CustomResult::new)
+                .map_err(ApiError::into_mcp),
+            Ok(None) => Err(McpError::internal_error(
+                format!(
+                    "{} is an account method but did not parse as one",
+                    request.method
+                ),
+                None,
+            )),
+            Err(err) => Err(McpError::invalid_params(err.to_string(), None)),
+        }
     }
 }

@@ -19,6 +19,8 @@ use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::wire_log;
+
 /// Room for a few large messages in each direction before the writer waits.
 const PIPE_CAPACITY: usize = 256 * 1024;
 
@@ -71,6 +73,7 @@ async fn read_host(
         }
         match check(message) {
             None => {
+                wire_log::log("host → server:", message);
                 let forwarded = async {
                     to_rmcp.write_all(message).await?;
                     to_rmcp.write_all(b"\n").await
@@ -159,6 +162,7 @@ async fn write_host(
                 match read {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        wire_log::log("server → host:", line.trim_ascii_end());
                         if write_line(&mut host, &line).await.is_err() {
                             return;
                         }

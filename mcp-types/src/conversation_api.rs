@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::CodexToolCallApprovalPolicy;
 use crate::CodexToolCallSandboxMode;
+use crate::settings_api::SettingsRequest;
 
 /// Starts a conversation.
 pub const NEW_CONVERSATION: &str = "newConversation";
@@ -413,7 +414,8 @@ pub struct ConversationEventNotificationParams<'a, M: Serialize + ?Sized> {
     pub conversation_id: &'a str,
 }
 
-/// A conversation API request, its params decoded.
+/// A request to one of the custom JSON-RPC methods, its params decoded: the conversation API's,
+/// or another API's that shares its routing.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConversationRequest {
     /// `newConversation`.
@@ -436,6 +438,8 @@ pub enum ConversationRequest {
     ForkConversation(ForkConversationParams),
     /// `archiveConversation`.
     ArchiveConversation(ArchiveConversationParams),
+    /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
+    Settings(SettingsRequest),
 }
 
 impl ConversationRequest {
@@ -471,7 +475,7 @@ impl ConversationRequest {
             ARCHIVE_CONVERSATION => {
                 Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
             }
-            _ => return Ok(None),
+            _ => return Ok(SettingsRequest::parse(method, Some(params))?.map(Self::Settings)),
         };
         Ok(Some(request))
     }
@@ -489,6 +493,7 @@ impl ConversationRequest {
             Self::ResumeConversation(_) => RESUME_CONVERSATION,
             Self::ForkConversation(_) => FORK_CONVERSATION,
             Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
+            Self::Settings(request) => request.method(),
         }
     }
 }
@@ -520,7 +525,7 @@ fn located(path: Option<&str>, reason: &str) -> String {
     }
 }
 
-fn decode<T: DeserializeOwned>(
+pub(crate) fn decode<T: DeserializeOwned>(
     method: &'static str,
     params: Value,
 ) -> Result<T, ConversationParamsError> {
@@ -755,6 +760,18 @@ mod tests {
             Ok(None)
         );
         assert_eq!(ConversationRequest::parse("getUserAgent", None), Ok(None));
+        assert_eq!(
+            ConversationRequest::parse(
+                crate::settings_api::SET_DEFAULT_MODEL,
+                Some(json!({"model": "m"}))
+            ),
+            Ok(Some(ConversationRequest::Settings(
+                SettingsRequest::SetDefaultModel(crate::SetDefaultModelParams {
+                    model: Some("m".into()),
+                    reasoning_effort: None,
+                })
+            )))
+        );
     }
 
     #[test]

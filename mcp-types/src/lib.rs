@@ -5,10 +5,12 @@
 //! replaces (OpenAI's `codex mcp-server`), so existing host configurations keep working:
 //! `codex` takes kebab-case arguments, `codex-reply` takes camelCase ones.
 
+pub mod account_api;
 pub mod conversation_api;
 mod elicitation;
 mod error;
 mod event_notification;
+pub mod settings_api;
 mod tool_schema;
 
 use std::fmt;
@@ -17,6 +19,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 
+pub use crate::account_api::AccountRequest;
 pub use crate::conversation_api::ADD_CONVERSATION_LISTENER;
 pub use crate::conversation_api::ARCHIVE_CONVERSATION;
 pub use crate::conversation_api::AddConversationListenerParams;
@@ -76,6 +79,18 @@ pub use crate::error::McpTypesError;
 pub use crate::event_notification::CODEX_EVENT_METHOD;
 pub use crate::event_notification::CodexEventMeta;
 pub use crate::event_notification::CodexEventNotificationParams;
+pub use crate::settings_api::GET_USER_SAVED_CONFIG;
+pub use crate::settings_api::GetUserSavedConfigParams;
+pub use crate::settings_api::GetUserSavedConfigResponse;
+pub use crate::settings_api::SET_DEFAULT_MODEL;
+pub use crate::settings_api::SandboxSettings;
+pub use crate::settings_api::SavedProfile;
+pub use crate::settings_api::SetDefaultModelParams;
+pub use crate::settings_api::SetDefaultModelResponse;
+pub use crate::settings_api::SettingsRequest;
+pub use crate::settings_api::ToolSettings;
+pub use crate::settings_api::UserSavedConfig;
+pub use crate::settings_api::Verbosity;
 pub use crate::tool_schema::tool_input_schema;
 pub use crate::tool_schema::tool_output_schema;
 

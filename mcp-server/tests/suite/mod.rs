@@ -19,6 +19,7 @@ macro_rules! both_wires {
 }
 
 mod apply_patch;
+mod auth;
 mod codex_tool;
 mod concurrency;
 mod config_precedence;
@@ -30,6 +31,7 @@ mod local_model;
 mod long_calls;
 mod retries;
 mod sandbox;
+mod saved_config;
 mod shell;
 mod tools_list;
 mod transport;
