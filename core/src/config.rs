@@ -141,6 +141,9 @@ pub struct ConfigOverrides {
     pub base_instructions: Option<String>,
     pub developer_instructions: Option<String>,
     pub compact_prompt: Option<String>,
+    /// The binary to run as `<exe> sandbox-exec` to sandbox commands (see
+    /// [`Config::codex_linux_sandbox_exe`]).
+    pub codex_linux_sandbox_exe: Option<PathBuf>,
 }
 
 /// The resolved settings of one conversation.
@@ -161,6 +164,11 @@ pub struct Config {
     /// `$CODEX_HOME/AGENTS.md` and the project's AGENTS.md files, git root to cwd.
     pub user_instructions: Option<String>,
     pub compact_prompt: Option<String>,
+    /// The program that confines commands: run as `<exe> sandbox-exec --policy ... -- argv`.
+    /// The `codex` binary sets it to itself; without it commands cannot be sandboxed, and
+    /// the approval policy asks (or refuses) instead. Not read from config.toml, so a call's
+    /// `config` map cannot point it at another program.
+    pub codex_linux_sandbox_exe: Option<PathBuf>,
     pub model_reasoning_effort: Option<ReasoningEffort>,
     pub model_reasoning_summary: ReasoningSummary,
     pub project_doc_max_bytes: usize,
@@ -252,6 +260,7 @@ impl Config {
             developer_instructions: typed.developer_instructions.or(toml.developer_instructions),
             user_instructions,
             compact_prompt: typed.compact_prompt,
+            codex_linux_sandbox_exe: typed.codex_linux_sandbox_exe,
             model_reasoning_effort: toml.model_reasoning_effort,
             model_reasoning_summary: toml.model_reasoning_summary.unwrap_or_default(),
             project_doc_max_bytes,

@@ -48,6 +48,10 @@ const CORE_VARS: &[&str] = &[
 /// itself may be hostile. Only `ignore_default_excludes = true` lifts this.
 const DEFAULT_EXCLUDES: &[&str] = &["*KEY*", "*SECRET*", "*TOKEN*"];
 
+/// Set to `1` for a command that runs with the network taken away by the sandbox, so that tools
+/// and test suites can skip what needs the network instead of failing on it.
+pub const CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR: &str = "CODEX_SANDBOX_NETWORK_DISABLED";
+
 /// The environment for a spawned command, built from this process's environment.
 pub fn create_env(policy: &ShellEnvironmentPolicy) -> HashMap<String, String> {
     create_env_from(std::env::vars(), policy)

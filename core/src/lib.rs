@@ -31,7 +31,7 @@ pub mod response_item;
 mod responses_api;
 pub mod rollout;
 mod safety;
-mod sandbox;
+pub mod sandbox;
 pub mod saved_config;
 mod session;
 mod shell;

@@ -51,19 +51,33 @@ pub(crate) fn assess_patch_safety(
         return PatchSafety::AutoApprove;
     };
     let roots: Vec<PathBuf> = roots.iter().map(|root| resolve(root)).collect();
-    let outside: Vec<&PathBuf> = touched
+    // `.git` at the top of a root stays read-only, as it does for sandboxed commands: hooks or
+    // config written there would later run outside any sandbox.
+    let in_git = |resolved: &Path| {
+        roots
+            .iter()
+            .any(|root| resolved.starts_with(root.join(".git")))
+    };
+    let outside: Vec<(&PathBuf, bool)> = touched
         .iter()
         .filter(|path| !approved_for_session(path))
-        .filter(|path| {
+        .filter_map(|path| {
             let resolved = resolve(path);
-            !roots.iter().any(|root| resolved.starts_with(root))
+            let in_git = in_git(&resolved);
+            let in_root = roots.iter().any(|root| resolved.starts_with(root));
+            (!in_root || in_git).then_some((path, in_git))
         })
         .collect();
-    let Some(first) = outside.first() else {
+    let Some(&(first, first_in_git)) = outside.first() else {
         return PatchSafety::AutoApprove;
     };
     let reason = if roots.is_empty() {
         "the sandbox is read-only, so every file change needs approval".to_string()
+    } else if first_in_git {
+        format!(
+            "`{}` is inside a `.git` directory, which stays read-only",
+            first.display()
+        )
     } else {
         format!(
             "`{}` is outside the writable roots of this conversation",
@@ -183,6 +197,38 @@ mod tests {
         assert_eq!(
             resolve(&cwd.join("link/file.txt")),
             outside.path().canonicalize().unwrap().join("file.txt")
+        );
+    }
+
+    #[test]
+    fn the_git_dir_of_a_root_is_asked_about() {
+        let dir = TempDir::new().unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(cwd.join(".git/hooks")).unwrap();
+        let hook = cwd.join(".git/hooks/pre-commit");
+        assert_eq!(
+            check(&hook, AskForApproval::OnRequest, &workspace(), &cwd),
+            PatchSafety::AskUser {
+                reason: format!(
+                    "`{}` is inside a `.git` directory, which stays read-only",
+                    hook.display()
+                ),
+                grant_root: Some(cwd.join(".git/hooks")),
+            }
+        );
+        assert!(matches!(
+            check(&hook, AskForApproval::Never, &workspace(), &cwd),
+            PatchSafety::Reject { .. }
+        ));
+        // Only `.git` itself: a file merely named like it is ordinary.
+        assert_eq!(
+            check(
+                &cwd.join(".gitignore"),
+                AskForApproval::Never,
+                &workspace(),
+                &cwd
+            ),
+            PatchSafety::AutoApprove
         );
     }
 

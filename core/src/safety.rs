@@ -127,4 +127,59 @@ mod tests {
             SafetyCheck::AskUser { reason: Some(_) }
         ));
     }
+
+    #[test]
+    fn with_a_platform_sandbox_commands_run_in_it_instead_of_asking() {
+        use AskForApproval::*;
+        let sandbox = Some(SandboxType::LinuxLandlock);
+        let landlock = SafetyCheck::AutoApprove {
+            sandbox: SandboxType::LinuxLandlock,
+        };
+        let workspace = SandboxPolicy::WorkspaceWrite {
+            writable_roots: vec![],
+            network_access: false,
+            exclude_tmpdir_env_var: false,
+            exclude_slash_tmp: false,
+        };
+        for policy in [&SandboxPolicy::ReadOnly, &workspace] {
+            for approval in [OnRequest, OnFailure, Never] {
+                assert_eq!(
+                    check(approval, policy, sandbox, false, false),
+                    landlock,
+                    "{approval:?} {policy:?}"
+                );
+            }
+            // Still asked: `untrusted`, and escalation under `on-request`.
+            assert_eq!(
+                check(UnlessTrusted, policy, sandbox, false, false),
+                SafetyCheck::AskUser { reason: None }
+            );
+            assert_eq!(
+                check(OnRequest, policy, sandbox, false, true),
+                SafetyCheck::AskUser {
+                    reason: Some("needs network".into())
+                }
+            );
+            // Trusted commands run unconfined, as before.
+            assert_eq!(
+                check(Never, policy, sandbox, true, false),
+                SafetyCheck::AutoApprove {
+                    sandbox: SandboxType::None
+                }
+            );
+        }
+        // Full access never needs the sandbox.
+        assert_eq!(
+            check(
+                Never,
+                &SandboxPolicy::DangerFullAccess,
+                sandbox,
+                false,
+                false
+            ),
+            SafetyCheck::AutoApprove {
+                sandbox: SandboxType::None
+            }
+        );
+    }
 }

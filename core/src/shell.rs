@@ -10,10 +10,12 @@ use serde_json::json;
 use crate::apply_patch::extract_patch_from_shell;
 use crate::apply_patch_tool::apply_patch;
 use crate::command_safety::is_known_safe_command;
+use crate::config::Config;
 use crate::exec;
 use crate::exec::ExecError;
 use crate::exec::ExecOutput;
 use crate::exec::ExecParams;
+use crate::exec_env::CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR;
 use crate::exec_env::create_env;
 use crate::parse_command::parse_command;
 use crate::protocol::AskForApproval;
@@ -22,10 +24,14 @@ use crate::protocol::ExecCommandBeginEvent;
 use crate::protocol::ExecCommandEndEvent;
 use crate::protocol::ExecCommandOutputDeltaEvent;
 use crate::protocol::ReviewDecision;
+use crate::protocol::SandboxPolicy;
 use crate::safety::CommandAssessment;
 use crate::safety::SafetyCheck;
 use crate::safety::assess_command_safety;
+use crate::sandbox::SandboxType;
+use crate::sandbox::is_likely_sandbox_denied;
 use crate::sandbox::platform_sandbox;
+use crate::sandbox::sandboxed_command;
 use crate::session::TurnContext;
 use crate::tool_router::ToolOutput;
 
@@ -41,6 +47,9 @@ const MODEL_OUTPUT_HEAD_LINES: usize = 128;
 const MODEL_OUTPUT_TAIL_LINES: usize = 128;
 
 pub(crate) const REJECTED_BY_USER: &str = "exec command rejected by user";
+/// The reason given (as `codex_reason`) when asking to run again a command the sandbox stopped.
+pub(crate) const SANDBOX_FAILURE_REASON: &str =
+    "command failed in the sandbox; run it again without the sandbox?";
 
 pub(crate) fn shell_tool_spec() -> serde_json::Value {
     json!({
@@ -112,95 +121,174 @@ pub(crate) async fn handle_shell_call(
     let check = assess_command_safety(&CommandAssessment {
         approval_policy: config.approval_policy,
         sandbox_policy: &config.sandbox_policy,
-        platform_sandbox: platform_sandbox(),
+        platform_sandbox: platform_sandbox(config),
         trusted,
         with_escalated_permissions: escalated,
         justification: params.justification.as_deref(),
     });
-    match check {
-        SafetyCheck::AutoApprove { .. } => {}
+    let sandbox = match check {
+        SafetyCheck::AutoApprove { sandbox } => sandbox,
         SafetyCheck::Reject { reason } => return ToolOutput::text(reason),
         SafetyCheck::AskUser { reason } => {
-            match turn
-                .request_exec_approval(call_id, &params.command, &cwd, reason)
-                .await
-            {
-                ReviewDecision::Approved => {}
-                ReviewDecision::ApprovedForSession => {
-                    turn.approve_for_session(params.command.clone())
-                }
-                ReviewDecision::Denied => return ToolOutput::text(REJECTED_BY_USER.to_string()),
-                ReviewDecision::DeniedWithReason(reason) => {
-                    return ToolOutput::text(format!("{REJECTED_BY_USER}: {reason}"));
-                }
-                ReviewDecision::Abort => {
-                    return ToolOutput {
-                        output: REJECTED_BY_USER.to_string(),
-                        abort_turn: true,
-                    };
-                }
+            if let Some(refusal) = ask(turn, call_id, &params.command, &cwd, reason).await {
+                return refusal;
             }
+            SandboxType::None
         }
-    }
+    };
     let timeout = params
         .timeout_ms
         .map_or(exec::DEFAULT_EXEC_TIMEOUT, Duration::from_millis);
-    run_command(turn, call_id, params.command, &cwd, timeout).await
+    let run = run_command(turn, call_id, &params.command, &cwd, timeout, sandbox).await;
+    if !run.sandbox_denied
+        || !matches!(
+            config.approval_policy,
+            AskForApproval::OnFailure | AskForApproval::UnlessTrusted
+        )
+    {
+        return run.output;
+    }
+    // The sandbox stopped it, and the policy lets the user decide whether it may run without.
+    let reason = Some(SANDBOX_FAILURE_REASON.to_string());
+    if let Some(refusal) = ask(turn, call_id, &params.command, &cwd, reason).await {
+        return refusal;
+    }
+    run_command(
+        turn,
+        call_id,
+        &params.command,
+        &cwd,
+        timeout,
+        SandboxType::None,
+    )
+    .await
+    .output
+}
+
+/// Asks the user about `command`; `None` means approved (and remembered if for the session),
+/// `Some` is the answer the model gets instead of running it.
+async fn ask(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    command: &[String],
+    cwd: &Path,
+    reason: Option<String>,
+) -> Option<ToolOutput> {
+    match turn
+        .request_exec_approval(call_id, command, cwd, reason)
+        .await
+    {
+        ReviewDecision::Approved => None,
+        ReviewDecision::ApprovedForSession => {
+            turn.approve_for_session(command.to_vec());
+            None
+        }
+        ReviewDecision::Denied => Some(ToolOutput::text(REJECTED_BY_USER.to_string())),
+        ReviewDecision::DeniedWithReason(reason) => {
+            Some(ToolOutput::text(format!("{REJECTED_BY_USER}: {reason}")))
+        }
+        ReviewDecision::Abort => Some(ToolOutput {
+            output: REJECTED_BY_USER.to_string(),
+            abort_turn: true,
+        }),
+    }
+}
+
+/// One run of a command: what the model is told, and whether the sandbox seems to have
+/// stopped it.
+struct CommandRun {
+    output: ToolOutput,
+    sandbox_denied: bool,
 }
 
 async fn run_command(
     turn: &TurnContext<'_>,
     call_id: &str,
-    command: Vec<String>,
+    command: &[String],
     cwd: &Path,
     timeout: Duration,
-) -> ToolOutput {
-    let parsed_cmd = parse_command(&command);
+    sandbox: SandboxType,
+) -> CommandRun {
+    let config = turn.config();
+    let parsed_cmd = parse_command(command);
     turn.emit(EventMsg::ExecCommandBegin(ExecCommandBeginEvent {
         call_id: call_id.to_string(),
-        command: command.clone(),
+        command: command.to_vec(),
         cwd: cwd.to_path_buf(),
         parsed_cmd,
     }));
-    let params = ExecParams {
-        command,
-        cwd: cwd.to_path_buf(),
-        timeout,
-        env: create_env(&turn.config().shell_environment_policy),
+    let mut env = create_env(&config.shell_environment_policy);
+    if sandbox != SandboxType::None && !config.sandbox_policy.has_network_access() {
+        env.insert(
+            CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR.to_string(),
+            "1".to_string(),
+        );
+    }
+    let argv = match sandbox {
+        SandboxType::None => Ok(command.to_vec()),
+        SandboxType::LinuxLandlock => match &config.codex_linux_sandbox_exe {
+            Some(helper) => sandboxed_command(helper, &config.sandbox_policy, &config.cwd, command)
+                .map_err(|err| format!("execution error: sandbox policy: {err}")),
+            None => Err("execution error: no sandbox helper is configured".to_string()),
+        },
     };
-    let mut delta_budget = DELTA_BYTE_BUDGET;
-    let result = exec::run(params, turn.cancel_token(), |stream, chunk| {
-        if delta_budget == 0 {
-            return;
+    let result = match argv {
+        Ok(argv) => {
+            let params = ExecParams {
+                command: argv,
+                cwd: cwd.to_path_buf(),
+                timeout,
+                env,
+            };
+            let mut delta_budget = DELTA_BYTE_BUDGET;
+            exec::run(params, turn.cancel_token(), |stream, chunk| {
+                if delta_budget == 0 {
+                    return;
+                }
+                let chunk = &chunk[..chunk.len().min(delta_budget)];
+                delta_budget -= chunk.len();
+                turn.emit(EventMsg::ExecCommandOutputDelta(
+                    ExecCommandOutputDeltaEvent {
+                        call_id: call_id.to_string(),
+                        stream,
+                        chunk: base64::engine::general_purpose::STANDARD.encode(chunk),
+                    },
+                ));
+            })
+            .await
+            .map_err(|err| match err {
+                ExecError::Interrupted => None,
+                err => Some(err.to_string()),
+            })
         }
-        let chunk = &chunk[..chunk.len().min(delta_budget)];
-        delta_budget -= chunk.len();
-        turn.emit(EventMsg::ExecCommandOutputDelta(
-            ExecCommandOutputDeltaEvent {
-                call_id: call_id.to_string(),
-                stream,
-                chunk: base64::engine::general_purpose::STANDARD.encode(chunk),
-            },
-        ));
-    })
-    .await;
+        Err(message) => Err(Some(message)),
+    };
+    let mut sandbox_denied = false;
     let (end, model_output) = match result {
         Ok(output) => {
-            let formatted = format_exec_output(&output, timeout);
+            let aggregated = output.aggregated.to_text();
+            sandbox_denied =
+                is_likely_sandbox_denied(sandbox, output.exit_code, output.timed_out, &aggregated);
+            let note = sandbox_denied.then(|| sandbox_denial_note(config));
+            let formatted = format_exec_output(&output, timeout, note.as_deref());
             let end = ExecCommandEndEvent {
                 call_id: call_id.to_string(),
                 stdout: output.stdout.to_text(),
                 stderr: output.stderr.to_text(),
-                aggregated_output: output.aggregated.to_text(),
+                aggregated_output: aggregated,
                 exit_code: output.exit_code,
                 duration: output.duration,
                 formatted_output: formatted.clone(),
             };
             (end, formatted)
         }
-        Err(ExecError::Interrupted) => return ToolOutput::text("aborted".to_string()),
-        Err(err) => {
-            let message = err.to_string();
+        Err(None) => {
+            return CommandRun {
+                output: ToolOutput::text("aborted".to_string()),
+                sandbox_denied: false,
+            };
+        }
+        Err(Some(message)) => {
             let end = ExecCommandEndEvent {
                 call_id: call_id.to_string(),
                 stdout: String::new(),
@@ -214,13 +302,43 @@ async fn run_command(
         }
     };
     turn.emit(EventMsg::ExecCommandEnd(end));
-    ToolOutput::text(model_output)
+    CommandRun {
+        output: ToolOutput::text(model_output),
+        sandbox_denied,
+    }
+}
+
+/// Put before the output of a command the sandbox stopped, so that the model knows why it
+/// failed and what it may do about it under this approval policy.
+fn sandbox_denial_note(config: &Config) -> String {
+    let policy = &config.sandbox_policy;
+    let blocked = match (policy, policy.has_network_access()) {
+        (SandboxPolicy::ReadOnly, _) => "all writes and network access",
+        (_, false) => "writes outside the writable roots (and to their .git) and network access",
+        (_, true) => "writes outside the writable roots (and to their .git)",
+    };
+    let next = match config.approval_policy {
+        AskForApproval::OnRequest => {
+            "; to run it outside the sandbox, call shell again with with_escalated_permissions set to true and a justification"
+        }
+        AskForApproval::Never => {
+            "; approval_policy is never, so it cannot run outside the sandbox: do without it or tell the user"
+        }
+        AskForApproval::OnFailure | AskForApproval::UnlessTrusted => "",
+    };
+    format!(
+        "command failed in the {} sandbox, which blocks {blocked}{next}",
+        policy.mode().as_str()
+    )
 }
 
 /// `{"output": ..., "metadata": {"exit_code": N, "duration_seconds": S}}`, the shape models
 /// trained on this tool expect.
-fn format_exec_output(output: &ExecOutput, timeout: Duration) -> String {
+fn format_exec_output(output: &ExecOutput, timeout: Duration, note: Option<&str>) -> String {
     let mut text = output.aggregated.to_text();
+    if let Some(note) = note {
+        text = format!("{note}\n{text}");
+    }
     if output.timed_out {
         text = format!(
             "command timed out after {} milliseconds\n{text}",

@@ -27,6 +27,9 @@ pub(crate) struct ServerConfigLayer {
     /// False with `--no-codex-events`; `codex_events = false` in config.toml also turns the
     /// notifications off.
     pub(crate) codex_events: bool,
+    /// This binary, which sandboxes commands as `codex sandbox-exec`; `None` if its path
+    /// could not be found, and then commands are not sandboxed.
+    pub(crate) sandbox_exe: Option<PathBuf>,
 }
 
 /// Settings that hold for the whole server, read once at start-up.
@@ -76,6 +79,7 @@ impl ServerConfigLayer {
             developer_instructions: params.developer_instructions.clone(),
             compact_prompt: params.compact_prompt.clone(),
             model_provider: None,
+            codex_linux_sandbox_exe: self.sandbox_exe.clone(),
         };
         let codex_home = self.codex_home.clone();
         tokio::task::spawn_blocking(move || Config::load(&codex_home, &overrides, typed))

@@ -14,12 +14,15 @@ mod tool_error;
 mod turn_driver;
 mod wire_log;
 
+use std::ffi::OsString;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
 use clap::Subcommand;
 use codex_core::ConfigOverride;
+use codex_core::sandbox::SandboxExecError;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::FilterExt as _;
@@ -71,26 +74,50 @@ enum Command {
     /// Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout.
     #[command(visible_alias = "mcp-server")]
     Mcp,
+    /// Run a command inside the sandbox: how the server confines the commands it runs, and a
+    /// way to try the sandbox by hand (see docs/sandbox.md). Confines this process (Landlock,
+    /// and seccomp unless the policy allows the network), then execs the command.
+    #[command(name = "sandbox-exec", hide = true)]
+    SandboxExec {
+        /// The sandbox policy as JSON, e.g. `{"type":"workspace-write"}` or
+        /// `{"type":"read-only"}`.
+        #[arg(long)]
+        policy: String,
+        /// The directory `workspace-write` lets the command write to (default: the current
+        /// directory).
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing();
-    let oss = cli
-        .oss
-        .then(|| ConfigOverride::parse("model_provider=oss"))
-        .transpose()?;
-    let overrides = oss
-        .into_iter()
-        .map(Ok)
-        .chain(
-            cli.config_overrides
-                .iter()
-                .map(|raw| ConfigOverride::parse(raw)),
-        )
-        .collect::<Result<Vec<_>, _>>()?;
     match cli.command {
+        // Before tracing or a runtime starts a thread: the sandbox applies to the calling
+        // thread, and a mount namespace can only be entered by a single-threaded process.
+        Command::SandboxExec {
+            policy,
+            cwd,
+            command,
+        } => sandbox_exec(&policy, cwd, command),
         Command::Mcp => {
+            init_tracing();
+            let oss = cli
+                .oss
+                .then(|| ConfigOverride::parse("model_provider=oss"))
+                .transpose()?;
+            let overrides = oss
+                .into_iter()
+                .map(Ok)
+                .chain(
+                    cli.config_overrides
+                        .iter()
+                        .map(|raw| ConfigOverride::parse(raw)),
+                )
+                .collect::<Result<Vec<_>, _>>()?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -103,6 +130,28 @@ fn main() -> anyhow::Result<()> {
             // Do not wait on stragglers (a turn mid-request, a blocked read): the host is gone.
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
             result
+        }
+    }
+}
+
+/// `codex sandbox-exec`: on success this process becomes the command, so this only returns by
+/// exiting. Its stdout belongs to the command; errors go to stderr, worded so that a failure
+/// to set up the sandbox reads as a sandbox denial and a missing program does not.
+fn sandbox_exec(policy: &str, cwd: Option<PathBuf>, command: Vec<OsString>) -> ! {
+    let err = codex_core::sandbox::run_sandbox_exec(policy, cwd, command);
+    #[allow(clippy::print_stderr)] // No tracing yet: a plain line is all a caller needs.
+    match &err {
+        SandboxExecError::Exec { source, .. } => {
+            eprintln!("codex: {err}");
+            std::process::exit(if source.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            });
+        }
+        _ => {
+            eprintln!("codex sandbox-exec: {err}");
+            std::process::exit(1);
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The MCP server: the rmcp handler that routes tool calls to the engine.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use codex_core::AuthManager;
 use codex_core::ConfigOverride;
 use codex_core::ConversationManager;
 use codex_core::config::find_codex_home;
+use codex_core::sandbox::sandbox_unavailable_reason;
 use codex_mcp_types::AccountRequest;
 use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
 use codex_mcp_types::CODEX_TOOL_NAME;
@@ -53,6 +55,27 @@ pub(crate) struct ServerOptions {
     pub(crate) codex_events: bool,
 }
 
+/// This binary, which commands are sandboxed through (`codex sandbox-exec`). Says once, at
+/// start, when commands cannot be sandboxed, so that the questions (or refusals under `never`)
+/// that replace the sandbox do not come as a surprise.
+fn sandbox_exe() -> Option<PathBuf> {
+    if let Some(reason) = sandbox_unavailable_reason() {
+        tracing::warn!(
+            "commands cannot be sandboxed: {reason}. Under read-only and workspace-write, commands that are not known to be safe will be asked about (refused under approval_policy = never) instead of running in a sandbox"
+        );
+        return None;
+    }
+    match std::env::current_exe() {
+        Ok(exe) => Some(exe),
+        Err(err) => {
+            tracing::warn!(
+                "commands cannot be sandboxed: the path of this binary is unknown ({err}). Under read-only and workspace-write, commands that are not known to be safe will be asked about (refused under approval_policy = never) instead of running in a sandbox"
+            );
+            None
+        }
+    }
+}
+
 /// Serves MCP on stdin/stdout until the host closes stdin.
 pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let codex_home = find_codex_home()?;
@@ -61,6 +84,7 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         overrides: options.config_overrides,
         profile: options.profile,
         codex_events: options.codex_events,
+        sandbox_exe: sandbox_exe(),
     });
     let startup = config.server_settings().await;
     let auth = AuthManager::shared(&codex_home, startup.auth);

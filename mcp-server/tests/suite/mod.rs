@@ -30,6 +30,7 @@ mod exec_approval;
 mod local_model;
 mod long_calls;
 mod retries;
+mod sandbox;
 mod saved_config;
 mod shell;
 mod tools_list;

@@ -81,7 +81,8 @@ async fn never_asks() -> anyhow::Result<()> {
     assert!(!asked);
     assert_eq!(exit_code(&output), 0);
 
-    // Without a sandbox to run it in, `never` refuses instead of asking.
+    // Under read-only, `never` runs it in the sandbox, and the denial goes back to the model
+    // instead of a question.
     let mut server = TestServer::start(
         "approval_policy = \"never\"\nsandbox_mode = \"read-only\"",
         &[],
@@ -89,8 +90,10 @@ async fn never_asks() -> anyhow::Result<()> {
     .await?;
     let (output, asked) = run_one(&mut server, &["touch", "x"], json!({})).await?;
     assert!(!asked);
+    assert_eq!(exit_code(&output), 1);
     assert!(
-        output.starts_with("command rejected: the read-only sandbox is not available"),
+        output.contains("command failed in the read-only sandbox")
+            && output.contains("Permission denied"),
         "{output}"
     );
     Ok(())

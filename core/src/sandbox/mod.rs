@@ -1,0 +1,352 @@
+//! Platform sandboxes: how a command that runs without asking is confined. On Linux the
+//! `codex` binary runs itself again as `codex sandbox-exec`, which confines its own process
+//! (Landlock for files, seccomp for the network) and then execs the command, so the command and
+//! everything it starts inherit the restrictions. Anywhere else, or on a kernel without
+//! Landlock, there is no sandbox and the approval matrix asks (or refuses) instead.
+
+mod denial;
+#[cfg(target_os = "linux")]
+mod git_protection;
+#[cfg(target_os = "linux")]
+mod landlock;
+#[cfg(target_os = "linux")]
+mod seccomp;
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+pub(crate) use denial::is_likely_sandbox_denied;
+
+use crate::config::Config;
+use crate::protocol::SandboxPolicy;
+
+/// The hidden subcommand of the `codex` binary that runs a command inside the sandbox.
+pub const SANDBOX_EXEC_SUBCOMMAND: &str = "sandbox-exec";
+
+/// How a command is confined when it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SandboxType {
+    /// Not confined: trusted, approved, or under `danger-full-access`.
+    None,
+    /// `codex sandbox-exec`: Landlock and seccomp, applied before the command is exec'd.
+    LinuxLandlock,
+}
+
+/// The sandbox commands of a conversation with `config` run in, if this machine has one.
+/// Without the helper binary (a library user that never set `codex_linux_sandbox_exe`) there is
+/// nothing to run commands through, so there is no sandbox either.
+pub(crate) fn platform_sandbox(config: &Config) -> Option<SandboxType> {
+    platform_sandbox_for(
+        config.codex_linux_sandbox_exe.as_deref(),
+        sandbox_unavailable_reason(),
+    )
+}
+
+fn platform_sandbox_for(helper: Option<&Path>, unavailable: Option<&str>) -> Option<SandboxType> {
+    match (helper, unavailable) {
+        (Some(_), None) => Some(SandboxType::LinuxLandlock),
+        _ => None,
+    }
+}
+
+/// Why commands cannot be sandboxed on this machine, or `None` when they can. Probed once (a
+/// Landlock ruleset is created and dropped, no process is spawned) and cached, so it is cheap
+/// to call at start-up and for every command.
+pub fn sandbox_unavailable_reason() -> Option<&'static str> {
+    static SUPPORT: OnceLock<Option<String>> = OnceLock::new();
+    SUPPORT.get_or_init(probe_support).as_deref()
+}
+
+#[cfg(target_os = "linux")]
+fn probe_support() -> Option<String> {
+    landlock::probe().err()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe_support() -> Option<String> {
+    Some(format!(
+        "no sandbox is implemented for {}",
+        std::env::consts::OS
+    ))
+}
+
+/// The directories a command may write under `policy` (besides `/dev/null`): for
+/// `workspace-write` the policy's cwd, each configured writable root (relative ones joined to
+/// that cwd), `/tmp` unless `exclude_slash_tmp`, and `$TMPDIR` unless `exclude_tmpdir_env_var`.
+/// Roots that do not exist are left out, since there is nothing there to grant.
+pub(crate) fn sandbox_writable_roots(
+    policy: &SandboxPolicy,
+    cwd: &Path,
+    tmpdir_env: Option<&Path>,
+) -> Vec<PathBuf> {
+    let SandboxPolicy::WorkspaceWrite {
+        writable_roots,
+        exclude_tmpdir_env_var,
+        exclude_slash_tmp,
+        ..
+    } = policy
+    else {
+        return Vec::new();
+    };
+    let mut roots = vec![cwd.to_path_buf()];
+    roots.extend(writable_roots.iter().map(|root| cwd.join(root)));
+    if !exclude_slash_tmp {
+        roots.push(PathBuf::from("/tmp"));
+    }
+    if !exclude_tmpdir_env_var && let Some(tmpdir) = tmpdir_env.filter(|dir| dir.is_absolute()) {
+        roots.push(tmpdir.to_path_buf());
+    }
+    let mut resolved: Vec<PathBuf> = Vec::new();
+    for root in roots {
+        // Canonical, so that `.git` below a root and roots nested in each other compare as the
+        // paths the kernel will see.
+        if let Ok(real) = root.canonicalize()
+            && real.is_dir()
+            && !resolved.contains(&real)
+        {
+            resolved.push(real);
+        }
+    }
+    resolved
+}
+
+/// The argv that runs `command` through the sandbox helper `helper` under `policy`, whose
+/// writable cwd is `policy_cwd` (the conversation's, not the command's working directory).
+pub(crate) fn sandboxed_command(
+    helper: &Path,
+    policy: &SandboxPolicy,
+    policy_cwd: &Path,
+    command: &[String],
+) -> Result<Vec<String>, serde_json::Error> {
+    let mut argv = vec![
+        helper.to_string_lossy().into_owned(),
+        SANDBOX_EXEC_SUBCOMMAND.to_string(),
+        "--policy".to_string(),
+        serde_json::to_string(policy)?,
+        "--cwd".to_string(),
+        policy_cwd.to_string_lossy().into_owned(),
+        "--".to_string(),
+    ];
+    argv.extend(command.iter().cloned());
+    Ok(argv)
+}
+
+/// Why `codex sandbox-exec` could not run its command.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxExecError {
+    #[error(
+        "--policy is not a sandbox policy ({0}); expected e.g. {{\"type\":\"workspace-write\"}}"
+    )]
+    Policy(serde_json::Error),
+    #[error("--cwd `{path}`: {source}")]
+    Cwd {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no command given after `--`")]
+    EmptyCommand,
+    #[error("could not set no_new_privs: {0}")]
+    NoNewPrivs(String),
+    #[error("Landlock could not confine the command: {0}")]
+    Landlock(String),
+    #[error("seccomp could not take the network away: {0}")]
+    Seccomp(String),
+    #[error("the sandbox is not supported here: {0}")]
+    Unsupported(String),
+    /// The sandbox is in place but the command itself could not be started.
+    #[error("cannot run `{program}`: {source}")]
+    Exec {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+/// `codex sandbox-exec`: confines this process under `policy_json` (a [`SandboxPolicy`] as JSON)
+/// with `cwd` as the workspace, then execs `command`. It returns only if something failed,
+/// before the command ran. Call it from a single-threaded process (before any runtime starts):
+/// the restrictions apply to the calling thread, and the mount namespace that keeps `.git`
+/// read-only can only be entered by a single-threaded process.
+pub fn run_sandbox_exec(
+    policy_json: &str,
+    cwd: Option<PathBuf>,
+    command: Vec<OsString>,
+) -> SandboxExecError {
+    let policy: SandboxPolicy = match serde_json::from_str(policy_json) {
+        Ok(policy) => policy,
+        Err(err) => return SandboxExecError::Policy(err),
+    };
+    let cwd = match cwd {
+        Some(cwd) => cwd,
+        None => match std::env::current_dir() {
+            Ok(cwd) => cwd,
+            Err(source) => {
+                return SandboxExecError::Cwd {
+                    path: PathBuf::from("."),
+                    source,
+                };
+            }
+        },
+    };
+    if let Err(source) = std::fs::metadata(&cwd) {
+        return SandboxExecError::Cwd { path: cwd, source };
+    }
+    let Some((program, args)) = command.split_first() else {
+        return SandboxExecError::EmptyCommand;
+    };
+    if let Err(err) = confine(&policy, &cwd) {
+        return err;
+    }
+    exec(program, args)
+}
+
+#[cfg(target_os = "linux")]
+fn confine(policy: &SandboxPolicy, cwd: &Path) -> Result<(), SandboxExecError> {
+    if *policy == SandboxPolicy::DangerFullAccess {
+        return Ok(());
+    }
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    let roots = sandbox_writable_roots(policy, cwd, tmpdir.as_deref());
+    // `.git` at the top of a writable root stays read-only: hooks or config written there
+    // would later run outside the sandbox, as the user, the next time they use git.
+    let git_dirs: Vec<PathBuf> = roots
+        .iter()
+        .map(|root| root.join(".git"))
+        .filter(|git| git.symlink_metadata().is_ok())
+        .collect();
+    // A read-only bind mount keeps the whole root writable around `.git`. Where no mount
+    // namespace can be had, Landlock alone must leave `.git` out, which costs the right to
+    // create new entries at the top of that root (see docs/sandbox.md).
+    let protected_by_landlock = if git_dirs.is_empty() || git_protection::bind_read_only(&git_dirs)
+    {
+        Vec::new()
+    } else {
+        git_dirs
+    };
+    nix::sys::prctl::set_no_new_privs()
+        .map_err(|err| SandboxExecError::NoNewPrivs(err.to_string()))?;
+    landlock::restrict_writes(&roots, &protected_by_landlock)?;
+    if !policy.has_network_access() {
+        seccomp::deny_network()?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn confine(policy: &SandboxPolicy, _cwd: &Path) -> Result<(), SandboxExecError> {
+    if *policy == SandboxPolicy::DangerFullAccess {
+        return Ok(());
+    }
+    Err(SandboxExecError::Unsupported(format!(
+        "no sandbox is implemented for {}",
+        std::env::consts::OS
+    )))
+}
+
+fn exec(program: &OsString, args: &[OsString]) -> SandboxExecError {
+    use std::os::unix::process::CommandExt as _;
+    // `exec` replaces this process, keeping its (already confined) credentials, environment,
+    // working directory and file descriptors; it only returns on failure.
+    let source = std::process::Command::new(program).args(args).exec();
+    SandboxExecError::Exec {
+        program: program.to_string_lossy().into_owned(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pretty_assertions::assert_eq;
+    use tempfile::TempDir;
+
+    use super::*;
+
+    fn workspace(roots: Vec<PathBuf>, no_slash_tmp: bool, no_tmpdir: bool) -> SandboxPolicy {
+        SandboxPolicy::WorkspaceWrite {
+            writable_roots: roots,
+            network_access: false,
+            exclude_tmpdir_env_var: no_tmpdir,
+            exclude_slash_tmp: no_slash_tmp,
+        }
+    }
+
+    #[test]
+    fn workspace_roots_are_cwd_configured_roots_and_temp_dirs() {
+        let cwd = TempDir::new().unwrap();
+        let tmpdir = TempDir::new().unwrap();
+        let cwd_path = cwd.path().canonicalize().unwrap();
+        std::fs::create_dir(cwd_path.join("extra")).unwrap();
+        let tmpdir_path = tmpdir.path().canonicalize().unwrap();
+
+        let roots = sandbox_writable_roots(
+            &workspace(
+                vec![PathBuf::from("extra"), PathBuf::from("missing")],
+                false,
+                false,
+            ),
+            &cwd_path,
+            Some(&tmpdir_path),
+        );
+        // `missing` does not exist, so nothing is granted for it.
+        let expected = vec![
+            cwd_path.clone(),
+            cwd_path.join("extra"),
+            PathBuf::from("/tmp"),
+            tmpdir_path.clone(),
+        ];
+        assert_eq!(roots, expected);
+
+        assert_eq!(
+            sandbox_writable_roots(
+                &workspace(vec![], true, true),
+                &cwd_path,
+                Some(&tmpdir_path)
+            ),
+            vec![cwd_path.clone()]
+        );
+        assert_eq!(
+            sandbox_writable_roots(&SandboxPolicy::ReadOnly, &cwd_path, Some(&tmpdir_path)),
+            Vec::<PathBuf>::new()
+        );
+    }
+
+    #[test]
+    fn a_sandbox_needs_the_helper_and_a_kernel_that_supports_it() {
+        let helper = Path::new("/usr/bin/codex");
+        assert_eq!(
+            platform_sandbox_for(Some(helper), None),
+            Some(SandboxType::LinuxLandlock)
+        );
+        assert_eq!(platform_sandbox_for(None, None), None);
+        assert_eq!(
+            platform_sandbox_for(Some(helper), Some("Landlock is not enabled")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_helper_gets_the_policy_as_json_and_the_command_after_dashes() {
+        let argv = sandboxed_command(
+            Path::new("/bin/codex"),
+            &workspace(vec![], false, false),
+            Path::new("/work"),
+            &["touch".to_string(), "--".to_string()],
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "/bin/codex",
+                "sandbox-exec",
+                "--policy",
+                r#"{"type":"workspace-write","network_access":false,"exclude_tmpdir_env_var":false,"exclude_slash_tmp":false}"#,
+                "--cwd",
+                "/work",
+                "--",
+                "touch",
+                "--",
+            ]
+        );
+    }
+}
