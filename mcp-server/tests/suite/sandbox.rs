@@ -24,8 +24,9 @@ const WORKSPACE_ONLY_CWD: &str =
     r#"{"type":"workspace-write","exclude_slash_tmp":true,"exclude_tmpdir_env_var":true}"#;
 const READ_ONLY: &str = r#"{"type":"read-only"}"#;
 
-/// A fresh directory outside `/tmp` and `$TMPDIR` (both writable under `workspace-write`), so a
-/// write there is a write outside the workspace.
+/// A fresh directory for a test. It may well be under `/tmp` (a checkout there puts
+/// CARGO_TARGET_TMPDIR there too), which `workspace-write` allows by default: tests that need
+/// "outside the workspace" use [`WORKSPACE_ONLY_CWD`], where only the cwd is writable.
 fn scratch_dir() -> TempDir {
     tempfile::Builder::new()
         .prefix("sandbox-")
@@ -81,7 +82,7 @@ async fn workspace_write_allows_the_workspace_and_nothing_else() -> anyhow::Resu
 
     let target = outside_path.join("planted.txt");
     let script = format!("echo hi > {}", target.display());
-    let denied = sandbox_exec(WORKSPACE, &cwd_path, &bash(&script)).await?;
+    let denied = sandbox_exec(WORKSPACE_ONLY_CWD, &cwd_path, &bash(&script)).await?;
     assert!(!denied.status.success());
     assert!(
         stderr(&denied).contains("Permission denied"),
@@ -275,7 +276,7 @@ os.waitpid(pid, 0)\"",
         from_shell.display(),
         from_fork.display()
     );
-    let output = sandbox_exec(WORKSPACE, &real(&cwd), &bash(&script)).await?;
+    let output = sandbox_exec(WORKSPACE_ONLY_CWD, &real(&cwd), &bash(&script)).await?;
     assert!(
         stderr(&output).contains("Permission denied"),
         "{}",
@@ -360,8 +361,12 @@ fn parse_output(output: &str) -> (i64, String) {
     )
 }
 
+/// `workspace-write` with only the cwd writable, so that the scratch dirs (maybe under `/tmp`)
+/// are outside it.
 fn config(approval: &str) -> String {
-    format!("approval_policy = \"{approval}\"\nsandbox_mode = \"workspace-write\"")
+    format!(
+        "approval_policy = \"{approval}\"\nsandbox_mode = \"workspace-write\"\n\n[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true"
+    )
 }
 
 #[tokio::test]
