@@ -51,6 +51,7 @@ use serde::Serialize;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::account_api::AccountApi;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
@@ -126,6 +127,8 @@ impl From<AuthError> for ApiError {
 pub(crate) struct ConversationApi {
     conversations: Arc<ConversationManager>,
     config: Arc<ServerConfigLayer>,
+    /// The account methods, with the login in progress.
+    account: AccountApi,
     /// Listener tasks by subscription id. A std lock: never held across an `.await`.
     listeners: Mutex<HashMap<String, AbortHandle>>,
 }
@@ -134,8 +137,14 @@ impl ConversationApi {
     pub(crate) fn new(
         conversations: Arc<ConversationManager>,
         config: Arc<ServerConfigLayer>,
+        login_callback_port: u16,
     ) -> Self {
         Self {
+            account: AccountApi::new(
+                Arc::clone(&conversations),
+                Arc::clone(&config),
+                login_callback_port,
+            ),
             conversations,
             config,
             listeners: Mutex::new(HashMap::new()),
@@ -290,6 +299,9 @@ impl ConversationApi {
                     .archive_conversation(id, &params.rollout_path)
                     .await?;
                 to_json(ArchiveConversationResponse {})
+            }
+            ConversationRequest::Account(request) => {
+                self.account.dispatch(request, context.peer).await
             }
             ConversationRequest::Settings(request) => {
                 settings_api::dispatch(&self.config, request).await

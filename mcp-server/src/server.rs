@@ -9,7 +9,6 @@ use codex_core::ConfigOverride;
 use codex_core::ConversationManager;
 use codex_core::config::find_codex_home;
 use codex_core::sandbox::sandbox_unavailable_reason;
-use codex_mcp_types::AccountRequest;
 use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
 use codex_mcp_types::CODEX_TOOL_NAME;
 use rmcp::ErrorData as McpError;
@@ -33,10 +32,8 @@ use rmcp::service::RequestContext;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
-use crate::account_api::AccountApi;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
-use crate::conversation_api::ApiError;
 use crate::conversation_api::ConversationApi;
 use crate::stdio_transport;
 use crate::tool_definitions;
@@ -93,10 +90,6 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         api: Arc::new(ConversationApi::new(
             Arc::clone(&conversations),
             Arc::clone(&config),
-        )),
-        account: Arc::new(AccountApi::new(
-            Arc::clone(&conversations),
-            Arc::clone(&config),
             startup.login_callback_port,
         )),
         conversations: Arc::clone(&conversations),
@@ -133,7 +126,6 @@ pub(crate) struct CodexMcpServer {
     conversations: Arc<ConversationManager>,
     config: Arc<ServerConfigLayer>,
     api: Arc<ConversationApi>,
-    account: Arc<AccountApi>,
 }
 
 impl ServerHandler for CodexMcpServer {
@@ -210,24 +202,6 @@ impl ServerHandler for CodexMcpServer {
         request: CustomRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
-        if !AccountRequest::is_account_method(&request.method) {
-            return self.api.handle(request, context).await;
-        }
-        match AccountRequest::parse(&request.method, request.params) {
-            Ok(Some(account)) => self
-                .account
-                .dispatch(account, context.peer)
-                .await
-                .map(CustomResult::new)
-                .map_err(ApiError::into_mcp),
-            Ok(None) => Err(McpError::internal_error(
-                format!(
-                    "{} is an account method but did not parse as one",
-                    request.method
-                ),
-                None,
-            )),
-            Err(err) => Err(McpError::invalid_params(err.to_string(), None)),
-        }
+        self.api.handle(request, context).await
     }
 }

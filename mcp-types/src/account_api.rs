@@ -152,6 +152,19 @@ impl AccountRequest {
         .contains(&method)
     }
 
+    /// The JSON-RPC method this request came as.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::GetAuthStatus(_) => GET_AUTH_STATUS,
+            Self::LoginApiKey(_) => LOGIN_API_KEY,
+            Self::LoginChatGpt(_) => LOGIN_CHATGPT,
+            Self::CancelLoginChatGpt(_) => CANCEL_LOGIN_CHATGPT,
+            Self::LogoutChatGpt => LOGOUT_CHATGPT,
+            Self::GetUserAgent => GET_USER_AGENT,
+            Self::UserInfo => USER_INFO,
+        }
+    }
+
     /// Decodes a request of this API; `Ok(None)` when the method is not one of ours.
     /// Absent params count as `{}`.
     pub fn parse(
@@ -206,6 +219,12 @@ mod tests {
         );
         assert_eq!(AccountRequest::parse("tools/list", None).unwrap(), None);
         assert!(AccountRequest::is_account_method(USER_INFO));
+        assert_eq!(
+            crate::ConversationRequest::parse(USER_INFO, None).unwrap(),
+            Some(crate::ConversationRequest::Account(
+                AccountRequest::UserInfo
+            ))
+        );
         assert!(!AccountRequest::is_account_method("newConversation"));
     }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::CodexToolCallApprovalPolicy;
 use crate::CodexToolCallSandboxMode;
+use crate::account_api::AccountRequest;
 use crate::settings_api::SettingsRequest;
 
 /// Starts a conversation.
@@ -440,6 +441,8 @@ pub enum ConversationRequest {
     ArchiveConversation(ArchiveConversationParams),
     /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
     Settings(SettingsRequest),
+    /// `getAuthStatus`, `loginApiKey`, ... (see [`crate::account_api`]).
+    Account(AccountRequest),
 }
 
 impl ConversationRequest {
@@ -475,6 +478,9 @@ impl ConversationRequest {
             ARCHIVE_CONVERSATION => {
                 Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
             }
+            _ if AccountRequest::is_account_method(method) => {
+                return Ok(AccountRequest::parse(method, Some(params))?.map(Self::Account));
+            }
             _ => return Ok(SettingsRequest::parse(method, Some(params))?.map(Self::Settings)),
         };
         Ok(Some(request))
@@ -494,6 +500,7 @@ impl ConversationRequest {
             Self::ForkConversation(_) => FORK_CONVERSATION,
             Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
             Self::Settings(request) => request.method(),
+            Self::Account(request) => request.method(),
         }
     }
 }
@@ -759,7 +766,7 @@ mod tests {
             ConversationRequest::parse("tools/call", Some(json!({"name": "codex"}))),
             Ok(None)
         );
-        assert_eq!(ConversationRequest::parse("getUserAgent", None), Ok(None));
+        assert_eq!(ConversationRequest::parse("getUserAgentX", None), Ok(None));
         assert_eq!(
             ConversationRequest::parse(
                 crate::settings_api::SET_DEFAULT_MODEL,
