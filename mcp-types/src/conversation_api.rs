@@ -548,7 +548,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::fmt::Debug;
 
     use pretty_assertions::assert_eq;
@@ -557,7 +557,7 @@ mod tests {
     use super::*;
 
     /// Pins the wire both ways: `value` serializes to exactly `wire`, and `wire` reads back as it.
-    fn assert_wire<T>(value: &T, wire: Value)
+    pub(crate) fn assert_wire<T>(value: &T, wire: Value)
     where
         T: Serialize + DeserializeOwned + PartialEq + Debug,
     {

@@ -203,23 +203,13 @@ impl SettingsRequest {
 
 #[cfg(test)]
 mod tests {
-    use std::fmt::Debug;
 
     use pretty_assertions::assert_eq;
-    use serde::de::DeserializeOwned;
     use serde_json::json;
 
     use super::*;
     use crate::conversation_api::INVALID_PARAMS;
-
-    /// Pins the wire both ways: `value` serializes to exactly `wire`, and `wire` reads back as it.
-    fn assert_wire<T>(value: &T, wire: Value)
-    where
-        T: Serialize + DeserializeOwned + PartialEq + Debug,
-    {
-        assert_eq!(serde_json::to_value(value).unwrap(), wire);
-        assert_eq!(&serde_json::from_value::<T>(wire).unwrap(), value);
-    }
+    use crate::conversation_api::tests::assert_wire;
 
     #[test]
     fn a_full_saved_config_is_camel_case_with_config_toml_values() {

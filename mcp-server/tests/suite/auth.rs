@@ -327,6 +327,9 @@ async fn a_login_reaches_every_conversation_but_a_foreign_write_does_not() -> an
     Ok(())
 }
 
+/// The tokens of the refresh tests, none of which may reach the logs.
+const REFRESH_SECRETS: [&str; 4] = ["access-old", "access-new", "refresh-old", "refresh-new"];
+
 /// Mounts a refresh that turns `refresh-old` into `access-new` / `refresh-new`.
 async fn mount_refresh(issuer: &MockServer, delay: Duration) {
     Mock::given(method("POST"))
@@ -366,7 +369,7 @@ async fn a_401_refreshes_the_chatgpt_token_once_and_retries() -> anyhow::Result<
     assert_eq!(stored["tokens"]["access_token"], "access-new");
     assert_eq!(stored["tokens"]["refresh_token"], "refresh-new");
     server.issuer.verify().await;
-    server.assert_no_secrets(&["access-old", "access-new", "refresh-old", "refresh-new"]);
+    server.assert_no_secrets(&REFRESH_SECRETS);
     Ok(())
 }
 
@@ -399,7 +402,7 @@ async fn ten_concurrent_401s_cause_one_refresh() -> anyhow::Result<()> {
     assert!(refused >= 2, "the 401s did not overlap: {bearers:?}");
     // `expect(1)` on the refresh mock: one refresh, whatever the number of 401s.
     server.issuer.verify().await;
-    server.assert_no_secrets(&["access-old", "access-new", "refresh-old", "refresh-new"]);
+    server.assert_no_secrets(&REFRESH_SECRETS);
     Ok(())
 }
 
@@ -452,7 +455,7 @@ async fn a_refresh_can_be_forced_and_a_dead_one_asks_for_a_login() -> anyhow::Re
             .contains("please log in again"),
         "{forced}"
     );
-    server.assert_no_secrets(&["access-old", "access-new", "refresh-old", "refresh-new"]);
+    server.assert_no_secrets(&REFRESH_SECRETS);
     Ok(())
 }
 
