@@ -33,6 +33,7 @@ mod safety;
 mod sandbox;
 mod session;
 mod shell;
+mod sse;
 mod tool_router;
 mod turn_diff;
 
