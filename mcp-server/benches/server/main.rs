@@ -658,6 +658,8 @@ async fn resume(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow::
     let (by_path, by_reply) = generated.split_at(plan.resume_runs);
     let server = bench.spawn(command, &home).await?;
     let mut resumes = Samples::default();
+    // CPU is counted in 10 ms ticks: one mean over every resume says more than each alone.
+    let cpu_before = server.cpu_millis()?;
     for rollout in by_path {
         let reply = server
             .request(
@@ -676,6 +678,10 @@ async fn resume(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow::
                 rollout.events
             );
         }
+    }
+    let mut cpu = Samples::default();
+    if !by_path.is_empty() {
+        cpu.push((server.cpu_millis()? - cpu_before) / by_path.len() as f64);
     }
     let mut replies = Samples::default();
     for rollout in by_reply {
@@ -696,6 +702,11 @@ async fn resume(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow::
             format!("(6) `resumeConversation` of a {items}-item rollout ({size}) (ms)"),
             resumes,
             Target::AtMost(50.0),
+        ),
+        Row::new(
+            "(6) server CPU per `resumeConversation`, mean (ms)",
+            cpu,
+            Target::Info,
         ),
         Row::new(
             format!("(6) `codex-reply` to an unloaded {items}-item thread: load + one turn (ms)"),
