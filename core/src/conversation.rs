@@ -29,10 +29,12 @@ pub struct CodexConversation {
     config: Arc<Config>,
     rollout_path: PathBuf,
     /// Sending half of the session task's submission queue; the task ends when it closes.
-    tx_sub: mpsc::Sender<Submission>,
+    /// Submissions and events travel boxed, so that an idle conversation's queues hold small
+    /// blocks (see `session::SpawnedSession`).
+    tx_sub: mpsc::Sender<Box<Submission>>,
     /// Receiving half of the event queue. A tokio lock because a reader holds it while it
     /// waits: whoever drives a turn holds it for the whole turn (see [`Self::events`]).
-    rx_event: tokio::sync::Mutex<mpsc::UnboundedReceiver<Event>>,
+    rx_event: tokio::sync::Mutex<mpsc::UnboundedReceiver<Box<Event>>>,
     shared: Arc<ConversationShared>,
     next_submission_id: AtomicU64,
 }
@@ -83,8 +85,8 @@ impl CodexConversation {
         conversation_id: ConversationId,
         config: Arc<Config>,
         rollout_path: PathBuf,
-        tx_sub: mpsc::Sender<Submission>,
-        rx_event: mpsc::UnboundedReceiver<Event>,
+        tx_sub: mpsc::Sender<Box<Submission>>,
+        rx_event: mpsc::UnboundedReceiver<Box<Event>>,
         shared: Arc<ConversationShared>,
     ) -> Self {
         Self {
@@ -126,7 +128,7 @@ impl CodexConversation {
     /// Submits with a caller-chosen id (e.g. the MCP request id), which its events will carry.
     pub async fn submit_with_id(&self, submission: Submission) -> Result<()> {
         self.tx_sub
-            .send(submission)
+            .send(Box::new(submission))
             .await
             .map_err(|_| CodexErr::InternalAgentDied)
     }
@@ -168,6 +170,7 @@ impl CodexConversation {
             .await
             .recv()
             .await
+            .map(|event| *event)
             .ok_or(CodexErr::InternalAgentDied)
     }
 
@@ -197,13 +200,17 @@ impl CodexConversation {
 
 /// The event queue, held by one reader.
 pub struct EventReceiver<'a> {
-    rx: MutexGuard<'a, mpsc::UnboundedReceiver<Event>>,
+    rx: MutexGuard<'a, mpsc::UnboundedReceiver<Box<Event>>>,
 }
 
 impl EventReceiver<'_> {
     /// The next event; an error once the session task has ended and all events are read.
     pub async fn next(&mut self) -> Result<Event> {
-        self.rx.recv().await.ok_or(CodexErr::InternalAgentDied)
+        self.rx
+            .recv()
+            .await
+            .map(|event| *event)
+            .ok_or(CodexErr::InternalAgentDied)
     }
 }
 

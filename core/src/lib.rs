@@ -35,6 +35,7 @@ pub mod sandbox;
 pub mod saved_config;
 mod session;
 mod shell;
+mod sse;
 mod tool_router;
 mod turn_diff;
 mod user_agent;

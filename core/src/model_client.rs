@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use eventsource_stream::Eventsource;
 use futures::Stream;
 use futures::StreamExt;
 use hyper::body::Bytes;
@@ -27,6 +26,7 @@ use crate::protocol::ConversationId;
 use crate::protocol::TokenUsage;
 use crate::response_item::ResponseItem;
 use crate::responses_api;
+use crate::sse;
 use crate::user_agent::UserAgent;
 
 /// First retry delay; doubled for each further attempt.
@@ -230,16 +230,7 @@ pub(crate) fn backoff(attempt: u64) -> Duration {
     base.mul_f64(jitter)
 }
 
-type SseStream = Pin<
-    Box<
-        dyn Stream<
-                Item = std::result::Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<reqwest::Error>,
-                >,
-            > + Send,
-    >,
->;
+type SseStream = Pin<Box<dyn Stream<Item = std::result::Result<sse::Event, sse::Error>> + Send>>;
 
 enum Decoder {
     Responses { completed: bool },
@@ -261,7 +252,7 @@ impl ResponseStream {
             WireApi::Chat => Decoder::Chat(ChatAggregator::default()),
         };
         Self {
-            events: Box::pin(response.bytes_stream().eventsource()),
+            events: Box::pin(sse::events(response.bytes_stream())),
             idle_timeout,
             decoder,
             failed: false,

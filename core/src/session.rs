@@ -110,7 +110,9 @@ struct Session {
     rollout: RolloutRecorder,
     /// The event queue's sending half. The conversation handle holds the receiver; when it
     /// is gone, sends fail silently and the session winds down with its submission channel.
-    tx_event: mpsc::UnboundedSender<Event>,
+    /// Events travel boxed: a tokio channel allocates its first block of 32 slots up front,
+    /// and 32 pointers instead of 32 events save every idle conversation about 7 KiB.
+    tx_event: mpsc::UnboundedSender<Box<Event>>,
     shared: Arc<ConversationShared>,
     /// Approval requests waiting for an `Op::ExecApproval`, by call id. A std lock: entries
     /// are inserted and taken, never held across an `.await`. A dropped sender (the turn
@@ -141,7 +143,7 @@ impl Session {
         self.shared.notify_observers(&event);
         // The receiver is gone only when the conversation is being dropped; nobody is left
         // to tell.
-        let _ = self.tx_event.send(event);
+        let _ = self.tx_event.send(Box::new(event));
     }
 
     /// Emits an event that is also kept in the rollout.
@@ -209,8 +211,9 @@ struct RunningTurn {
 
 /// A started session: its queue pair and the file it records to.
 pub(crate) struct SpawnedSession {
-    pub(crate) tx_sub: mpsc::Sender<Submission>,
-    pub(crate) rx_event: mpsc::UnboundedReceiver<Event>,
+    /// Boxed like the events, for the same reason (see `Session::tx_event`).
+    pub(crate) tx_sub: mpsc::Sender<Box<Submission>>,
+    pub(crate) rx_event: mpsc::UnboundedReceiver<Box<Event>>,
     pub(crate) rollout_path: PathBuf,
 }
 
@@ -371,7 +374,7 @@ fn environment_message(config: &Config) -> ResponseItem {
 
 async fn submission_loop(
     session: Arc<Session>,
-    mut rx_sub: mpsc::Receiver<Submission>,
+    mut rx_sub: mpsc::Receiver<Box<Submission>>,
     state: SessionState,
 ) {
     let mut idle_state = Some(state);

@@ -3,6 +3,8 @@
 //! Calls the engine cannot serve are answered, never dropped: the Responses API rejects a
 //! history with a call that has no output, and the model can correct itself from the answer.
 
+use std::sync::LazyLock;
+
 use crate::apply_patch_tool::APPLY_PATCH_TOOL_NAME;
 use crate::apply_patch_tool::apply_patch;
 use crate::apply_patch_tool::apply_patch_tool_spec;
@@ -31,20 +33,21 @@ impl ToolOutput {
     }
 }
 
-pub(crate) struct ToolRouter {
-    specs: Vec<serde_json::Value>,
-}
+/// The tools every conversation offers, built once per process: as JSON values they take some
+/// 13 KiB of small allocations, which each idle conversation used to hold a copy of.
+static SPECS: LazyLock<[serde_json::Value; 3]> =
+    LazyLock::new(|| [shell_tool_spec(), apply_patch_tool_spec(), plan_tool_spec()]);
+
+pub(crate) struct ToolRouter;
 
 impl ToolRouter {
     pub(crate) fn new() -> Self {
-        Self {
-            specs: vec![shell_tool_spec(), apply_patch_tool_spec(), plan_tool_spec()],
-        }
+        Self
     }
 
     /// Tool definitions for the request's `tools` field.
-    pub(crate) fn specs(&self) -> &[serde_json::Value] {
-        &self.specs
+    pub(crate) fn specs(&self) -> &'static [serde_json::Value] {
+        SPECS.as_slice()
     }
 
     /// Runs one freeform (custom) tool call, whose input is raw text.

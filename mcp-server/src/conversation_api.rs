@@ -370,12 +370,18 @@ fn loaded_response(new: NewConversation) -> Result<serde_json::Value, ApiError> 
         })
         .transpose()
         .map_err(|err| ApiError::Internal(err.to_string()))?;
-    to_json(ResumeConversationResponse {
+    let mut response = to_json(ResumeConversationResponse {
         conversation_id: new.conversation_id.to_string(),
         model: new.session_configured.model,
-        initial_messages,
+        initial_messages: None,
         rollout_path: new.conversation.rollout_path().to_path_buf(),
-    })
+    })?;
+    // Moved in rather than serialized with the rest, which would copy every event's JSON
+    // once more: a long conversation replays thousands.
+    if let (Some(messages), Some(fields)) = (initial_messages, response.as_object_mut()) {
+        fields.insert("initialMessages".to_string(), messages.into());
+    }
+    Ok(response)
 }
 
 /// Interrupts the running turn and waits for it to confirm.

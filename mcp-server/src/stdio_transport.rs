@@ -145,35 +145,54 @@ fn error_response(id: &Value, code: i64, message: String) -> String {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
 }
 
-/// The only writer of stdout: rmcp's messages and our answers, a whole line at a time.
+/// The only writer of stdout: rmcp's messages and our answers, whole lines only.
+///
+/// rmcp's output goes out in batches: everything it has written that ends in a newline, in
+/// one write. Each write to tokio's stdout is a hop to the blocking pool, so writing (and
+/// flushing) line by line cost two context switches per streamed delta; batches form by
+/// themselves while a write is in flight.
 async fn write_host(
     from_rmcp: DuplexStream,
     mut host: impl AsyncWrite + Unpin,
     mut answers: mpsc::UnboundedReceiver<String>,
 ) {
-    let mut from_rmcp = BufReader::new(from_rmcp);
-    // Kept across iterations: `read_until` keeps what it read when `select!` picks the other
-    // branch, and continues from there.
-    let mut line = Vec::new();
+    let mut from_rmcp = BufReader::with_capacity(PIPE_CAPACITY, from_rmcp);
+    // The start of a line rmcp has not finished writing, held back until its end arrives so
+    // that an answer never lands inside it.
+    let mut partial = Vec::new();
+    let mut batch = Vec::new();
     let mut answers_open = true;
     loop {
         tokio::select! {
-            read = from_rmcp.read_until(b'\n', &mut line) => {
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        wire_log::log("server → host:", line.trim_ascii_end());
-                        if write_line(&mut host, &line).await.is_err() {
-                            return;
-                        }
-                        line.clear();
+            // Cancel-safe: `fill_buf` consumes nothing, so a read the other branch beats is
+            // simply done again.
+            read = from_rmcp.fill_buf() => {
+                let available = match read {
+                    Ok([]) | Err(_) => break,
+                    Ok(available) => available,
+                };
+                let taken = available.len();
+                match available.iter().rposition(|&b| b == b'\n') {
+                    Some(last) => {
+                        batch.append(&mut partial);
+                        batch.extend_from_slice(&available[..=last]);
+                        partial.extend_from_slice(&available[last + 1..]);
                     }
+                    None => partial.extend_from_slice(available),
+                }
+                from_rmcp.consume(taken);
+                if !batch.is_empty() {
+                    wire_log::log_lines("server → host:", &batch);
+                    if write_all(&mut host, &batch).await.is_err() {
+                        return;
+                    }
+                    batch.clear();
                 }
             }
             answer = answers.recv(), if answers_open => match answer {
                 Some(mut answer) => {
                     answer.push('\n');
-                    if write_line(&mut host, answer.as_bytes()).await.is_err() {
+                    if write_all(&mut host, answer.as_bytes()).await.is_err() {
                         return;
                     }
                 }
@@ -183,8 +202,8 @@ async fn write_host(
     }
 }
 
-async fn write_line(host: &mut (impl AsyncWrite + Unpin), line: &[u8]) -> std::io::Result<()> {
-    host.write_all(line).await?;
+async fn write_all(host: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> std::io::Result<()> {
+    host.write_all(bytes).await?;
     host.flush().await
 }
 
@@ -228,5 +247,38 @@ mod tests {
             answer(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":5}"#).unwrap();
         assert_eq!(bad_params["id"], json!("x"));
         assert_eq!(bad_params["error"]["code"], json!(INVALID_PARAMS));
+    }
+
+    #[tokio::test]
+    async fn output_goes_out_in_whole_lines_with_answers_between_them() {
+        let (mut rmcp, from_rmcp) = tokio::io::duplex(64);
+        let (answers, pending) = mpsc::unbounded_channel();
+        let mut host = Vec::new();
+        let writer = async {
+            write_host(from_rmcp, &mut host, pending).await;
+        };
+        let feeder = async {
+            rmcp.write_all(b"first\nsecond, begun").await.unwrap();
+            tokio::task::yield_now().await;
+            answers.send("answer".to_string()).unwrap();
+            tokio::task::yield_now().await;
+            rmcp.write_all(b" and ended\n").await.unwrap();
+            for i in 0..100 {
+                rmcp.write_all(format!("line {i}\n").as_bytes())
+                    .await
+                    .unwrap();
+            }
+            drop(answers);
+            drop(rmcp);
+        };
+        tokio::join!(writer, feeder);
+        let text = String::from_utf8(host).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 103, "{text}");
+        let without_answer: Vec<&str> = lines.iter().copied().filter(|l| *l != "answer").collect();
+        let mut expected = vec!["first".to_string(), "second, begun and ended".to_string()];
+        expected.extend((0..100).map(|i| format!("line {i}")));
+        assert_eq!(without_answer, expected);
+        assert!(text.ends_with('\n'));
     }
 }

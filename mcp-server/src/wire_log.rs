@@ -27,6 +27,15 @@ pub(crate) fn log(direction: &str, line: &[u8]) {
     }
 }
 
+/// [`log`] for each line of `batch` (lines ended by `\n`), checking the level once.
+pub(crate) fn log_lines(direction: &str, batch: &[u8]) {
+    if tracing::enabled!(target: TARGET, tracing::Level::TRACE) {
+        for line in batch.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+            tracing::trace!(target: TARGET, "{direction} {}", redacted(line));
+        }
+    }
+}
+
 fn redacted(line: &[u8]) -> String {
     match serde_json::from_slice::<Value>(line) {
         Ok(mut value) => {

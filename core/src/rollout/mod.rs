@@ -19,6 +19,7 @@ use crate::response_item::ResponseItem;
 
 mod archive;
 mod git_info;
+mod line_de;
 mod list;
 mod reader;
 mod recorder;
@@ -41,8 +42,8 @@ pub const SESSIONS_SUBDIR: &str = "sessions";
 /// Archived conversations, flat.
 pub const ARCHIVED_SESSIONS_SUBDIR: &str = "archived_sessions";
 
-/// One line of a rollout file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One line of a rollout file. Read by hand (`line_de.rs`), for speed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RolloutLine {
     /// UTC, `YYYY-MM-DDThh:mm:ss.mmmZ`.
     pub timestamp: String,

@@ -47,16 +47,24 @@ impl LoadedRollout {
 
 /// Reads and parses a whole rollout. Unparseable lines are skipped: after a crash the last line
 /// may be torn, and files written by other versions may hold record types we do not know.
+/// Reading and parsing both run on the blocking pool: a long rollout takes milliseconds of
+/// CPU to parse, which would otherwise stall every conversation on that runtime worker.
 pub async fn load_rollout(path: &Path) -> Result<LoadedRollout, RolloutError> {
     let owned = path.to_path_buf();
-    let bytes = tokio::task::spawn_blocking(move || std::fs::read(&owned))
-        .await
-        .unwrap_or_else(|join| Err(std::io::Error::other(join)))
-        .map_err(|source| RolloutError::Io {
-            path: path.to_path_buf(),
+    tokio::task::spawn_blocking(move || {
+        let bytes = std::fs::read(&owned).map_err(|source| RolloutError::Io {
+            path: owned.clone(),
             source,
         })?;
-    parse_rollout(path, &bytes)
+        parse_rollout(&owned, &bytes)
+    })
+    .await
+    .unwrap_or_else(|join| {
+        Err(RolloutError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(join),
+        })
+    })
 }
 
 fn parse_rollout(path: &Path, bytes: &[u8]) -> Result<LoadedRollout, RolloutError> {

@@ -26,6 +26,9 @@ const CHANNEL_CAPACITY: usize = 256;
 /// burst does not sit in memory.
 const MAX_PENDING_BYTES: usize = 1 << 20;
 
+/// The largest write buffer a writer keeps between batches.
+const KEPT_BUFFER_BYTES: usize = 16 * 1024;
+
 /// The UTC time in the rollout format, `YYYY-MM-DDThh:mm:ss.mmmZ`.
 pub(crate) fn utc_timestamp() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
@@ -233,9 +236,12 @@ impl Writer {
         .await;
         let written = match result {
             Ok((mut bytes, written)) => {
-                // Keep the allocation for the next batch.
-                bytes.clear();
-                self.pending = bytes;
+                // Keep the allocation for the next batch, unless a large item made it big: an
+                // idle conversation should hold its history, not its largest batch.
+                if bytes.capacity() <= KEPT_BUFFER_BYTES {
+                    bytes.clear();
+                    self.pending = bytes;
+                }
                 written
             }
             Err(join) => Err(io::Error::other(join)),
