@@ -24,9 +24,8 @@ use clap::Subcommand;
 use codex_core::ConfigOverride;
 use codex_core::sandbox::SandboxExecError;
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer as _;
-use tracing_subscriber::filter::FilterExt as _;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -164,15 +163,18 @@ fn sandbox_exec(policy: &str, cwd: Option<PathBuf>, command: Vec<OsString>) -> !
 fn init_tracing() {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,codex=info,codex_core=info"));
-    let rmcp_ceiling = filter_fn(|meta| {
-        !meta.target().starts_with(RMCP_TARGET) || *meta.level() <= tracing::Level::INFO
-    });
+    let rmcp_ceiling = Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target(RMCP_TARGET, LevelFilter::INFO);
+    // Both filters are global (not per-layer), so tracing caches each callsite's verdict and
+    // a disabled `trace!` on a hot path costs next to nothing.
     tracing_subscriber::registry()
+        .with(filter)
+        .with(rmcp_ceiling)
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_ansi(false)
-                .with_filter(filter.and(rmcp_ceiling)),
+                .with_ansi(false),
         )
         .init();
 }
