@@ -122,6 +122,45 @@ impl TestServer {
             .unwrap_or_else(|| panic!("no output for {call_id} reached the model"))
     }
 
+    /// A `codex` call in `cwd` whose model calls `shell` once (`argv`, plus the `extra`
+    /// arguments) and then answers "done"; every elicitation is answered with `reply`. Returns
+    /// the params of the elicitations and what the model was told of the command.
+    pub(crate) async fn shell_turn(
+        &mut self,
+        cwd: &std::path::Path,
+        argv: &[&str],
+        extra: Value,
+        reply: Value,
+    ) -> anyhow::Result<(Vec<Value>, String)> {
+        self.model
+            .mount_sse_sequence(vec![
+                codex_test_support::responses::shell_call("call-1", argv, extra),
+                codex_test_support::responses::assistant_answer("done"),
+            ])
+            .await;
+        let id = self
+            .mcp
+            .call_tool("codex", serde_json::json!({"prompt": "run it", "cwd": cwd}))
+            .await?;
+        let mut elicitations = Vec::new();
+        let response = loop {
+            let message = self.mcp.read_message().await?;
+            if message["method"] == "elicitation/create" {
+                elicitations.push(message["params"].clone());
+                self.mcp
+                    .send_response(message["id"].clone(), reply.clone())
+                    .await?;
+            } else if message.get("method").is_none() && message["id"] == serde_json::json!(id) {
+                break message;
+            }
+        };
+        assert_eq!(
+            response["result"]["structuredContent"]["content"], "done",
+            "{response}"
+        );
+        Ok((elicitations, self.output_seen_by_model("call-1").await))
+    }
+
     /// Calls `tool` and returns the `tools/call` result.
     pub(crate) async fn call(&mut self, tool: &str, arguments: Value) -> anyhow::Result<Value> {
         let id = self.mcp.call_tool(tool, arguments).await?;

@@ -8,8 +8,6 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use codex_test_support::DEFAULT_READ_TIMEOUT;
-use codex_test_support::responses::assistant_answer;
-use codex_test_support::responses::shell_call;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -313,45 +311,6 @@ async fn a_bad_policy_or_a_missing_program_is_reported() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One conversation in which the model runs `argv` through `shell` in `cwd`. Each elicitation is
-/// answered with `reply` and its params are returned, with what the model was told.
-async fn shell_turn(
-    server: &mut TestServer,
-    cwd: &Path,
-    argv: &[&str],
-    reply: Value,
-) -> anyhow::Result<(Vec<Value>, String)> {
-    server
-        .model
-        .mount_sse_sequence(vec![
-            shell_call("call-1", argv, json!({})),
-            assistant_answer("done"),
-        ])
-        .await;
-    let id = server
-        .mcp
-        .call_tool("codex", json!({"prompt": "run it", "cwd": cwd}))
-        .await?;
-    let mut elicitations = Vec::new();
-    let response = loop {
-        let message = server.mcp.read_message().await?;
-        if message["method"] == "elicitation/create" {
-            elicitations.push(message["params"].clone());
-            server
-                .mcp
-                .send_response(message["id"].clone(), reply.clone())
-                .await?;
-        } else if message.get("method").is_none() && message["id"] == json!(id) {
-            break message;
-        }
-    };
-    assert_eq!(
-        response["result"]["structuredContent"]["content"], "done",
-        "{response}"
-    );
-    Ok((elicitations, server.output_seen_by_model("call-1").await))
-}
-
 fn parse_output(output: &str) -> (i64, String) {
     let value: Value =
         serde_json::from_str(output).unwrap_or_else(|_| panic!("not a shell output: {output}"));
@@ -375,13 +334,14 @@ async fn on_request_runs_in_the_sandbox_without_asking() -> anyhow::Result<()> {
     let cwd = scratch_dir();
     let cwd_path = real(&cwd);
     let script = "echo hi > made.txt && echo net=$CODEX_SANDBOX_NETWORK_DISABLED";
-    let (asked, output) = shell_turn(
-        &mut server,
-        &cwd_path,
-        &bash(script),
-        json!({"action": "decline"}),
-    )
-    .await?;
+    let (asked, output) = server
+        .shell_turn(
+            &cwd_path,
+            &bash(script),
+            json!({}),
+            json!({"action": "decline"}),
+        )
+        .await?;
     assert_eq!(asked, Vec::<Value>::new());
     assert_eq!(parse_output(&output), (0, "net=1\n".to_string()));
     assert_eq!(std::fs::read_to_string(cwd_path.join("made.txt"))?, "hi\n");
@@ -396,8 +356,9 @@ async fn on_failure_asks_after_a_denial_and_reruns_unsandboxed() -> anyhow::Resu
     let target = real(&outside).join("escaped.txt");
     let script = format!("echo hi > {}", target.display());
     let argv = bash(&script);
-    let (asked, output) =
-        shell_turn(&mut server, &real(&cwd), &argv, json!({"action": "accept"})).await?;
+    let (asked, output) = server
+        .shell_turn(&real(&cwd), &argv, json!({}), json!({"action": "accept"}))
+        .await?;
     assert_eq!(asked.len(), 1, "{asked:?}");
     assert_eq!(
         asked[0]["codex_reason"],
@@ -416,13 +377,14 @@ async fn on_failure_denied_rerun_leaves_the_write_undone() -> anyhow::Result<()>
     let outside = scratch_dir();
     let target = real(&outside).join("escaped.txt");
     let script = format!("echo hi > {}", target.display());
-    let (asked, output) = shell_turn(
-        &mut server,
-        &real(&cwd),
-        &bash(&script),
-        json!({"action": "decline"}),
-    )
-    .await?;
+    let (asked, output) = server
+        .shell_turn(
+            &real(&cwd),
+            &bash(&script),
+            json!({}),
+            json!({"action": "decline"}),
+        )
+        .await?;
     assert_eq!(asked.len(), 1);
     assert_eq!(output, "exec command rejected by user");
     assert!(!target.exists());
@@ -436,13 +398,14 @@ async fn never_returns_the_denial_to_the_model_without_asking() -> anyhow::Resul
     let outside = scratch_dir();
     let target = real(&outside).join("escaped.txt");
     let script = format!("echo hi > {}", target.display());
-    let (asked, output) = shell_turn(
-        &mut server,
-        &real(&cwd),
-        &bash(&script),
-        json!({"action": "accept"}),
-    )
-    .await?;
+    let (asked, output) = server
+        .shell_turn(
+            &real(&cwd),
+            &bash(&script),
+            json!({}),
+            json!({"action": "accept"}),
+        )
+        .await?;
     assert_eq!(asked, Vec::<Value>::new());
     let (exit_code, text) = parse_output(&output);
     assert_eq!(exit_code, 1);

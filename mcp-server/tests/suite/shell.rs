@@ -2,7 +2,6 @@
 
 use codex_test_support::processes_with;
 use codex_test_support::responses::assistant_answer;
-use codex_test_support::responses::shell_call;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -18,36 +17,10 @@ async fn run_one(
     extra: Value,
 ) -> anyhow::Result<(String, bool)> {
     let cwd = TempDir::new()?;
-    server
-        .model
-        .mount_sse_sequence(vec![
-            shell_call("call-1", argv, extra),
-            assistant_answer("done"),
-        ])
-        .await;
-    let id = server
-        .mcp
-        .call_tool("codex", json!({"prompt": "run it", "cwd": cwd.path()}))
+    let (asked, output) = server
+        .shell_turn(cwd.path(), argv, extra, json!({"action": "accept"}))
         .await?;
-    let mut asked = false;
-    let response = loop {
-        let message = server.mcp.read_message().await?;
-        if message["method"] == "elicitation/create" {
-            asked = true;
-            server
-                .mcp
-                .send_response(message["id"].clone(), json!({"action": "accept"}))
-                .await?;
-        } else if message.get("method").is_none() && message["id"] == json!(id) {
-            break message;
-        }
-    };
-    assert_eq!(
-        response["result"]["structuredContent"]["content"], "done",
-        "{response}"
-    );
-    let output = server.output_seen_by_model("call-1").await;
-    Ok((output, asked))
+    Ok((output, !asked.is_empty()))
 }
 
 fn exit_code(output: &str) -> i64 {
