@@ -56,21 +56,15 @@ pub(crate) struct ServerOptions {
 /// start, when commands cannot be sandboxed, so that the questions (or refusals under `never`)
 /// that replace the sandbox do not come as a surprise.
 fn sandbox_exe() -> Option<PathBuf> {
-    if let Some(reason) = sandbox_unavailable_reason() {
-        tracing::warn!(
-            "commands cannot be sandboxed: {reason}. Under read-only and workspace-write, commands that are not known to be safe will be asked about (refused under approval_policy = never) instead of running in a sandbox"
-        );
-        return None;
-    }
-    match std::env::current_exe() {
-        Ok(exe) => Some(exe),
-        Err(err) => {
-            tracing::warn!(
-                "commands cannot be sandboxed: the path of this binary is unknown ({err}). Under read-only and workspace-write, commands that are not known to be safe will be asked about (refused under approval_policy = never) instead of running in a sandbox"
-            );
-            None
-        }
-    }
+    let why_not = match (sandbox_unavailable_reason(), std::env::current_exe()) {
+        (None, Ok(exe)) => return Some(exe),
+        (Some(reason), _) => reason.to_string(),
+        (None, Err(err)) => format!("the path of this binary is unknown ({err})"),
+    };
+    tracing::warn!(
+        "commands cannot be sandboxed: {why_not}. Under read-only and workspace-write, commands that are not known to be safe will be asked about (refused under approval_policy = never) instead of running in a sandbox"
+    );
+    None
 }
 
 /// Serves MCP on stdin/stdout until the host closes stdin.

@@ -154,7 +154,11 @@ async fn serve(
             }
             Some(result) = finished.recv() => return result,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                // An accept that fails (out of file descriptors, say) would fail again at once:
+                // end the login rather than spin.
+                let (stream, _) = accepted.map_err(|err| {
+                    AuthError::Login(format!("the login callback server failed: {err}"))
+                })?;
                 let flow = Arc::clone(&flow);
                 tokio::spawn(async move {
                     let service = service_fn(move |request| handle(Arc::clone(&flow), request));

@@ -291,20 +291,21 @@ impl AuthManager {
         if !provider.requires_openai_auth {
             return Ok(None);
         }
-        if let Some(CodexAuth::ChatGpt { last_refresh, .. }) = self.auth()
-            && is_stale(last_refresh)
+        let mut auth = self.auth();
+        if let Some(CodexAuth::ChatGpt { last_refresh, .. }) = &auth
+            && is_stale(*last_refresh)
         {
             match self
                 .refresh_if(|stored| is_stale(stored.last_refresh))
                 .await
             {
-                Ok(()) => {}
+                Ok(()) => auth = self.auth(),
                 Err(err @ AuthError::LoginRequired(_)) => return Err(err.into()),
                 // The old token may still work; a 401 would bring us back here.
                 Err(err) => tracing::warn!("proactive token refresh failed: {err}"),
             }
         }
-        Ok(self.auth().map(|auth| RequestAuth {
+        Ok(auth.map(|auth| RequestAuth {
             chatgpt: auth.mode() == AuthMode::ChatGpt,
             account_id: match &auth {
                 CodexAuth::ChatGpt { tokens, .. } => tokens.account_id().map(str::to_string),
