@@ -139,8 +139,16 @@ impl ServerHandler for CodexMcpServer {
     fn get_info(&self) -> ServerConfig {
         let mut info = Implementation::new(SERVER_NAME, env!("CARGO_PKG_VERSION"));
         info.title = Some("Codex".into());
-        // The tool list never changes, so `listChanged` is not advertised.
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        // The tool list never changes, so `listChanged` is not advertised. Resources and
+        // prompts are advertised (both lists are empty) because hosts list them, and rmcp
+        // answers methods of capabilities a server does not advertise with -32601.
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
             .with_server_info(info)
     }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::TestServer;
 
 #[tokio::test]
-async fn initialize_names_the_server_and_offers_only_tools() -> anyhow::Result<()> {
+async fn initialize_names_the_server_and_offers_tools_and_empty_lists() -> anyhow::Result<()> {
     let model = codex_test_support::MockModel::start().await;
     let home = tempfile::TempDir::new()?;
     codex_test_support::write_mock_config(home.path(), &model.base_url(), "")?;
@@ -16,7 +16,7 @@ async fn initialize_names_the_server_and_offers_only_tools() -> anyhow::Result<(
         result,
         json!({
             "protocolVersion": "2025-06-18",
-            "capabilities": {"tools": {}},
+            "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
             "serverInfo": {"name": "codex-mcp-server", "title": "Codex", "version": env!("CARGO_PKG_VERSION")}
         })
     );
