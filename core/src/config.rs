@@ -71,6 +71,9 @@ pub struct ConfigToml {
     pub conversation_idle_timeout_secs: Option<u64>,
     /// Whether a server forwards every engine event to its client (`codex/event`).
     pub codex_events: Option<bool>,
+    /// Whether a tool result names its thread in `content` as well as in
+    /// `structuredContent`.
+    pub thread_id_in_content: Option<bool>,
     /// `chatgpt` (default) or `apikey`: which credentials win when auth.json holds both.
     pub preferred_auth_method: Option<AuthMode>,
     /// Where requests signed in with ChatGPT go when the provider has no `base_url`.
@@ -182,6 +185,10 @@ pub struct Config {
     /// Whether a server forwards every engine event to its client; some clients choke on
     /// notifications they do not know.
     pub codex_events: bool,
+    /// Whether a tool result also names its thread in a second text block of `content`:
+    /// hosts that show their model only `content` (the Agents SDK by default) would
+    /// otherwise never let it continue the thread.
+    pub thread_id_in_content: bool,
     pub chatgpt_base_url: String,
     /// Server-wide: read once, when the server starts.
     pub auth: AuthSettings,
@@ -273,6 +280,7 @@ impl Config {
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
             ),
             codex_events: toml.codex_events.unwrap_or(true),
+            thread_id_in_content: toml.thread_id_in_content.unwrap_or(true),
             chatgpt_base_url: toml
                 .chatgpt_base_url
                 .unwrap_or_else(|| DEFAULT_CHATGPT_BASE_URL.to_string()),

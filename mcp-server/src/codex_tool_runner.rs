@@ -27,6 +27,7 @@ use serde::de::DeserializeOwned;
 
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::tool_error::ToolCallError;
+use crate::tool_error::name_thread_in_content;
 use crate::tool_error::success;
 use crate::turn_driver::TurnOutcome;
 use crate::turn_driver::TurnReporter;
@@ -140,12 +141,16 @@ async fn run_turn(
         }
         Err(err) => return ToolCallError::Submit(err).into_result(Some(thread_id)),
     }
-    match drive_turn(&conversation, &sub_id, &reporter, context.ct).await {
+    let mut result = match drive_turn(&conversation, &sub_id, &reporter, context.ct).await {
         TurnOutcome::Completed(content) => success(thread_id, content),
         TurnOutcome::Failed(message) => ToolCallError::Turn(message).into_result(Some(thread_id)),
         TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
         TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
+    };
+    if conversation.config().thread_id_in_content {
+        name_thread_in_content(&mut result, thread_id);
     }
+    result
 }
 
 /// Deserializes tool arguments, naming the offending field in the error.

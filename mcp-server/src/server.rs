@@ -29,6 +29,7 @@ use rmcp::model::ServerConfig;
 #[allow(deprecated)] // Logging is deprecated in newer MCP revisions; hosts still send it.
 use rmcp::model::SetLevelRequestParams;
 use rmcp::service::RequestContext;
+use rmcp::service::ServerInitializeError;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
@@ -90,13 +91,31 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         config,
     };
     let (transport, host_gone) = stdio_transport::stdio();
-    let service = server.serve(transport).await?;
-    let stop = service.cancellation_token();
     let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
+    // surely as one that leaves later: quietly, with status 0.
+    let service = tokio::select! {
+        served = server.serve(transport) => match served {
+            Ok(service) => service,
+            Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {
+                tracing::info!("the host left before opening the session");
+                return Ok(());
+            }
+            Err(err) => return Err(err.into()),
+        },
+        _ = terminate.recv() => return Ok(()),
+        _ = interrupt.recv() => return Ok(()),
+    };
+    let stop = service.cancellation_token();
     tokio::select! {
         reason = service.waiting() => tracing::info!(?reason, "MCP connection closed"),
         () = host_gone.cancelled() => {
             tracing::info!("stdin closed: shutting down");
+            stop.cancel();
+        }
+        _ = interrupt.recv() => {
+            tracing::info!("SIGINT: shutting down");
             stop.cancel();
         }
         _ = terminate.recv() => {
@@ -149,7 +168,7 @@ impl ServerHandler for CodexMcpServer {
                 .enable_prompts()
                 .build(),
         )
-            .with_server_info(info)
+        .with_server_info(info)
     }
 
     async fn list_tools(

@@ -3,11 +3,19 @@
 //! rmcp drops a line it cannot read as a client message without a word, which leaves a host
 //! waiting forever for a reply. Here such a line is answered with the JSON-RPC error it
 //! deserves (-32700 for text that is not JSON, -32600 for JSON that is not a message, -32602
-//! for a known method with unusable params), and everything else passes through to rmcp
+//! for a known method with unusable params, or an `initialize` that lacks a field or offers
+//! a version this server does not speak), and everything else passes through to rmcp
 //! untouched. One task owns stdout and writes whole lines only, so these answers never split
 //! one of rmcp's messages.
+//!
+//! On the way out, one thing is taken off: rmcp stamps every request it sends with a
+//! `_meta.progressToken` of its own. An `elicitation/create` is a question for a person, and a
+//! token there invites hosts to expect progress that never comes, so it goes.
 
+use memchr::memmem;
 use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::InitializeRequestParams;
+use rmcp::model::ProtocolVersion;
 use serde_json::Value;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
@@ -27,6 +35,10 @@ const PIPE_CAPACITY: usize = 256 * 1024;
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
+const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+
+/// Lines holding this are the only ones the writer looks into.
+const ELICITATION_CREATE: &[u8] = b"\"elicitation/create\"";
 
 /// The transport to hand to rmcp: what it reads comes from stdin, what it writes goes to
 /// stdout. The token is cancelled when the host closes stdin: rmcp itself waits for the
@@ -97,7 +109,9 @@ async fn read_host(
 /// `None` when rmcp can read `line`; otherwise the error response to send instead.
 fn check(line: &[u8]) -> Option<String> {
     if serde_json::from_slice::<ClientJsonRpcMessage>(line).is_ok() {
-        return None;
+        // rmcp reads an `initialize` it cannot use as some other request and answers about
+        // missing `_meta`; the host deserves to hear which field is wrong.
+        return memmem::find(line, b"\"initialize\"").and_then(|_| check_initialize(line));
     }
     let value: Value = match serde_json::from_slice(line) {
         Ok(value) => value,
@@ -132,6 +146,56 @@ fn check(line: &[u8]) -> Option<String> {
             "Invalid Request: expected a JSON-RPC 2.0 request with a `method`".to_string(),
         ),
     })
+}
+
+/// The answer to an `initialize` request rmcp should not see: one that lacks a field (named in
+/// the error) or offers a protocol version this server does not speak (-32022, with the
+/// versions it does).
+fn check_initialize(line: &[u8]) -> Option<String> {
+    let value: Value = serde_json::from_slice(line).ok()?;
+    if value.get("method").and_then(Value::as_str) != Some("initialize") {
+        return None;
+    }
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let params = value.get("params").cloned().unwrap_or(Value::Null);
+    let params: InitializeRequestParams = match serde_path_to_error::deserialize(params) {
+        Ok(params) => params,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            let why = if path == "." {
+                inner.to_string()
+            } else {
+                format!("`{path}`: {inner}")
+            };
+            return Some(error_response(
+                &id,
+                INVALID_PARAMS,
+                format!("Invalid params for `initialize`: {why}"),
+            ));
+        }
+    };
+    let supported = ProtocolVersion::KNOWN_VERSIONS;
+    if supported.contains(&params.protocol_version) {
+        return None;
+    }
+    let supported: Vec<&str> = supported.iter().map(ProtocolVersion::as_str).collect();
+    Some(
+        json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": UNSUPPORTED_PROTOCOL_VERSION,
+                "message": format!(
+                    "Unsupported protocol version {}; this server supports {}",
+                    params.protocol_version.as_str(),
+                    supported.join(", ")
+                ),
+                "data": {"requested": params.protocol_version.as_str(), "supported": supported},
+            }
+        })
+        .to_string(),
+    )
 }
 
 fn why_unreadable(line: &[u8]) -> String {
@@ -182,6 +246,9 @@ async fn write_host(
                 }
                 from_rmcp.consume(taken);
                 if !batch.is_empty() {
+                    if memmem::find(&batch, ELICITATION_CREATE).is_some() {
+                        batch = without_elicitation_progress_tokens(&batch);
+                    }
                     wire_log::log_lines("server → host:", &batch);
                     if write_all(&mut host, &batch).await.is_err() {
                         return;
@@ -200,6 +267,42 @@ async fn write_host(
             },
         }
     }
+}
+
+/// `batch` (whole lines) with the `_meta.progressToken` rmcp put on each `elicitation/create`
+/// request taken off; every other line is kept byte for byte.
+fn without_elicitation_progress_tokens(batch: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(batch.len());
+    for line in batch.split_inclusive(|&b| b == b'\n') {
+        match strip_progress_token(line) {
+            Some(mut rewritten) => {
+                rewritten.push(b'\n');
+                out.append(&mut rewritten);
+            }
+            None => out.extend_from_slice(line),
+        }
+    }
+    out
+}
+
+/// The rewritten line when `line` is an `elicitation/create` request with a progress token.
+fn strip_progress_token(line: &[u8]) -> Option<Vec<u8>> {
+    memmem::find(line, ELICITATION_CREATE)?;
+    let mut message: Value = serde_json::from_slice(line).ok()?;
+    if message.get("method").and_then(Value::as_str) != Some("elicitation/create") {
+        return None;
+    }
+    let meta = message
+        .get_mut("params")?
+        .get_mut("_meta")?
+        .as_object_mut()?;
+    meta.remove("progressToken")?;
+    if meta.is_empty()
+        && let Some(params) = message.get_mut("params").and_then(Value::as_object_mut)
+    {
+        params.remove("_meta");
+    }
+    serde_json::to_vec(&message).ok()
 }
 
 async fn write_all(host: &mut (impl AsyncWrite + Unpin), bytes: &[u8]) -> std::io::Result<()> {
@@ -247,6 +350,76 @@ mod tests {
             answer(r#"{"jsonrpc":"2.0","id":"x","method":"tools/call","params":5}"#).unwrap();
         assert_eq!(bad_params["id"], json!("x"));
         assert_eq!(bad_params["error"]["code"], json!(INVALID_PARAMS));
+    }
+
+    #[test]
+    fn an_initialize_that_lacks_a_field_is_told_which() {
+        let no_version = answer(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(no_version["id"], json!(1));
+        assert_eq!(no_version["error"]["code"], json!(INVALID_PARAMS));
+        let message = no_version["error"]["message"].as_str().unwrap();
+        assert!(message.contains("`clientInfo`"), "{message}");
+        assert!(message.contains("missing field `version`"), "{message}");
+
+        let no_capabilities = answer(
+            r#"{"jsonrpc":"2.0","id":2,"method":"initialize","params":{"protocolVersion":"2025-11-25","clientInfo":{"name":"x","version":"1"}}}"#,
+        )
+        .unwrap();
+        let message = no_capabilities["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("missing field `capabilities`"),
+            "{message}"
+        );
+
+        let fine = r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#;
+        assert_eq!(answer(fine), None);
+        // A prompt that merely mentions the word is not an initialize.
+        assert_eq!(
+            answer(
+                r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"codex","arguments":{"prompt":"\"initialize\""}}}"#
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn an_initialize_with_an_unknown_version_gets_the_supported_list() {
+        let old = answer(
+            r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(old["error"]["code"], json!(UNSUPPORTED_PROTOCOL_VERSION));
+        assert_eq!(old["error"]["data"]["requested"], json!("1999-01-01"));
+        let supported = old["error"]["data"]["supported"].as_array().unwrap();
+        assert!(supported.contains(&json!("2025-11-25")), "{old}");
+        assert!(supported.contains(&json!("2026-07-28")), "{old}");
+    }
+
+    #[test]
+    fn elicitations_lose_only_their_progress_token() {
+        let batch = concat!(
+            r#"{"jsonrpc":"2.0","method":"codex/event","params":{"msg":"elicitation/create"}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":0,"method":"elicitation/create","params":{"_meta":{"progressToken":0},"message":"ok?"}}"#,
+            "\n",
+            r#"{"jsonrpc":"2.0","id":1,"method":"elicitation/create","params":{"_meta":{"progressToken":1,"x":2},"message":"ok?"}}"#,
+            "\n",
+        );
+        let out = String::from_utf8(without_elicitation_progress_tokens(batch.as_bytes())).unwrap();
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(out.lines().next(), batch.lines().next(), "untouched");
+        assert_eq!(
+            lines[1],
+            json!({"jsonrpc":"2.0","id":0,"method":"elicitation/create","params":{"message":"ok?"}})
+        );
+        assert_eq!(lines[2]["params"]["_meta"], json!({"x": 2}));
+        assert!(out.ends_with('\n'));
     }
 
     #[tokio::test]

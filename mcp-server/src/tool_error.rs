@@ -78,6 +78,19 @@ pub(crate) fn success(thread_id: ConversationId, content: String) -> CallToolRes
     result
 }
 
+/// Names the thread in a second text block of `content`, after the answer, for hosts that
+/// show their model only `content` and so would never let it call `codex-reply`.
+pub(crate) fn name_thread_in_content(result: &mut CallToolResult, thread_id: ConversationId) {
+    result
+        .content
+        .push(ContentBlock::text(thread_hint(thread_id)));
+}
+
+/// The second text block of a result: the thread id, and what it is for.
+pub(crate) fn thread_hint(thread_id: ConversationId) -> String {
+    format!("threadId: {thread_id} (pass it to `codex-reply` to continue this conversation)")
+}
+
 fn structured(thread_id: ConversationId, content: String) -> Option<serde_json::Value> {
     serde_json::to_value(CodexToolCallResult {
         thread_id: thread_id.to_string(),

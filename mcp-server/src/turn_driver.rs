@@ -31,9 +31,10 @@ use crate::approval::ApprovalKind;
 use crate::approval::ApprovalRequest;
 use crate::approval::shell_join;
 
-/// A running turn reports progress at least this often, so that hosts which reset their
-/// timeout on progress (Claude Code, the Agents SDK) keep waiting.
-const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// A running turn reports progress after at most this much silence, so that hosts which
+/// reset their timeout on progress keep waiting. Well under 5 s: a host with a 5 s timeout
+/// must never come within a timer's jitter of it.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(3500);
 /// Step messages closer together than this are dropped: progress is for humans and timers.
 const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 

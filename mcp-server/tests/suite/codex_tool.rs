@@ -29,7 +29,10 @@ async fn codex_returns_the_answer_and_a_thread_id(wire: Wire) -> anyhow::Result<
     assert_eq!(
         result,
         &json!({
-            "content": [{"type": "text", "text": "hello"}],
+            "content": [
+                {"type": "text", "text": "hello"},
+                {"type": "text", "text": format!("threadId: {thread} (pass it to `codex-reply` to continue this conversation)")},
+            ],
             "structuredContent": {"threadId": thread, "content": "hello"},
             "isError": false
         })
@@ -130,7 +133,10 @@ async fn codex_reply_continues_the_conversation(wire: Wire) -> anyhow::Result<()
     assert_eq!(
         second,
         json!({
-            "content": [{"type": "text", "text": "second answer"}],
+            "content": [
+                {"type": "text", "text": "second answer"},
+                {"type": "text", "text": format!("threadId: {thread} (pass it to `codex-reply` to continue this conversation)")},
+            ],
             "structuredContent": {"threadId": thread, "content": "second answer"},
             "isError": false
         })
@@ -282,5 +288,25 @@ async fn plan_updates_reach_the_host() -> anyhow::Result<()> {
         .filter_map(|t| t["name"].as_str())
         .collect();
     assert_eq!(tools, ["shell", "apply_patch", "update_plan"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_thread_hint_in_content_can_be_turned_off() -> anyhow::Result<()> {
+    let server_with = |config: &'static str| async move {
+        let mut server = TestServer::start(config, &[]).await?;
+        server.model.mount_echo(std::time::Duration::ZERO).await;
+        let id = server
+            .mcp
+            .call_tool("codex", json!({"prompt": "hi"}))
+            .await?;
+        let response = server.mcp.read_until_response(id).await?;
+        anyhow::Ok(response["result"]["content"].clone())
+    };
+    let on = server_with("").await?;
+    assert_eq!(on.as_array().map(Vec::len), Some(2), "{on}");
+    assert_eq!(on[0]["text"], "echo: hi", "the answer stays first");
+    let off = server_with("thread_id_in_content = false").await?;
+    assert_eq!(off, json!([{"type": "text", "text": "echo: hi"}]));
     Ok(())
 }
