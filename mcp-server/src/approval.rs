@@ -1,5 +1,5 @@
-//! Approvals (commands and patches) as MCP elicitations: ask the host, and turn whatever
-//! happens into a decision.
+//! Approvals (commands and patches) as elicitations: ask the host (see `ask_host.rs` for how
+//! each protocol era is asked), and turn whatever happens into a decision.
 //!
 //! Every path ends in an answer to the engine: the host's reply, a denial for an error reply,
 //! an unreadable reply or a timeout, or the configured fallback when the host cannot be asked.
@@ -17,7 +17,6 @@ use codex_core::protocol::ExecApprovalRequestEvent;
 use codex_core::protocol::ReviewDecision;
 use codex_mcp_types::ApprovalDecision;
 use codex_mcp_types::ApprovalElicitCommon;
-use codex_mcp_types::ELICITATION_CREATE_METHOD;
 use codex_mcp_types::EXEC_APPROVAL_ELICITATION;
 use codex_mcp_types::ExecApprovalElicitParams;
 use codex_mcp_types::PATCH_APPROVAL_ELICITATION;
@@ -25,13 +24,9 @@ use codex_mcp_types::PatchApprovalElicitParams;
 use codex_mcp_types::RequestId;
 use codex_mcp_types::approval_requested_schema;
 use codex_mcp_types::parse_approval_reply;
-use rmcp::Peer;
-use rmcp::RoleServer;
-use rmcp::model::CancelledNotificationParam;
-use rmcp::model::CustomRequest;
-use rmcp::model::ServerRequest;
-use rmcp::service::PeerRequestOptions;
 use tokio_util::sync::CancellationToken;
+
+use crate::ask_host::HostChannel;
 
 /// What is asked about.
 pub(crate) enum ApprovalKind {
@@ -60,7 +55,7 @@ impl ApprovalKind {
 
 /// Everything needed to ask about one action, detached from the turn's event loop.
 pub(crate) struct ApprovalRequest {
-    pub(crate) peer: Peer<RoleServer>,
+    pub(crate) host: HostChannel,
     pub(crate) conversation: Arc<CodexConversation>,
     pub(crate) request_id: RequestId,
     pub(crate) thread_id: String,
@@ -92,13 +87,9 @@ pub(crate) async fn resolve(request: ApprovalRequest) {
 async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
     let approvals = &request.conversation.config().approvals;
     let action = request.kind.action();
-    let supports_elicitation = request
-        .peer
-        .peer_info()
-        .is_some_and(|info| info.capabilities.elicitation.is_some());
-    if !supports_elicitation {
+    if matches!(request.host, HostChannel::Unavailable) {
         let note = format!(
-            "Approval to {action} could not be requested: the MCP client does not support elicitation, so it was {} by the configured fallback (approvals.fallback).",
+            "Approval to {action} could not be requested: the MCP client did not declare elicitation for this call, so it was {} by the configured fallback (approvals.fallback).",
             match approvals.fallback {
                 ApprovalFallback::Deny => "denied",
                 ApprovalFallback::Abort => "denied and the turn aborted",
@@ -107,7 +98,7 @@ async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
         add_note(request, &note);
         return Some(match approvals.fallback {
             ApprovalFallback::Deny => ReviewDecision::DeniedWithReason(
-                "approval unavailable: the MCP client cannot be asked (no elicitation support), so this was not done; do not retry it, continue without it or explain what the user must do"
+                "approval unavailable: the MCP client cannot be asked (it declared no elicitation), so this was not done; do not retry it, continue without it or explain what the user must do"
                     .to_string(),
             ),
             ApprovalFallback::Abort => ReviewDecision::Abort,
@@ -123,7 +114,10 @@ async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
         }
     };
     let timeout = Duration::from_secs(approvals.timeout_secs);
-    let reply = ask(&request.peer, params, timeout, &request.turn_ended).await?;
+    let reply = request
+        .host
+        .ask(params, timeout, &request.turn_ended)
+        .await?;
     Some(match reply {
         Ok(reply) => match parse_approval_reply(&reply) {
             ApprovalDecision::Approved => ReviewDecision::Approved,
@@ -198,55 +192,6 @@ fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, se
             })
         }
     }
-}
-
-/// Sends the elicitation and returns the raw result, or why there is none; `None` when the
-/// turn ended first, in which case the host is told the request is cancelled.
-async fn ask(
-    peer: &Peer<RoleServer>,
-    params: serde_json::Value,
-    timeout: Duration,
-    turn_ended: &CancellationToken,
-) -> Option<Result<serde_json::Value, String>> {
-    let request =
-        ServerRequest::CustomRequest(CustomRequest::new(ELICITATION_CREATE_METHOD, Some(params)));
-    let mut options = PeerRequestOptions::no_options();
-    options.timeout = Some(timeout);
-    let handle = match peer.send_request_with_option(request, options).await {
-        Ok(handle) => handle,
-        Err(err) => return Some(Err(err.to_string())),
-    };
-    let request_id = handle.id.clone();
-    let reply = tokio::select! {
-        reply = handle.await_response() => reply,
-        () = turn_ended.cancelled() => {
-            let cancelled = CancelledNotificationParam::new(
-                Some(request_id),
-                Some("the turn ended before the approval was answered".to_string()),
-            );
-            if let Err(err) = peer.notify_cancelled(cancelled).await {
-                tracing::debug!("cancellation not delivered (host gone?): {err}");
-            }
-            return None;
-        }
-    };
-    Some(answer(reply, timeout))
-}
-
-fn answer(
-    reply: Result<rmcp::model::ClientResult, rmcp::service::ServiceError>,
-    timeout: Duration,
-) -> Result<serde_json::Value, String> {
-    let reply = reply.map_err(|err| match err {
-        rmcp::service::ServiceError::Timeout { .. } => {
-            format!(
-                "no answer within {} s (approvals.timeout_secs)",
-                timeout.as_secs()
-            )
-        }
-        other => other.to_string(),
-    })?;
-    serde_json::to_value(reply).map_err(|err| err.to_string())
 }
 
 fn add_note(request: &ApprovalRequest, note: &str) {

@@ -1,5 +1,7 @@
 //! Runs a `codex` or `codex-reply` call: starts or finds the conversation, submits the prompt,
 //! forwards every event as a `codex/event` notification, and answers with the turn's outcome.
+//! A legacy call does all of it inside its request; a 2026-07-28 call's turn is followed on a
+//! task of its own (`running_turns.rs`), because it outlives the request that started it.
 
 use std::sync::Arc;
 
@@ -24,99 +26,138 @@ use rmcp::model::JsonObject;
 use rmcp::model::NumberOrString;
 use rmcp::service::RequestContext;
 use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
 
+use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
 use crate::tool_error::success;
+use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnOutcome;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
 
-pub(crate) async fn run_codex(
+/// A turn that has been submitted, with everything needed to follow it to its end.
+pub(crate) struct StartedTurn {
+    conversation: Arc<CodexConversation>,
+    sub_id: String,
+    reporter: TurnReporter,
+}
+
+impl StartedTurn {
+    pub(crate) fn thread_id(&self) -> ConversationId {
+        self.conversation.conversation_id()
+    }
+
+    /// Follows the turn to its end and answers with its outcome. `cancel` interrupts it.
+    pub(crate) async fn finish(self, cancel: CancellationToken) -> CallToolResult {
+        let thread_id = self.thread_id();
+        let outcome = drive_turn(&self.conversation, &self.sub_id, &self.reporter, cancel).await;
+        let mut result = match outcome {
+            TurnOutcome::Completed(content) => success(thread_id, content),
+            TurnOutcome::Failed(message) => {
+                ToolCallError::Turn(message).into_result(Some(thread_id))
+            }
+            TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
+            TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
+        };
+        if self.conversation.config().thread_id_in_content {
+            name_thread_in_content(&mut result, thread_id);
+        }
+        result
+    }
+}
+
+/// How a call's turn reaches its host.
+pub(crate) struct TurnHost {
+    pub(crate) channel: HostChannel,
+    pub(crate) progress: Arc<ProgressTarget>,
+}
+
+/// Everything a `codex` or `codex-reply` call does before its turn runs: reads the
+/// arguments, starts or finds the conversation and submits the prompt. A call that fails on
+/// the way is answered with the returned result.
+pub(crate) async fn start(
     conversations: &ConversationManager,
     server_config: &ServerConfigLayer,
+    tool: &str,
     arguments: Option<JsonObject>,
-    context: RequestContext<RoleServer>,
-) -> CallToolResult {
-    let params: CodexToolCallParam = match parse_arguments(CODEX_TOOL_NAME, arguments) {
-        Ok(params) => params,
-        Err(err) => return err.into_result(None),
-    };
-    let config = match server_config.load_for_call(&params).await {
-        Ok(config) => config,
-        Err(err) => return ToolCallError::Config(err).into_result(None),
-    };
-    let NewConversation {
-        conversation_id: _,
-        conversation,
-        session_configured,
-    } = match conversations.new_conversation(config).await {
-        Ok(new) => new,
-        Err(err) => return ToolCallError::StartSession(err).into_result(None),
-    };
-    run_turn(
-        conversation,
-        server_config,
-        params.prompt,
-        Some(Event {
-            id: String::new(),
-            msg: EventMsg::SessionConfigured(session_configured),
-        }),
-        context,
-    )
-    .await
-}
-
-pub(crate) async fn run_codex_reply(
-    conversations: &ConversationManager,
-    config: &ServerConfigLayer,
-    arguments: Option<JsonObject>,
-    context: RequestContext<RoleServer>,
-) -> CallToolResult {
-    let params: CodexToolCallReplyParam = match parse_arguments(CODEX_REPLY_TOOL_NAME, arguments) {
-        Ok(params) => params,
-        Err(err) => return err.into_result(None),
-    };
-    let conversation_id = match params
-        .thread_id()
-        .map_err(ToolCallError::from)
-        .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
-    {
-        Ok(id) => id,
-        Err(err) => return err.into_result(None),
-    };
-    // A thread not in memory (the server restarted, or it was idle) is loaded from its
-    // rollout, under the settings it last ran with.
-    let conversation = match conversations
-        .get_or_resume(conversation_id, |saved| config.load_for_resume(None, saved))
-        .await
-    {
-        Ok(conversation) => conversation,
-        Err(CodexErr::ConversationNotFound(id)) => {
-            return ToolCallError::UnknownThread(id).into_result(None);
+    context: &RequestContext<RoleServer>,
+    host: TurnHost,
+) -> Result<StartedTurn, CallToolResult> {
+    let (conversation, prompt, first_event) = match tool {
+        CODEX_TOOL_NAME => {
+            let params: CodexToolCallParam = parse_arguments(CODEX_TOOL_NAME, arguments)
+                .map_err(|err| err.into_result(None))?;
+            let config = server_config
+                .load_for_call(&params)
+                .await
+                .map_err(|err| ToolCallError::Config(err).into_result(None))?;
+            let NewConversation {
+                conversation_id: _,
+                conversation,
+                session_configured,
+            } = conversations
+                .new_conversation(config)
+                .await
+                .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
+            let first_event = Event {
+                id: String::new(),
+                msg: EventMsg::SessionConfigured(session_configured),
+            };
+            (conversation, params.prompt, Some(first_event))
         }
-        Err(err) => return ToolCallError::Resume(err).into_result(Some(conversation_id)),
+        CODEX_REPLY_TOOL_NAME => {
+            let params: CodexToolCallReplyParam =
+                parse_arguments(CODEX_REPLY_TOOL_NAME, arguments)
+                    .map_err(|err| err.into_result(None))?;
+            let conversation_id = params
+                .thread_id()
+                .map_err(ToolCallError::from)
+                .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
+                .map_err(|err| err.into_result(None))?;
+            // A thread not in memory (the server restarted, or it was idle) is loaded from
+            // its rollout, under the settings it last ran with.
+            let conversation = match conversations
+                .get_or_resume(conversation_id, |saved| {
+                    server_config.load_for_resume(None, saved)
+                })
+                .await
+            {
+                Ok(conversation) => conversation,
+                Err(CodexErr::ConversationNotFound(id)) => {
+                    return Err(ToolCallError::UnknownThread(id).into_result(None));
+                }
+                Err(err) => {
+                    return Err(ToolCallError::Resume(err).into_result(Some(conversation_id)));
+                }
+            };
+            (conversation, params.prompt, None)
+        }
+        other => return Err(ToolCallError::UnknownTool(other.to_string()).into_result(None)),
     };
-    run_turn(conversation, config, params.prompt, None, context).await
+    submit(conversation, server_config, prompt, first_event, context, host).await
 }
 
-/// Submits `prompt` as a turn and answers with its outcome. `first_event` (the new
-/// conversation's `session_configured`) is forwarded before the turn's own events.
-async fn run_turn(
+/// Submits `prompt` as a turn. `first_event` (the new conversation's `session_configured`)
+/// is forwarded before the turn's own events.
+async fn submit(
     conversation: Arc<CodexConversation>,
     server_config: &ServerConfigLayer,
     prompt: String,
     first_event: Option<Event>,
-    context: RequestContext<RoleServer>,
-) -> CallToolResult {
+    context: &RequestContext<RoleServer>,
+    host: TurnHost,
+) -> Result<StartedTurn, CallToolResult> {
     let thread_id = conversation.conversation_id();
     let reporter = TurnReporter {
-        peer: context.peer,
+        peer: context.peer.clone(),
         request_id: request_id(&context.id),
         thread_id,
         forward_events: server_config.codex_events && conversation.config().codex_events,
-        progress_token: context.meta.get_progress_token(),
+        progress: host.progress,
+        host: host.channel,
     };
     if let Some(event) = first_event {
         reporter.forward(&event).await;
@@ -126,7 +167,7 @@ async fn run_turn(
     let sub_id = reporter.request_id.to_string();
     // Cancelled while the conversation was starting: no turn. The host expects no answer.
     if context.ct.is_cancelled() {
-        return ToolCallError::Aborted.into_result(Some(thread_id));
+        return Err(ToolCallError::Aborted.into_result(Some(thread_id)));
     }
     let submission = Submission {
         id: sub_id.clone(),
@@ -135,22 +176,14 @@ async fn run_turn(
         },
     };
     match conversation.start_turn(submission).await {
-        Ok(()) => {}
-        Err(err @ CodexErr::Busy(_)) => {
-            return ToolCallError::Busy(err).into_result(Some(thread_id));
-        }
-        Err(err) => return ToolCallError::Submit(err).into_result(Some(thread_id)),
+        Ok(()) => Ok(StartedTurn {
+            conversation,
+            sub_id,
+            reporter,
+        }),
+        Err(err @ CodexErr::Busy(_)) => Err(ToolCallError::Busy(err).into_result(Some(thread_id))),
+        Err(err) => Err(ToolCallError::Submit(err).into_result(Some(thread_id))),
     }
-    let mut result = match drive_turn(&conversation, &sub_id, &reporter, context.ct).await {
-        TurnOutcome::Completed(content) => success(thread_id, content),
-        TurnOutcome::Failed(message) => ToolCallError::Turn(message).into_result(Some(thread_id)),
-        TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
-        TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
-    };
-    if conversation.config().thread_id_in_content {
-        name_thread_in_content(&mut result, thread_id);
-    }
-    result
 }
 
 /// Deserializes tool arguments, naming the offending field in the error.

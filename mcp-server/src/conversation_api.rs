@@ -57,6 +57,8 @@ use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
 use crate::settings_api;
+use crate::ask_host::HostChannel;
+use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
 
@@ -342,12 +344,15 @@ impl ConversationApi {
                 op,
             })
             .await?;
+        // A 2026-07-28 client is not asked: this request's answer is already the turn's start.
+        let host = HostChannel::for_request(&context, None);
         let reporter = TurnReporter {
             peer: context.peer,
             request_id,
             thread_id: conversation.conversation_id(),
             forward_events: false,
-            progress_token: None,
+            progress: ProgressTarget::new(None),
+            host,
         };
         tokio::spawn(async move {
             // The outcome reaches the host through its listeners.

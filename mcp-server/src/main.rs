@@ -3,12 +3,16 @@
 
 mod account_api;
 mod approval;
+mod ask_host;
 mod codex_tool_config;
 mod codex_tool_runner;
 mod conversation_api;
+mod request_state;
+mod running_turns;
 mod server;
 mod settings_api;
 mod stdio_transport;
+mod task_store;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;

@@ -9,36 +9,49 @@ use codex_core::ConfigOverride;
 use codex_core::ConversationManager;
 use codex_core::config::find_codex_home;
 use codex_core::sandbox::sandbox_unavailable_reason;
-use codex_mcp_types::CODEX_REPLY_TOOL_NAME;
-use codex_mcp_types::CODEX_TOOL_NAME;
 use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
 use rmcp::ServerHandler;
+use rmcp::Service;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::model::CallToolResponse;
+use rmcp::model::CancelTaskParams;
+use rmcp::model::ClientNotification;
+use rmcp::model::ClientRequest;
 use rmcp::model::CustomRequest;
 use rmcp::model::CustomResult;
+use rmcp::model::GetTaskParams;
+use rmcp::model::GetTaskResult;
 use rmcp::model::Implementation;
 use rmcp::model::InitializeRequestParams;
 use rmcp::model::InitializeResult;
 use rmcp::model::ListToolsResult;
 use rmcp::model::PaginatedRequestParams;
+use rmcp::model::ProtocolVersion;
 use rmcp::model::ServerCapabilities;
 use rmcp::model::ServerConfig;
+use rmcp::model::ServerResult;
+use rmcp::model::UpdateTaskParams;
 #[allow(deprecated)] // Logging is deprecated in newer MCP revisions; hosts still send it.
 use rmcp::model::SetLevelRequestParams;
+use rmcp::service::NotificationContext;
 use rmcp::service::RequestContext;
 use rmcp::service::ServerInitializeError;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
+use crate::ask_host::HostChannel;
+use crate::ask_host::is_modern;
+use crate::ask_host::lift_codex_fields;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
+use crate::codex_tool_runner::TurnHost;
+use crate::running_turns::RunningTurns;
 use crate::conversation_api::ConversationApi;
 use crate::stdio_transport;
 use crate::tool_definitions;
-use crate::tool_error::ToolCallError;
+use crate::turn_driver::ProgressTarget;
 
 /// How long running turns get to stop and record that they were aborted, once the host has
 /// gone: well inside the second a host gives a server before it kills it.
@@ -80,8 +93,10 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     });
     let startup = config.server_settings().await;
     let auth = AuthManager::shared(&codex_home, startup.auth);
-    let conversations = Arc::new(ConversationManager::new(auth, codex_home)?);
+    let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
+    let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
     let server = CodexMcpServer {
+        turns,
         api: Arc::new(ConversationApi::new(
             Arc::clone(&conversations),
             Arc::clone(&config),
@@ -96,7 +111,7 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
     // surely as one that leaves later: quietly, with status 0.
     let service = tokio::select! {
-        served = server.serve(transport) => match served {
+        served = LiftCodexFields(server).serve(transport) => match served {
             Ok(service) => service,
             Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {
                 tracing::info!("the host left before opening the session");
@@ -137,6 +152,8 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
 #[derive(Clone)]
 pub(crate) struct CodexMcpServer {
     conversations: Arc<ConversationManager>,
+    /// The turns of 2026-07-28 calls and tasks, which outlive their requests.
+    turns: Arc<RunningTurns>,
     config: Arc<ServerConfigLayer>,
     api: Arc<ConversationApi>,
 }
@@ -166,6 +183,7 @@ impl ServerHandler for CodexMcpServer {
                 .enable_tools()
                 .enable_resources()
                 .enable_prompts()
+                .enable_tasks()
                 .build(),
         )
         .with_server_info(info)
@@ -184,28 +202,56 @@ impl ServerHandler for CodexMcpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let result = match request.name.as_ref() {
-            CODEX_TOOL_NAME => {
-                codex_tool_runner::run_codex(
-                    &self.conversations,
-                    &self.config,
-                    request.arguments,
-                    context,
-                )
-                .await
-            }
-            CODEX_REPLY_TOOL_NAME => {
-                codex_tool_runner::run_codex_reply(
-                    &self.conversations,
-                    &self.config,
-                    request.arguments,
-                    context,
-                )
-                .await
-            }
-            other => ToolCallError::UnknownTool(other.to_string()).into_result(None),
+        if is_modern(&context) {
+            return self
+                .turns
+                .call(&self.conversations, &self.config, request, context)
+                .await;
+        }
+        let host = TurnHost {
+            channel: HostChannel::for_request(&context, None),
+            progress: ProgressTarget::new(context.meta.get_progress_token()),
         };
-        Ok(result.into())
+        let started = codex_tool_runner::start(
+            &self.conversations,
+            &self.config,
+            &request.name,
+            request.arguments,
+            &context,
+            host,
+        )
+        .await;
+        Ok(match started {
+            Ok(turn) => turn.finish(context.ct).await,
+            Err(result) => result,
+        }
+        .into())
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        self.turns.get_task(&request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.turns
+            .update_task(&request.task_id, request.input_responses)
+            .await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.turns.cancel_task(&request.task_id).await
     }
 
     /// Accepted so hosts that set a level are not refused; logs go to stderr.
@@ -224,5 +270,47 @@ impl ServerHandler for CodexMcpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
         self.api.handle(request, context).await
+    }
+}
+
+/// The server as rmcp runs it: [`CodexMcpServer`], with one change to its results. rmcp's
+/// typed `inputRequests` hold only the spec's elicitation fields, so an approval's `codex_*`
+/// fields ride in its `_meta` and are put back at the top level of its params here, where
+/// hosts of the replaced server read them (see `ask_host.rs`).
+struct LiftCodexFields(CodexMcpServer);
+
+impl Service<RoleServer> for LiftCodexFields {
+    async fn handle_request(
+        &self,
+        request: ClientRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ServerResult, McpError> {
+        let result = self.0.handle_request(request, context).await?;
+        if !matches!(
+            result,
+            ServerResult::InputRequiredResult(_) | ServerResult::GetTaskResult(_)
+        ) {
+            return Ok(result);
+        }
+        let mut value = serde_json::to_value(&result)
+            .map_err(|err| McpError::internal_error(err.to_string(), None))?;
+        lift_codex_fields(&mut value);
+        Ok(ServerResult::CustomResult(CustomResult(value)))
+    }
+
+    async fn handle_notification(
+        &self,
+        notification: ClientNotification,
+        context: NotificationContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.0.handle_notification(notification, context).await
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerHandler::get_info(&self.0)
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        ServerHandler::supported_protocol_versions(&self.0)
     }
 }

@@ -30,6 +30,7 @@ use crate::approval;
 use crate::approval::ApprovalKind;
 use crate::approval::ApprovalRequest;
 use crate::approval::shell_join;
+use crate::ask_host::HostChannel;
 
 /// A running turn reports progress after at most this much silence, so that hosts which
 /// reset their timeout on progress keep waiting. Well under 5 s: a host with a 5 s timeout
@@ -52,32 +53,73 @@ pub(crate) enum TurnOutcome {
 /// The host a turn reports to.
 pub(crate) struct TurnReporter {
     pub(crate) peer: Peer<RoleServer>,
-    /// The request that started the turn; approvals name it.
+    /// The request that started the turn; approvals and events name it.
     pub(crate) request_id: RequestId,
     pub(crate) thread_id: ConversationId,
     /// Whether to send every event as a `codex/event` notification (tool calls do, unless
     /// turned off; API conversations have listeners instead).
     pub(crate) forward_events: bool,
-    /// The request's `_meta.progressToken`, when the host asked for progress.
-    pub(crate) progress_token: Option<ProgressToken>,
+    /// Where progress goes: the progress token of the request that carries the turn now, if
+    /// it asked for progress.
+    pub(crate) progress: Arc<ProgressTarget>,
+    /// How approvals reach the host.
+    pub(crate) host: HostChannel,
 }
 
-/// `notifications/progress` for one request: strictly increasing, rate-limited, with a
-/// heartbeat. Owned by the turn's driver, so nothing is sent after the result.
+/// The progress token a turn reports to, and the last thing it reported. A legacy call's
+/// token is fixed; a 2026-07-28 turn outlives its first request, so each retried call that
+/// carries it attaches its own token, and between calls there is none. A task reads the last
+/// message as its status.
+#[derive(Default)]
+pub(crate) struct ProgressTarget {
+    /// Held while a notification is sent, so that once `detach` returns nothing more goes to
+    /// the detached token: no progress may follow a request's result.
+    token: tokio::sync::Mutex<Option<ProgressToken>>,
+    last_message: Mutex<Option<String>>,
+}
+
+impl ProgressTarget {
+    pub(crate) fn new(token: Option<ProgressToken>) -> Arc<Self> {
+        Arc::new(Self {
+            token: tokio::sync::Mutex::new(token),
+            last_message: Mutex::new(None),
+        })
+    }
+
+    /// From now on progress goes to `token` (or nowhere, when `None`).
+    pub(crate) async fn attach(&self, token: Option<ProgressToken>) {
+        *self.token.lock().await = token;
+    }
+
+    pub(crate) async fn detach(&self) {
+        self.attach(None).await;
+    }
+
+    /// The last step or heartbeat message, whether or not a token was attached.
+    pub(crate) fn last_message(&self) -> Option<String> {
+        self.last_message
+            .lock()
+            .ok()
+            .and_then(|message| message.clone())
+    }
+}
+
+/// `notifications/progress` for a turn: strictly increasing, rate-limited, with a heartbeat.
+/// Owned by the turn's driver.
 struct ProgressReporter<'a> {
     peer: &'a Peer<RoleServer>,
-    token: ProgressToken,
+    target: &'a ProgressTarget,
     sent: u32,
     started: Instant,
     last_sent: Instant,
 }
 
 impl<'a> ProgressReporter<'a> {
-    fn new(peer: &'a Peer<RoleServer>, token: ProgressToken) -> Self {
+    fn new(peer: &'a Peer<RoleServer>, target: &'a ProgressTarget) -> Self {
         let now = Instant::now();
         Self {
             peer,
-            token,
+            target,
             sent: 0,
             started: now,
             // The first step is never rate-limited.
@@ -102,12 +144,20 @@ impl<'a> ProgressReporter<'a> {
     }
 
     async fn send(&mut self, message: String) {
-        self.sent += 1;
         self.last_sent = Instant::now();
-        let param = ProgressNotificationParam::new(self.token.clone(), f64::from(self.sent))
-            .with_message(message);
-        if let Err(err) = self.peer.notify_progress(param).await {
-            tracing::debug!("progress not delivered (host gone?): {err}");
+        let token = self.target.token.lock().await;
+        if let Some(token) = token.as_ref() {
+            // One counter across tokens: still strictly increasing for each of them.
+            self.sent += 1;
+            let param = ProgressNotificationParam::new(token.clone(), f64::from(self.sent))
+                .with_message(message.clone());
+            if let Err(err) = self.peer.notify_progress(param).await {
+                tracing::debug!("progress not delivered (host gone?): {err}");
+            }
+        }
+        drop(token);
+        if let Ok(mut last) = self.target.last_message.lock() {
+            *last = Some(message);
         }
     }
 }
@@ -181,16 +231,13 @@ pub(crate) async fn drive_turn(
 ) -> TurnOutcome {
     let mut events = conversation.events().await;
     let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let mut progress = reporter
-        .progress_token
-        .clone()
-        .map(|token| ProgressReporter::new(&reporter.peer, token));
+    let mut progress = ProgressReporter::new(&reporter.peer, &reporter.progress);
     // Approvals still open when the turn ends are withdrawn from the host.
     let turn_ended = CancellationToken::new();
     let _withdraw_approvals = turn_ended.clone().drop_guard();
     let mut interrupted = false;
     loop {
-        let heartbeat_at = progress.as_ref().map(ProgressReporter::next_heartbeat);
+        let heartbeat_at = progress.next_heartbeat();
         let event = tokio::select! {
             biased;
             () = cancel.cancelled(), if !interrupted => {
@@ -201,10 +248,8 @@ pub(crate) async fn drive_turn(
                 continue;
             }
             event = events.next() => event,
-            () = sleep_until(heartbeat_at) => {
-                if let Some(progress) = progress.as_mut() {
-                    progress.heartbeat().await;
-                }
+            () = tokio::time::sleep_until(heartbeat_at) => {
+                progress.heartbeat().await;
                 continue;
             }
         };
@@ -217,9 +262,7 @@ pub(crate) async fn drive_turn(
             continue;
         }
         reporter.forward(&event).await;
-        if let Some(progress) = progress.as_mut()
-            && let Some(message) = progress_message(&event.msg)
-        {
+        if let Some(message) = progress_message(&event.msg) {
             progress.step(message).await;
         }
         match event.msg {
@@ -260,14 +303,6 @@ pub(crate) async fn drive_turn(
     }
 }
 
-/// Sleeps until `at`; forever when there is no deadline.
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// Asks the host on a task of its own, so that the turn's events keep flowing.
 fn spawn_approval(
     kind: ApprovalKind,
@@ -278,7 +313,7 @@ fn spawn_approval(
     turn_ended: &CancellationToken,
 ) {
     tokio::spawn(approval::resolve(ApprovalRequest {
-        peer: reporter.peer.clone(),
+        host: reporter.host.clone(),
         conversation: Arc::clone(conversation),
         request_id: reporter.request_id.clone(),
         thread_id: reporter.thread_id.to_string(),

@@ -216,7 +216,7 @@ async fn without_elicitation_support_the_fallback_denies() -> anyhow::Result<()>
     let result = mcp.read_until_response(id).await?["result"].clone();
     assert_eq!(
         result["structuredContent"]["content"],
-        "could not create it\n\nApproval to run `touch created.txt` could not be requested: the MCP client does not support elicitation, so it was denied by the configured fallback (approvals.fallback)."
+        "could not create it\n\nApproval to run `touch created.txt` could not be requested: the MCP client did not declare elicitation for this call, so it was denied by the configured fallback (approvals.fallback)."
     );
     assert!(
         !mcp.take_others().iter().any(is_elicitation),

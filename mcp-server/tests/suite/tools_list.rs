@@ -16,7 +16,10 @@ async fn initialize_names_the_server_and_offers_tools_and_empty_lists() -> anyho
         result,
         json!({
             "protocolVersion": "2025-06-18",
-            "capabilities": {"tools": {}, "resources": {}, "prompts": {}},
+            "capabilities": {
+                "tools": {}, "resources": {}, "prompts": {},
+                "extensions": {"io.modelcontextprotocol/tasks": {}}
+            },
             "serverInfo": {"name": "codex-mcp-server", "title": "Codex", "version": env!("CARGO_PKG_VERSION")}
         })
     );

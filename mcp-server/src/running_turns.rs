@@ -1,0 +1,515 @@
+//! Tool calls of 2026-07-28 clients, whose turns outlive the request that started them.
+//!
+//! Such a client cannot be sent requests. So its turn runs on a task of its own, and a call
+//! whose turn needs an approval is answered with `resultType: "input_required"`: the open
+//! questions and a sealed `requestState`. The turn keeps waiting. The client retries the call
+//! (a new request) with its answers and the state; that call delivers the answers and then
+//! carries the rest of the turn (its progress, further rounds, the final result). A client
+//! that declared the tasks extension gets a task instead: the call is answered at once, and
+//! `tasks/get`, `tasks/update` and `tasks/cancel` follow the same turn.
+//!
+//! A finished turn's result is kept for [`RETENTION`] for a retry that comes late; a task's
+//! is also on disk (`task_store.rs`) for its TTL, across restarts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::Utc;
+use codex_core::ConversationId;
+use codex_core::ConversationManager;
+use rmcp::ErrorData as McpError;
+use rmcp::RoleServer;
+use rmcp::model::CallToolRequestParams;
+use rmcp::model::CallToolResponse;
+use rmcp::model::CallToolResult;
+use rmcp::model::CreateTaskResult;
+use rmcp::model::DetailedTask;
+use rmcp::model::GetTaskResult;
+use rmcp::model::InputRequiredResult;
+use rmcp::model::InputResponses;
+use rmcp::model::JsonObject;
+use rmcp::model::RequestStateError;
+use rmcp::model::Task;
+use rmcp::model::TaskPayload;
+use rmcp::model::TaskStatus;
+use rmcp::service::RequestContext;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::ask_host::HostChannel;
+use crate::ask_host::OpenQuestions;
+use crate::ask_host::capabilities;
+use crate::codex_tool_config::ServerConfigLayer;
+use crate::codex_tool_runner;
+use crate::codex_tool_runner::StartedTurn;
+use crate::codex_tool_runner::TurnHost;
+use crate::request_state::CallBinding;
+use crate::request_state::StateSealer;
+use crate::request_state::TurnState;
+use crate::task_store::TaskRecord;
+use crate::task_store::TaskStore;
+use crate::tool_error::ToolCallError;
+use crate::turn_driver::ProgressTarget;
+
+/// How long a finished turn's result waits for the retry that collects it, and how long a
+/// `requestState` is good for. Longer than any approval wait (`approvals.timeout_secs` is 600
+/// by default), so a state outlives the questions it answers.
+const RETENTION: Duration = Duration::from_secs(3600);
+/// A task's TTL: its record, and its answer to `tasks/get`, last this long.
+const TASK_TTL: Duration = Duration::from_secs(3600);
+/// What `tasks/get` suggests between polls.
+const TASK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The turns of 2026-07-28 calls that are running, or finished and not yet collected.
+pub(crate) struct RunningTurns {
+    turns: Mutex<HashMap<Uuid, Arc<RunningTurn>>>,
+    sealer: StateSealer,
+    tasks: TaskStore,
+}
+
+/// One turn, as the calls (or task requests) that follow it see it.
+struct RunningTurn {
+    key: Uuid,
+    thread_id: ConversationId,
+    questions: Arc<OpenQuestions>,
+    progress: Arc<ProgressTarget>,
+    /// Interrupts the turn and kills its commands.
+    cancel: CancellationToken,
+    /// The call's answer, once the turn has ended (and, for a task, been recorded).
+    outcome: watch::Receiver<Option<CallToolResult>>,
+    /// The call the turn belongs to; every `requestState` is bound to it.
+    binding: CallBinding,
+    rounds: Mutex<Rounds>,
+    /// Set when the call asked for a task.
+    task: Option<TaskTimes>,
+}
+
+/// `input_required` answers issued, and the last one redeemed by a retry.
+#[derive(Default)]
+struct Rounds {
+    issued: u64,
+    redeemed: u64,
+}
+
+#[derive(Clone, Copy)]
+struct TaskTimes {
+    created_at: chrono::DateTime<Utc>,
+}
+
+impl RunningTurns {
+    /// Also removes task records whose TTL has passed, so it reads the disk.
+    pub(crate) fn new(codex_home: &std::path::Path) -> Result<Arc<Self>, RequestStateError> {
+        let tasks = TaskStore::new(codex_home);
+        tasks.sweep_expired();
+        Ok(Arc::new(Self {
+            turns: Mutex::new(HashMap::new()),
+            sealer: StateSealer::new(RETENTION)?,
+            tasks,
+        }))
+    }
+
+    fn get(&self, key: Uuid) -> Option<Arc<RunningTurn>> {
+        self.turns.lock().ok()?.get(&key).cloned()
+    }
+
+    fn forget(&self, key: Uuid) {
+        if let Ok(mut turns) = self.turns.lock() {
+            turns.remove(&key);
+        }
+    }
+
+    /// A `codex` or `codex-reply` call of a 2026-07-28 client: a new call, or the retry of
+    /// one answered with `input_required`.
+    pub(crate) async fn call(
+        self: &Arc<Self>,
+        conversations: &ConversationManager,
+        server_config: &ServerConfigLayer,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let binding = CallBinding::of(&request.name, request.arguments.as_ref());
+        if let Some(state) = request.request_state.as_deref() {
+            let turn = self.redeem(state, &binding)?;
+            if let Some(responses) = request.input_responses {
+                let delivered = turn.questions.answer(responses);
+                tracing::debug!(turn = %turn.key, delivered, "answers delivered");
+            }
+            return Ok(self.carry(&turn, &context).await);
+        }
+        if request.input_responses.is_some() {
+            return Err(McpError::invalid_params(
+                "`inputResponses` came without `requestState`: a retry must echo the `requestState` of the `input_required` result it answers. Nothing was approved.",
+                None,
+            ));
+        }
+
+        let questions = OpenQuestions::new();
+        let progress = ProgressTarget::new(None);
+        let host = TurnHost {
+            channel: HostChannel::for_request(&context, Some(Arc::clone(&questions))),
+            progress: Arc::clone(&progress),
+        };
+        let started = match codex_tool_runner::start(
+            conversations,
+            server_config,
+            &request.name,
+            request.arguments,
+            &context,
+            host,
+        )
+        .await
+        {
+            Ok(started) => started,
+            Err(result) => return Ok(result.into()),
+        };
+        let as_task = capabilities(&context).supports_tasks();
+        let task = as_task.then(|| TaskTimes {
+            created_at: Utc::now(),
+        });
+        let (outcome_tx, outcome) = watch::channel(None);
+        let turn = Arc::new(RunningTurn {
+            key: Uuid::new_v4(),
+            thread_id: started.thread_id(),
+            questions,
+            progress,
+            cancel: CancellationToken::new(),
+            outcome,
+            binding,
+            rounds: Mutex::new(Rounds::default()),
+            task,
+        });
+        if let Some(times) = task {
+            // Durable before its id is returned, or a restart could leave the host with a
+            // task the server has never heard of.
+            let record = turn.record(times, TaskStatus::Working, None);
+            if let Err(err) = self.tasks.write(&record).await {
+                turn.cancel.cancel();
+                tracing::error!("{err}");
+                return Err(McpError::internal_error(
+                    format!("the task could not be recorded, so the turn was cancelled: {err}"),
+                    None,
+                ));
+            }
+        }
+        if let Ok(mut turns) = self.turns.lock() {
+            turns.insert(turn.key, Arc::clone(&turn));
+        }
+        self.follow(Arc::clone(&turn), started, outcome_tx);
+        match task {
+            Some(times) => Ok(CallToolResponse::Task(CreateTaskResult::new(
+                turn.task_fields(times, TaskStatus::Working),
+            ))),
+            None => Ok(self.carry(&turn, &context).await),
+        }
+    }
+
+    /// Runs the turn to its end on a task of its own, records a task's end, publishes the
+    /// result, and drops it once it has waited long enough to be collected.
+    fn follow(
+        self: &Arc<Self>,
+        turn: Arc<RunningTurn>,
+        started: StartedTurn,
+        outcome: watch::Sender<Option<CallToolResult>>,
+    ) {
+        let turns = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = started.finish(turn.cancel.clone()).await;
+            if let Some(times) = turn.task {
+                let status = if turn.cancel.is_cancelled() {
+                    TaskStatus::Cancelled
+                } else {
+                    TaskStatus::Completed
+                };
+                let record = turn.record(times, status, Some(&result));
+                if let Err(err) = turns.tasks.write(&record).await {
+                    tracing::error!("{err}");
+                }
+            }
+            outcome.send_replace(Some(result));
+            tokio::time::sleep(RETENTION).await;
+            turns.forget(turn.key);
+        });
+    }
+
+    /// Checks a retry's `requestState` and returns the turn it continues. A state is good for
+    /// one retry of the call it was issued to, within its TTL, on this server.
+    fn redeem(&self, sealed: &str, binding: &CallBinding) -> Result<Arc<RunningTurn>, McpError> {
+        let refused = |why: String| {
+            McpError::invalid_params(
+                format!("`requestState` was refused: {why}. Nothing was approved."),
+                None,
+            )
+        };
+        let TurnState { turn: key, round } = self
+            .sealer
+            .open(sealed, binding)
+            .map_err(|err| refused(err.to_string()))?;
+        let turn = self.get(key).ok_or_else(|| {
+            refused(
+                "its turn is no longer held by this server (its result was collected, or it ended over an hour ago); continue the thread with `codex-reply`"
+                    .to_string(),
+            )
+        })?;
+        let mut rounds = turn
+            .rounds
+            .lock()
+            .map_err(|_| refused("the turn's state is unusable".to_string()))?;
+        if round != rounds.issued || round <= rounds.redeemed {
+            return Err(refused(
+                "it was already used or a later one was issued; each `requestState` is good for one retry".to_string(),
+            ));
+        }
+        rounds.redeemed = round;
+        drop(rounds);
+        Ok(turn)
+    }
+
+    /// Follows the turn for one request until it ends (the result) or needs answers
+    /// (`input_required`). Progress goes to this request's token meanwhile. A cancelled
+    /// request interrupts the turn.
+    async fn carry(
+        &self,
+        turn: &Arc<RunningTurn>,
+        context: &RequestContext<RoleServer>,
+    ) -> CallToolResponse {
+        turn.progress
+            .attach(context.meta.get_progress_token())
+            .await;
+        let response = self.wait(turn, &context.ct).await;
+        turn.progress.detach().await;
+        response
+    }
+
+    async fn wait(&self, turn: &Arc<RunningTurn>, cancelled: &CancellationToken) -> CallToolResponse {
+        let mut outcome = turn.outcome.clone();
+        let mut asked = turn.questions.watch();
+        loop {
+            asked.borrow_and_update();
+            if let Some(result) = outcome.borrow_and_update().clone() {
+                self.forget(turn.key);
+                return result.into();
+            }
+            let pending = turn.questions.pending();
+            if !pending.is_empty() {
+                let state = self.issue(turn);
+                return InputRequiredResult::new(Some(pending), state).into();
+            }
+            tokio::select! {
+                changed = outcome.changed() => {
+                    if changed.is_err() && outcome.borrow().is_none() {
+                        return ToolCallError::Aborted.into_result(Some(turn.thread_id)).into();
+                    }
+                }
+                _ = asked.changed() => {}
+                () = cancelled.cancelled() => {
+                    // The host expects no answer; the turn stops and records that it was
+                    // aborted.
+                    turn.cancel.cancel();
+                    return ToolCallError::Aborted.into_result(Some(turn.thread_id)).into();
+                }
+            }
+        }
+    }
+
+    /// A fresh `requestState` for the turn's next round.
+    fn issue(&self, turn: &RunningTurn) -> Option<String> {
+        let mut rounds = turn.rounds.lock().ok()?;
+        rounds.issued += 1;
+        Some(self.sealer.seal(
+            TurnState {
+                turn: turn.key,
+                round: rounds.issued,
+            },
+            &turn.binding,
+        ))
+    }
+
+    /// `tasks/get`: the live turn's state, or else what was recorded.
+    pub(crate) async fn get_task(&self, task_id: &str) -> Result<GetTaskResult, McpError> {
+        let key = task_key(task_id)?;
+        if let Some(turn) = self.get(key)
+            && let Some(times) = turn.task
+        {
+            let outcome = turn.outcome.borrow().clone();
+            let payload = match outcome {
+                Some(result) => {
+                    if turn.cancel.is_cancelled() {
+                        TaskPayload::Cancelled
+                    } else {
+                        TaskPayload::Completed {
+                            result: result_object(&result),
+                        }
+                    }
+                }
+                None => {
+                    let pending = turn.questions.pending();
+                    if pending.is_empty() {
+                        TaskPayload::Working
+                    } else {
+                        TaskPayload::InputRequired {
+                            input_requests: pending,
+                        }
+                    }
+                }
+            };
+            let mut task = turn.task_fields(times, payload.status());
+            if matches!(payload, TaskPayload::Working)
+                && let Some(message) = turn.progress.last_message()
+            {
+                task = task.with_status_message(message);
+            }
+            return Ok(GetTaskResult::new(DetailedTask::new(task, payload)));
+        }
+        let record = self.recorded(key, task_id).await?;
+        let task = Task::new(
+            task_id,
+            record.status,
+            record.created_at.to_rfc3339(),
+            record.last_updated_at.to_rfc3339(),
+        )
+        .with_ttl_ms(record.ttl_ms)
+        .with_poll_interval_ms(record.poll_interval_ms);
+        let payload = match (record.status, record.result) {
+            (TaskStatus::Completed, Some(result)) => TaskPayload::Completed { result },
+            (TaskStatus::Cancelled, _) => TaskPayload::Cancelled,
+            // Recorded as running, yet no turn stands behind it: the server that ran it
+            // stopped before the turn ended.
+            _ => TaskPayload::Failed {
+                error: json!({
+                    "code": -32603,
+                    "message": format!(
+                        "the server stopped (restarted or crashed) while this task ran, which cut its turn off; what the turn did before that is saved in thread {}: continue it with `codex-reply`",
+                        record.thread_id
+                    ),
+                    "data": {"threadId": record.thread_id},
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            },
+        };
+        Ok(GetTaskResult::new(DetailedTask::new(task, payload)))
+    }
+
+    /// `tasks/update`: the host's answers to the task's open questions.
+    pub(crate) async fn update_task(
+        &self,
+        task_id: &str,
+        responses: InputResponses,
+    ) -> Result<(), McpError> {
+        let key = task_key(task_id)?;
+        match self.get(key) {
+            Some(turn) if turn.task.is_some() => {
+                turn.questions.answer(responses);
+                Ok(())
+            }
+            _ => {
+                let record = self.recorded(key, task_id).await?;
+                Err(McpError::invalid_params(
+                    format!(
+                        "task {task_id} has ended ({}); it asks nothing more",
+                        status_name(record.status)
+                    ),
+                    None,
+                ))
+            }
+        }
+    }
+
+    /// `tasks/cancel`: interrupts the turn, which kills its commands; the task then reports
+    /// `cancelled`.
+    pub(crate) async fn cancel_task(&self, task_id: &str) -> Result<(), McpError> {
+        let key = task_key(task_id)?;
+        match self.get(key) {
+            Some(turn) if turn.task.is_some() => {
+                if turn.outcome.borrow().is_none() {
+                    turn.cancel.cancel();
+                }
+                Ok(())
+            }
+            _ => {
+                // Ended already (or cut off by a restart): nothing left to stop.
+                self.recorded(key, task_id).await.map(|_| ())
+            }
+        }
+    }
+
+    /// The record of a task this process no longer runs; an error for one it never knew
+    /// (or forgot when its TTL passed).
+    async fn recorded(&self, key: Uuid, task_id: &str) -> Result<TaskRecord, McpError> {
+        match self.tasks.read(key).await {
+            Ok(Some(record)) if !record.expired(Utc::now()) => Ok(record),
+            Ok(_) => Err(McpError::invalid_params(
+                format!("unknown task {task_id} (never created here, or its TTL has passed)"),
+                None,
+            )),
+            Err(err) => Err(McpError::internal_error(err.to_string(), None)),
+        }
+    }
+}
+
+impl RunningTurn {
+    fn task_fields(&self, times: TaskTimes, status: TaskStatus) -> Task {
+        Task::new(
+            self.key.to_string(),
+            status,
+            times.created_at.to_rfc3339(),
+            Utc::now().to_rfc3339(),
+        )
+        .with_ttl_ms(millis(TASK_TTL))
+        .with_poll_interval_ms(millis(TASK_POLL_INTERVAL))
+    }
+
+    fn record(
+        &self,
+        times: TaskTimes,
+        status: TaskStatus,
+        result: Option<&CallToolResult>,
+    ) -> TaskRecord {
+        TaskRecord {
+            task_id: self.key,
+            thread_id: self.thread_id.to_string(),
+            status,
+            created_at: times.created_at,
+            last_updated_at: Utc::now(),
+            ttl_ms: millis(TASK_TTL),
+            poll_interval_ms: millis(TASK_POLL_INTERVAL),
+            result: result.map(result_object),
+        }
+    }
+}
+
+fn task_key(task_id: &str) -> Result<Uuid, McpError> {
+    task_id.parse().map_err(|_| {
+        McpError::invalid_params(
+            format!("unknown task {task_id} (task ids of this server are UUIDs)"),
+            None,
+        )
+    })
+}
+
+fn result_object(result: &CallToolResult) -> JsonObject {
+    serde_json::to_value(result)
+        .ok()
+        .and_then(|value| value.as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn status_name(status: TaskStatus) -> &'static str {
+    match status {
+        TaskStatus::Working => "working",
+        TaskStatus::InputRequired => "input_required",
+        TaskStatus::Completed => "completed",
+        TaskStatus::Failed => "failed",
+        TaskStatus::Cancelled => "cancelled",
+        _ => "ended",
+    }
+}
