@@ -232,7 +232,10 @@ impl OpenQuestions {
             key
         };
         self.changed.send_modify(|version| *version += 1);
-        let _close = CloseOnDrop { questions: self, key };
+        let _close = CloseOnDrop {
+            questions: self,
+            key,
+        };
         tokio::select! {
             answer = answer => Some(answer.map_err(|_| "the question was withdrawn".to_string())),
             () = tokio::time::sleep(timeout) => Some(Err(timed_out(timeout))),
@@ -269,7 +272,9 @@ fn is_codex_field(key: &str) -> bool {
 /// An `elicitation/create` for `inputRequests`, from the same params a legacy host gets.
 fn input_request(params: Value) -> Result<InputRequest, serde_json::Error> {
     let Value::Object(mut fields) = params else {
-        return Err(serde::de::Error::custom("elicitation params must be an object"));
+        return Err(serde::de::Error::custom(
+            "elicitation params must be an object",
+        ));
     };
     let ours: serde_json::Map<String, Value> = fields
         .iter()
@@ -339,7 +344,10 @@ mod tests {
         let mut wire = json!({"inputRequests": {"approval-1": request}});
         lift_codex_fields(&mut wire);
         let params = &wire["inputRequests"]["approval-1"]["params"];
-        assert_eq!(wire["inputRequests"]["approval-1"]["method"], "elicitation/create");
+        assert_eq!(
+            wire["inputRequests"]["approval-1"]["method"],
+            "elicitation/create"
+        );
         assert_eq!(params["mode"], "form");
         assert_eq!(params["message"], "Allow Codex to run `ls`?");
         assert_eq!(params["requestedSchema"], approval_requested_schema());
@@ -400,7 +408,9 @@ mod tests {
             .await;
         assert_eq!(
             reply,
-            Some(Err("no answer within 0 s (approvals.timeout_secs)".to_string()))
+            Some(Err(
+                "no answer within 0 s (approvals.timeout_secs)".to_string()
+            ))
         );
         assert!(questions.pending().is_empty());
         turn_ended.cancel();

@@ -88,8 +88,8 @@ pub(crate) async fn start(
 ) -> Result<StartedTurn, CallToolResult> {
     let (conversation, prompt, first_event) = match tool {
         CODEX_TOOL_NAME => {
-            let params: CodexToolCallParam = parse_arguments(CODEX_TOOL_NAME, arguments)
-                .map_err(|err| err.into_result(None))?;
+            let params: CodexToolCallParam =
+                parse_arguments(CODEX_TOOL_NAME, arguments).map_err(|err| err.into_result(None))?;
             let config = server_config
                 .load_for_call(&params)
                 .await
@@ -109,9 +109,8 @@ pub(crate) async fn start(
             (conversation, params.prompt, Some(first_event))
         }
         CODEX_REPLY_TOOL_NAME => {
-            let params: CodexToolCallReplyParam =
-                parse_arguments(CODEX_REPLY_TOOL_NAME, arguments)
-                    .map_err(|err| err.into_result(None))?;
+            let params: CodexToolCallReplyParam = parse_arguments(CODEX_REPLY_TOOL_NAME, arguments)
+                .map_err(|err| err.into_result(None))?;
             let conversation_id = params
                 .thread_id()
                 .map_err(ToolCallError::from)
@@ -137,7 +136,15 @@ pub(crate) async fn start(
         }
         other => return Err(ToolCallError::UnknownTool(other.to_string()).into_result(None)),
     };
-    submit(conversation, server_config, prompt, first_event, context, host).await
+    submit(
+        conversation,
+        server_config,
+        prompt,
+        first_event,
+        context,
+        host,
+    )
+    .await
 }
 
 /// Submits `prompt` as a turn. `first_event` (the new conversation's `session_configured`)

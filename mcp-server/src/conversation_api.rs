@@ -52,12 +52,12 @@ use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::account_api::AccountApi;
+use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
 use crate::settings_api;
-use crate::ask_host::HostChannel;
 use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;

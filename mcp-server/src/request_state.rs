@@ -59,9 +59,7 @@ impl StateSealer {
         let payload = serde_json::to_vec(&state).unwrap_or_default();
         self.codec.seal_with(
             &payload,
-            &SealOptions::new()
-                .associated_data(&call.0)
-                .ttl(self.ttl),
+            &SealOptions::new().associated_data(&call.0).ttl(self.ttl),
         )
     }
 
@@ -134,7 +132,10 @@ mod tests {
     #[test]
     fn a_state_opens_only_for_its_own_call() {
         let sealer = StateSealer::new(Duration::from_secs(60)).unwrap();
-        let call = CallBinding::of("codex", Some(&arguments(json!({"prompt": "a", "cwd": "/x"}))));
+        let call = CallBinding::of(
+            "codex",
+            Some(&arguments(json!({"prompt": "a", "cwd": "/x"}))),
+        );
         let state = TurnState {
             turn: Uuid::new_v4(),
             round: 1,
@@ -142,8 +143,10 @@ mod tests {
         let sealed = sealer.seal(state, &call);
         assert_eq!(sealer.open(&sealed, &call).unwrap(), state);
 
-        let reordered =
-            CallBinding::of("codex", Some(&arguments(json!({"cwd": "/x", "prompt": "a"}))));
+        let reordered = CallBinding::of(
+            "codex",
+            Some(&arguments(json!({"cwd": "/x", "prompt": "a"}))),
+        );
         assert_eq!(sealer.open(&sealed, &reordered).unwrap(), state);
 
         let other_prompt = CallBinding::of("codex", Some(&arguments(json!({"prompt": "b"}))));
@@ -151,16 +154,31 @@ mod tests {
             sealer.open(&sealed, &other_prompt),
             Err(StateError::Invalid)
         ));
-        let other_tool = CallBinding::of("codex-reply", Some(&arguments(json!({"prompt": "a", "cwd": "/x"}))));
-        assert!(matches!(sealer.open(&sealed, &other_tool), Err(StateError::Invalid)));
+        let other_tool = CallBinding::of(
+            "codex-reply",
+            Some(&arguments(json!({"prompt": "a", "cwd": "/x"}))),
+        );
+        assert!(matches!(
+            sealer.open(&sealed, &other_tool),
+            Err(StateError::Invalid)
+        ));
 
         let mut altered = sealed.clone();
         altered.insert(altered.len() / 2, 'A');
-        assert!(matches!(sealer.open(&altered, &call), Err(StateError::Invalid)));
-        assert!(matches!(sealer.open("forged", &call), Err(StateError::Invalid)));
+        assert!(matches!(
+            sealer.open(&altered, &call),
+            Err(StateError::Invalid)
+        ));
+        assert!(matches!(
+            sealer.open("forged", &call),
+            Err(StateError::Invalid)
+        ));
 
         let restarted = StateSealer::new(Duration::from_secs(60)).unwrap();
-        assert!(matches!(restarted.open(&sealed, &call), Err(StateError::Invalid)));
+        assert!(matches!(
+            restarted.open(&sealed, &call),
+            Err(StateError::Invalid)
+        ));
     }
 
     #[test]
@@ -176,6 +194,9 @@ mod tests {
         );
         // The TTL counts in milliseconds: let one pass.
         std::thread::sleep(Duration::from_millis(5));
-        assert!(matches!(sealer.open(&sealed, &call), Err(StateError::Expired)));
+        assert!(matches!(
+            sealer.open(&sealed, &call),
+            Err(StateError::Expired)
+        ));
     }
 }

@@ -284,7 +284,11 @@ impl RunningTurns {
         response
     }
 
-    async fn wait(&self, turn: &Arc<RunningTurn>, cancelled: &CancellationToken) -> CallToolResponse {
+    async fn wait(
+        &self,
+        turn: &Arc<RunningTurn>,
+        cancelled: &CancellationToken,
+    ) -> CallToolResponse {
         let mut outcome = turn.outcome.clone();
         let mut asked = turn.questions.watch();
         loop {

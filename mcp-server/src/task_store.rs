@@ -105,7 +105,13 @@ impl TaskStore {
         let bytes = match tokio::fs::read(&path).await {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(TaskStoreError::Read { task_id, path, source }),
+            Err(source) => {
+                return Err(TaskStoreError::Read {
+                    task_id,
+                    path,
+                    source,
+                });
+            }
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -129,7 +135,10 @@ impl TaskStore {
                 .and_then(|bytes| serde_json::from_slice::<TaskRecord>(&bytes).ok())
                 .is_some_and(|record| record.expired(now));
             if expired && let Err(err) = std::fs::remove_file(&path) {
-                tracing::warn!("cannot remove the expired task record {}: {err}", path.display());
+                tracing::warn!(
+                    "cannot remove the expired task record {}: {err}",
+                    path.display()
+                );
             }
         }
     }

@@ -111,7 +111,12 @@ struct ProgressReporter<'a> {
     target: &'a ProgressTarget,
     sent: u32,
     started: Instant,
-    last_sent: Instant,
+    /// The last notification that went out: steps closer to it than
+    /// [`MIN_PROGRESS_INTERVAL`] are not sent. A request that attaches later gets its first
+    /// step at once.
+    last_sent: Option<Instant>,
+    /// The last step or heartbeat, sent or not: the heartbeat comes after this much silence.
+    last_report: Instant,
 }
 
 impl<'a> ProgressReporter<'a> {
@@ -122,40 +127,44 @@ impl<'a> ProgressReporter<'a> {
             target,
             sent: 0,
             started: now,
-            // The first step is never rate-limited.
-            last_sent: now.checked_sub(MIN_PROGRESS_INTERVAL).unwrap_or(now),
+            last_sent: None,
+            last_report: now,
         }
     }
 
     fn next_heartbeat(&self) -> Instant {
-        self.last_sent + HEARTBEAT_INTERVAL
+        self.last_report + HEARTBEAT_INTERVAL
     }
 
     async fn step(&mut self, message: String) {
-        if self.last_sent.elapsed() < MIN_PROGRESS_INTERVAL {
-            return;
-        }
-        self.send(message).await;
+        let rate_limited = self
+            .last_sent
+            .is_some_and(|at| at.elapsed() < MIN_PROGRESS_INTERVAL);
+        self.report(message, !rate_limited).await;
     }
 
     async fn heartbeat(&mut self) {
         let elapsed = self.started.elapsed().as_secs();
-        self.send(format!("working ({elapsed} s)")).await;
+        self.report(format!("working ({elapsed} s)"), true).await;
     }
 
-    async fn send(&mut self, message: String) {
-        self.last_sent = Instant::now();
-        let token = self.target.token.lock().await;
-        if let Some(token) = token.as_ref() {
-            // One counter across tokens: still strictly increasing for each of them.
-            self.sent += 1;
-            let param = ProgressNotificationParam::new(token.clone(), f64::from(self.sent))
-                .with_message(message.clone());
-            if let Err(err) = self.peer.notify_progress(param).await {
-                tracing::debug!("progress not delivered (host gone?): {err}");
+    /// Records `message` as the turn's latest status and, if `send` and a request is
+    /// listening, sends it.
+    async fn report(&mut self, message: String, send: bool) {
+        self.last_report = Instant::now();
+        if send {
+            let token = self.target.token.lock().await;
+            if let Some(token) = token.as_ref() {
+                // One counter across tokens: still strictly increasing for each of them.
+                self.sent += 1;
+                self.last_sent = Some(self.last_report);
+                let param = ProgressNotificationParam::new(token.clone(), f64::from(self.sent))
+                    .with_message(message.clone());
+                if let Err(err) = self.peer.notify_progress(param).await {
+                    tracing::debug!("progress not delivered (host gone?): {err}");
+                }
             }
         }
-        drop(token);
         if let Ok(mut last) = self.target.last_message.lock() {
             *last = Some(message);
         }
@@ -261,10 +270,11 @@ pub(crate) async fn drive_turn(
             tracing::debug!(event_id = %event.id, sub_id, "skipping an event of another turn");
             continue;
         }
-        reporter.forward(&event).await;
+        // The status first: a host that has seen an event finds the task's status up to date.
         if let Some(message) = progress_message(&event.msg) {
             progress.step(message).await;
         }
+        reporter.forward(&event).await;
         match event.msg {
             EventMsg::TaskComplete(done) => {
                 let mut content = done.last_agent_message.unwrap_or_default();

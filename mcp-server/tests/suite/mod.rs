@@ -29,6 +29,7 @@ mod errors;
 mod exec_approval;
 mod local_model;
 mod long_calls;
+mod modern;
 mod retries;
 mod sandbox;
 mod saved_config;
@@ -51,6 +52,9 @@ pub(crate) struct TestServer {
     /// Kept alive for the server's lifetime: it is the server's `CODEX_HOME`.
     home: TempDir,
     args: Vec<String>,
+    /// Whether the server is opened with `initialize` (a legacy session) or not at all, as a
+    /// 2026-07-28 client does.
+    initialize: bool,
 }
 
 impl TestServer {
@@ -75,6 +79,7 @@ impl TestServer {
             model,
             home,
             args: args.iter().map(ToString::to_string).collect(),
+            initialize: true,
         })
     }
 
@@ -88,8 +93,26 @@ impl TestServer {
         self.mcp.kill().await?;
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
         self.mcp = McpProcess::spawn_with(CODEX_BIN, self.home.path(), &args, &[]).await?;
-        self.mcp.initialize().await?;
+        if self.initialize {
+            self.mcp.initialize().await?;
+        }
         Ok(())
+    }
+
+    /// A server for a 2026-07-28 client: no `initialize`; every request carries its own
+    /// `_meta` (see `modern.rs`).
+    pub(crate) async fn start_uninitialized(top_level: &str) -> anyhow::Result<Self> {
+        let model = MockModel::start().await;
+        let home = TempDir::new()?;
+        model.write_config(home.path(), top_level)?;
+        let mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), &[], &[]).await?;
+        Ok(Self {
+            mcp,
+            model,
+            home,
+            args: Vec::new(),
+            initialize: false,
+        })
     }
 
     /// Like [`TestServer::start`], with environment changes for the server process
@@ -109,6 +132,7 @@ impl TestServer {
             model,
             home,
             args: args.iter().map(ToString::to_string).collect(),
+            initialize: true,
         })
     }
 
