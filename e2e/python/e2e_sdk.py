@@ -330,7 +330,9 @@ def progress_recorder(sink: list[ProgressSeen]) -> Any:
 
 
 def result_text(result: types.CallToolResult) -> str:
-    return "".join(block.text for block in result.content if isinstance(block, types.TextContent))
+    """The answer: the first text block (a second one names the thread)."""
+    texts = [block.text for block in result.content if isinstance(block, types.TextContent)]
+    return texts[0] if texts else ""
 
 
 def check_progress(log: WireLog, tool: str, seen: list[ProgressSeen], expect_some: bool, strict: bool) -> int:
