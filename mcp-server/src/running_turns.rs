@@ -19,7 +19,6 @@ use std::time::Duration;
 use chrono::Utc;
 use codex_core::ConversationId;
 use codex_core::ConversationManager;
-use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
 use rmcp::model::CallToolRequestParams;
 use rmcp::model::CallToolResponse;
@@ -52,6 +51,7 @@ use crate::request_state::StateSealer;
 use crate::request_state::TurnState;
 use crate::task_store::TaskRecord;
 use crate::task_store::TaskStore;
+use crate::tool_error::RoundTripError;
 use crate::tool_error::ToolCallError;
 use crate::turn_driver::ProgressTarget;
 
@@ -130,7 +130,7 @@ impl RunningTurns {
         server_config: &ServerConfigLayer,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResponse, McpError> {
+    ) -> Result<CallToolResponse, RoundTripError> {
         let binding = CallBinding::of(&request.name, request.arguments.as_ref());
         if let Some(state) = request.request_state.as_deref() {
             let turn = self.redeem(state, &binding)?;
@@ -141,10 +141,7 @@ impl RunningTurns {
             return Ok(self.carry(&turn, &context).await);
         }
         if request.input_responses.is_some() {
-            return Err(McpError::invalid_params(
-                "`inputResponses` came without `requestState`: a retry must echo the `requestState` of the `input_required` result it answers. Nothing was approved.",
-                None,
-            ));
+            return Err(RoundTripError::ResponsesWithoutState);
         }
 
         let questions = OpenQuestions::new();
@@ -189,10 +186,7 @@ impl RunningTurns {
             if let Err(err) = self.tasks.write(&record).await {
                 turn.cancel.cancel();
                 tracing::error!("{err}");
-                return Err(McpError::internal_error(
-                    format!("the task could not be recorded, so the turn was cancelled: {err}"),
-                    None,
-                ));
+                return Err(RoundTripError::TaskNotRecorded(err));
             }
         }
         if let Ok(mut turns) = self.turns.lock() {
@@ -237,31 +231,19 @@ impl RunningTurns {
 
     /// Checks a retry's `requestState` and returns the turn it continues. A state is good for
     /// one retry of the call it was issued to, within its TTL, on this server.
-    fn redeem(&self, sealed: &str, binding: &CallBinding) -> Result<Arc<RunningTurn>, McpError> {
-        let refused = |why: String| {
-            McpError::invalid_params(
-                format!("`requestState` was refused: {why}. Nothing was approved."),
-                None,
-            )
-        };
+    fn redeem(
+        &self,
+        sealed: &str,
+        binding: &CallBinding,
+    ) -> Result<Arc<RunningTurn>, RoundTripError> {
         let TurnState { turn: key, round } = self
             .sealer
             .open(sealed, binding)
-            .map_err(|err| refused(err.to_string()))?;
-        let turn = self.get(key).ok_or_else(|| {
-            refused(
-                "its turn is no longer held by this server (its result was collected, or it ended over an hour ago); continue the thread with `codex-reply`"
-                    .to_string(),
-            )
-        })?;
-        let mut rounds = turn
-            .rounds
-            .lock()
-            .map_err(|_| refused("the turn's state is unusable".to_string()))?;
+            .map_err(RoundTripError::StateRefused)?;
+        let turn = self.get(key).ok_or(RoundTripError::TurnGone)?;
+        let mut rounds = turn.rounds.lock().map_err(|_| RoundTripError::TurnGone)?;
         if round != rounds.issued || round <= rounds.redeemed {
-            return Err(refused(
-                "it was already used or a later one was issued; each `requestState` is good for one retry".to_string(),
-            ));
+            return Err(RoundTripError::StateUsed);
         }
         rounds.redeemed = round;
         drop(rounds);
@@ -333,7 +315,7 @@ impl RunningTurns {
     }
 
     /// `tasks/get`: the live turn's state, or else what was recorded.
-    pub(crate) async fn get_task(&self, task_id: &str) -> Result<GetTaskResult, McpError> {
+    pub(crate) async fn get_task(&self, task_id: &str) -> Result<GetTaskResult, RoundTripError> {
         let key = task_key(task_id)?;
         if let Some(turn) = self.get(key)
             && let Some(times) = turn.task
@@ -404,7 +386,7 @@ impl RunningTurns {
         &self,
         task_id: &str,
         responses: InputResponses,
-    ) -> Result<(), McpError> {
+    ) -> Result<(), RoundTripError> {
         let key = task_key(task_id)?;
         match self.get(key) {
             Some(turn) if turn.task.is_some() => {
@@ -413,20 +395,17 @@ impl RunningTurns {
             }
             _ => {
                 let record = self.recorded(key, task_id).await?;
-                Err(McpError::invalid_params(
-                    format!(
-                        "task {task_id} has ended ({}); it asks nothing more",
-                        status_name(record.status)
-                    ),
-                    None,
-                ))
+                Err(RoundTripError::TaskEnded {
+                    task_id: task_id.to_string(),
+                    status: status_name(record.status),
+                })
             }
         }
     }
 
     /// `tasks/cancel`: interrupts the turn, which kills its commands; the task then reports
     /// `cancelled`.
-    pub(crate) async fn cancel_task(&self, task_id: &str) -> Result<(), McpError> {
+    pub(crate) async fn cancel_task(&self, task_id: &str) -> Result<(), RoundTripError> {
         let key = task_key(task_id)?;
         match self.get(key) {
             Some(turn) if turn.task.is_some() => {
@@ -444,14 +423,11 @@ impl RunningTurns {
 
     /// The record of a task this process no longer runs; an error for one it never knew
     /// (or forgot when its TTL passed).
-    async fn recorded(&self, key: Uuid, task_id: &str) -> Result<TaskRecord, McpError> {
+    async fn recorded(&self, key: Uuid, task_id: &str) -> Result<TaskRecord, RoundTripError> {
         match self.tasks.read(key).await {
             Ok(Some(record)) if !record.expired(Utc::now()) => Ok(record),
-            Ok(_) => Err(McpError::invalid_params(
-                format!("unknown task {task_id} (never created here, or its TTL has passed)"),
-                None,
-            )),
-            Err(err) => Err(McpError::internal_error(err.to_string(), None)),
+            Ok(_) => Err(RoundTripError::UnknownTask(task_id.to_string())),
+            Err(err) => Err(RoundTripError::TaskUnreadable(err)),
         }
     }
 }
@@ -487,13 +463,10 @@ impl RunningTurn {
     }
 }
 
-fn task_key(task_id: &str) -> Result<Uuid, McpError> {
-    task_id.parse().map_err(|_| {
-        McpError::invalid_params(
-            format!("unknown task {task_id} (task ids of this server are UUIDs)"),
-            None,
-        )
-    })
+fn task_key(task_id: &str) -> Result<Uuid, RoundTripError> {
+    task_id
+        .parse()
+        .map_err(|_| RoundTripError::UnknownTask(task_id.to_string()))
 }
 
 fn result_object(result: &CallToolResult) -> JsonObject {

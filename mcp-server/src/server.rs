@@ -206,7 +206,8 @@ impl ServerHandler for CodexMcpServer {
             return self
                 .turns
                 .call(&self.conversations, &self.config, request, context)
-                .await;
+                .await
+                .map_err(McpError::from);
         }
         let host = TurnHost {
             channel: HostChannel::for_request(&context, None),
@@ -233,7 +234,7 @@ impl ServerHandler for CodexMcpServer {
         request: GetTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        self.turns.get_task(&request.task_id).await
+        Ok(self.turns.get_task(&request.task_id).await?)
     }
 
     async fn update_task(
@@ -241,9 +242,10 @@ impl ServerHandler for CodexMcpServer {
         request: UpdateTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.turns
+        Ok(self
+            .turns
             .update_task(&request.task_id, request.input_responses)
-            .await
+            .await?)
     }
 
     async fn cancel_task(
@@ -251,7 +253,7 @@ impl ServerHandler for CodexMcpServer {
         request: CancelTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.turns.cancel_task(&request.task_id).await
+        Ok(self.turns.cancel_task(&request.task_id).await?)
     }
 
     /// Accepted so hosts that set a level are not refused; logs go to stderr.

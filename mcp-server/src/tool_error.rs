@@ -2,13 +2,19 @@
 //!
 //! A tool call that fails is still answered with a `CallToolResult` (`isError: true`) whose
 //! text tells the calling model what went wrong and what to do; `structuredContent` carries the
-//! `threadId` whenever a conversation exists, as the output schema promises.
+//! `threadId` whenever a conversation exists, as the output schema promises. A retry or task
+//! request the server cannot honour (a refused `requestState`, an unknown task) is a protocol
+//! error instead: the client library sent it, not the model ([`RoundTripError`]).
 
 use codex_core::CodexErr;
 use codex_core::ConversationId;
 use codex_core::protocol::MalformedConversationId;
 use codex_mcp_types::CodexToolCallResult;
 use codex_mcp_types::McpTypesError;
+
+use crate::request_state::StateError;
+use crate::task_store::TaskStoreError;
+use rmcp::ErrorData as McpError;
 use rmcp::model::CallToolResult;
 use rmcp::model::ContentBlock;
 
@@ -97,4 +103,53 @@ fn structured(thread_id: ConversationId, content: String) -> Option<serde_json::
         content,
     })
     .ok()
+}
+
+/// Why a retried call (`requestState`) or a task request cannot be served. Each says what was
+/// (not) done, so that a client never takes a refusal for an approval.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RoundTripError {
+    #[error("`requestState` was refused: {0}. Nothing was approved.")]
+    StateRefused(StateError),
+
+    #[error(
+        "`requestState` was refused: its turn is no longer held by this server (its result was collected, or it ended over an hour ago); continue the thread with `codex-reply`. Nothing was approved."
+    )]
+    TurnGone,
+
+    #[error(
+        "`requestState` was refused: it was already used or a later one was issued; each `requestState` is good for one retry. Nothing was approved."
+    )]
+    StateUsed,
+
+    #[error(
+        "`inputResponses` came without `requestState`: a retry must echo the `requestState` of the `input_required` result it answers. Nothing was approved."
+    )]
+    ResponsesWithoutState,
+
+    #[error("unknown task {0} (never created here, or its TTL has passed)")]
+    UnknownTask(String),
+
+    #[error("task {task_id} has ended ({status}); it asks nothing more")]
+    TaskEnded {
+        task_id: String,
+        status: &'static str,
+    },
+
+    #[error("the task could not be recorded, so its turn was cancelled: {0}")]
+    TaskNotRecorded(TaskStoreError),
+
+    #[error("{0}")]
+    TaskUnreadable(TaskStoreError),
+}
+
+impl From<RoundTripError> for McpError {
+    fn from(err: RoundTripError) -> Self {
+        match err {
+            RoundTripError::TaskNotRecorded(_) | RoundTripError::TaskUnreadable(_) => {
+                McpError::internal_error(err.to_string(), None)
+            }
+            _ => McpError::invalid_params(err.to_string(), None),
+        }
+    }
 }
