@@ -36,14 +36,17 @@ use tokio::sync::oneshot;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::stdio_transport::ElicitationReplies;
+
 /// The host's reply as JSON, or why there is none.
 pub(crate) type Reply = Result<Value, String>;
 
 /// How one request's turn reaches its host with questions.
 #[derive(Clone)]
 pub(crate) enum HostChannel {
-    /// A legacy session: `elicitation/create`, nested in the tool call.
-    Elicitation(Peer<RoleServer>),
+    /// A legacy session: `elicitation/create`, nested in the tool call. The replies are read
+    /// as the host sent them.
+    Elicitation(Peer<RoleServer>, Arc<ElicitationReplies>),
     /// A 2026-07-28 client: questions wait here until a result carries them out.
     Inline(Arc<OpenQuestions>),
     /// The request did not declare elicitation.
@@ -70,13 +73,14 @@ impl HostChannel {
     /// its questions (`inline` is `None`) cannot ask it.
     pub(crate) fn for_request(
         context: &RequestContext<RoleServer>,
+        replies: &Arc<ElicitationReplies>,
         inline: Option<Arc<OpenQuestions>>,
     ) -> Self {
         if capabilities(context).elicitation.is_none() {
             return HostChannel::Unavailable;
         }
         match (is_modern(context), inline) {
-            (false, _) => HostChannel::Elicitation(context.peer.clone()),
+            (false, _) => HostChannel::Elicitation(context.peer.clone(), Arc::clone(replies)),
             (true, Some(questions)) => HostChannel::Inline(questions),
             (true, None) => HostChannel::Unavailable,
         }
@@ -92,7 +96,9 @@ impl HostChannel {
         turn_ended: &CancellationToken,
     ) -> Option<Reply> {
         match self {
-            HostChannel::Elicitation(peer) => elicit(peer, params, timeout, turn_ended).await,
+            HostChannel::Elicitation(peer, replies) => {
+                elicit(peer, replies, params, timeout, turn_ended).await
+            }
             HostChannel::Inline(questions) => questions.ask(params, timeout, turn_ended).await,
             HostChannel::Unavailable => Some(Err(
                 "the MCP client did not declare elicitation for this request".to_string(),
@@ -111,6 +117,7 @@ fn timed_out(timeout: Duration) -> String {
 /// Sends an `elicitation/create` request to a legacy host.
 async fn elicit(
     peer: &Peer<RoleServer>,
+    replies: &ElicitationReplies,
     params: Value,
     timeout: Duration,
     turn_ended: &CancellationToken,
@@ -127,6 +134,7 @@ async fn elicit(
     let reply = tokio::select! {
         reply = handle.await_response() => reply,
         () = turn_ended.cancelled() => {
+            replies.take(&request_id);
             let cancelled = CancelledNotificationParam::new(
                 Some(request_id),
                 Some("the turn ended before the approval was answered".to_string()),
@@ -137,8 +145,12 @@ async fn elicit(
             return None;
         }
     };
+    let as_sent = replies.take(&request_id);
     Some(match reply {
-        Ok(reply) => serde_json::to_value(reply).map_err(|err| err.to_string()),
+        Ok(reply) => match as_sent {
+            Some(as_sent) => Ok(as_sent),
+            None => serde_json::to_value(reply).map_err(|err| err.to_string()),
+        },
         Err(rmcp::service::ServiceError::Timeout { .. }) => Err(timed_out(timeout)),
         Err(other) => Err(other.to_string()),
     })

@@ -58,6 +58,7 @@ use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
 use crate::settings_api;
+use crate::stdio_transport::ElicitationReplies;
 use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
@@ -133,6 +134,8 @@ pub(crate) struct ConversationApi {
     account: AccountApi,
     /// Listener tasks by subscription id. A std lock: never held across an `.await`.
     listeners: Mutex<HashMap<String, AbortHandle>>,
+    /// The host's answers to approvals, as it sent them.
+    replies: Arc<ElicitationReplies>,
 }
 
 impl ConversationApi {
@@ -140,6 +143,7 @@ impl ConversationApi {
         conversations: Arc<ConversationManager>,
         config: Arc<ServerConfigLayer>,
         login_callback_port: u16,
+        replies: Arc<ElicitationReplies>,
     ) -> Self {
         Self {
             account: AccountApi::new(
@@ -150,6 +154,7 @@ impl ConversationApi {
             conversations,
             config,
             listeners: Mutex::new(HashMap::new()),
+            replies,
         }
     }
 
@@ -345,7 +350,7 @@ impl ConversationApi {
             })
             .await?;
         // A 2026-07-28 client is not asked: this request's answer is already the turn's start.
-        let host = HostChannel::for_request(&context, None);
+        let host = HostChannel::for_request(&context, &self.replies, None);
         let reporter = TurnReporter {
             peer: context.peer,
             request_id,

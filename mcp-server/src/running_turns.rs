@@ -49,6 +49,7 @@ use crate::codex_tool_runner::TurnHost;
 use crate::request_state::CallBinding;
 use crate::request_state::StateSealer;
 use crate::request_state::TurnState;
+use crate::stdio_transport::ElicitationReplies;
 use crate::task_store::TaskRecord;
 use crate::task_store::TaskStore;
 use crate::tool_error::RoundTripError;
@@ -128,6 +129,7 @@ impl RunningTurns {
         self: &Arc<Self>,
         conversations: &ConversationManager,
         server_config: &ServerConfigLayer,
+        replies: &Arc<ElicitationReplies>,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, RoundTripError> {
@@ -147,7 +149,7 @@ impl RunningTurns {
         let questions = OpenQuestions::new();
         let progress = ProgressTarget::new(None);
         let host = TurnHost {
-            channel: HostChannel::for_request(&context, Some(Arc::clone(&questions))),
+            channel: HostChannel::for_request(&context, replies, Some(Arc::clone(&questions))),
             progress: Arc::clone(&progress),
         };
         let started = match codex_tool_runner::start(

@@ -50,6 +50,7 @@ use crate::codex_tool_runner::TurnHost;
 use crate::conversation_api::ConversationApi;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
+use crate::stdio_transport::ElicitationReplies;
 use crate::tool_definitions;
 use crate::turn_driver::ProgressTarget;
 
@@ -95,17 +96,19 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let auth = AuthManager::shared(&codex_home, startup.auth);
     let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
     let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
+    let (transport, host_gone, replies) = stdio_transport::stdio();
     let server = CodexMcpServer {
         turns,
         api: Arc::new(ConversationApi::new(
             Arc::clone(&conversations),
             Arc::clone(&config),
             startup.login_callback_port,
+            Arc::clone(&replies),
         )),
         conversations: Arc::clone(&conversations),
         config,
+        replies,
     };
-    let (transport, host_gone) = stdio_transport::stdio();
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
@@ -154,6 +157,8 @@ pub(crate) struct CodexMcpServer {
     conversations: Arc<ConversationManager>,
     /// The turns of 2026-07-28 calls and tasks, which outlive their requests.
     turns: Arc<RunningTurns>,
+    /// The host's answers to approvals, as it sent them.
+    replies: Arc<ElicitationReplies>,
     config: Arc<ServerConfigLayer>,
     api: Arc<ConversationApi>,
 }
@@ -205,12 +210,18 @@ impl ServerHandler for CodexMcpServer {
         if is_modern(&context) {
             return self
                 .turns
-                .call(&self.conversations, &self.config, request, context)
+                .call(
+                    &self.conversations,
+                    &self.config,
+                    &self.replies,
+                    request,
+                    context,
+                )
                 .await
                 .map_err(McpError::from);
         }
         let host = TurnHost {
-            channel: HostChannel::for_request(&context, None),
+            channel: HostChannel::for_request(&context, &self.replies, None),
             progress: ProgressTarget::new(context.meta.get_progress_token()),
         };
         let started = codex_tool_runner::start(

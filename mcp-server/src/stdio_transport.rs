@@ -11,11 +11,21 @@
 //! On the way out, one thing is taken off: rmcp stamps every request it sends with a
 //! `_meta.progressToken` of its own. An `elicitation/create` is a question for a person, and a
 //! token there invites hosts to expect progress that never comes, so it goes.
+//!
+//! And the host's answers to those questions are kept as sent ([`ElicitationReplies`]): rmcp
+//! reads a reply into its typed `ElicitResult`, which drops what it does not know (a legacy
+//! `decision` beside an `action`), and an approval must be judged on everything the host said.
 
 use memchr::memmem;
 use rmcp::model::ClientJsonRpcMessage;
 use rmcp::model::InitializeRequestParams;
+use rmcp::model::NumberOrString;
 use rmcp::model::ProtocolVersion;
+use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::Mutex;
+
 use serde_json::Value;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
@@ -44,19 +54,81 @@ const ELICITATION_CREATE: &[u8] = b"\"elicitation/create\"";
 /// stdout. The token is cancelled when the host closes stdin: rmcp itself waits for the
 /// requests still running before it reports the end, and a host that has gone should not
 /// have to wait for them.
-pub(crate) fn stdio() -> ((DuplexStream, DuplexStream), CancellationToken) {
+pub(crate) fn stdio() -> (
+    (DuplexStream, DuplexStream),
+    CancellationToken,
+    Arc<ElicitationReplies>,
+) {
     let (rmcp_reads, to_rmcp) = tokio::io::duplex(PIPE_CAPACITY);
     let (from_rmcp, rmcp_writes) = tokio::io::duplex(PIPE_CAPACITY);
     let (answers, pending_answers) = mpsc::unbounded_channel();
     let host_gone = CancellationToken::new();
+    let replies = Arc::new(ElicitationReplies::default());
     tokio::spawn(read_host(
         tokio::io::stdin(),
         to_rmcp,
         answers,
         host_gone.clone(),
+        Arc::clone(&replies),
     ));
-    tokio::spawn(write_host(from_rmcp, tokio::io::stdout(), pending_answers));
-    ((rmcp_reads, rmcp_writes), host_gone)
+    tokio::spawn(write_host(
+        from_rmcp,
+        tokio::io::stdout(),
+        pending_answers,
+        Arc::clone(&replies),
+    ));
+    ((rmcp_reads, rmcp_writes), host_gone, replies)
+}
+
+/// The host's results for the `elicitation/create` requests the server sent, exactly as the
+/// host wrote them, by request id, until the asker takes them. Only ids of questions that are
+/// still open are kept, so the table stays as small as the number of open questions.
+#[derive(Default)]
+pub(crate) struct ElicitationReplies {
+    inner: Mutex<Replies>,
+}
+
+#[derive(Default)]
+struct Replies {
+    asked: HashSet<String>,
+    answered: HashMap<String, Value>,
+}
+
+impl ElicitationReplies {
+    fn asked(&self, id: &Value) {
+        if let Ok(mut replies) = self.inner.lock() {
+            replies.asked.insert(id.to_string());
+        }
+    }
+
+    fn is_waiting(&self) -> bool {
+        self.inner
+            .lock()
+            .is_ok_and(|replies| !replies.asked.is_empty())
+    }
+
+    /// Keeps `result` if `id` is an open question's.
+    fn answered(&self, id: &Value, result: &Value) {
+        if let Ok(mut replies) = self.inner.lock() {
+            let key = id.to_string();
+            if replies.asked.remove(&key) {
+                replies.answered.insert(key, result.clone());
+            }
+        }
+    }
+
+    /// The host's result for request `id` as it sent it, if it came; forgets the question
+    /// either way.
+    pub(crate) fn take(&self, id: &NumberOrString) -> Option<Value> {
+        let key = match id {
+            NumberOrString::Number(n) => Value::from(*n),
+            NumberOrString::String(s) => Value::from(s.as_ref()),
+        }
+        .to_string();
+        let mut replies = self.inner.lock().ok()?;
+        replies.asked.remove(&key);
+        replies.answered.remove(&key)
+    }
 }
 
 /// Passes the host's messages to rmcp and answers the lines rmcp would drop. Ends at EOF,
@@ -66,6 +138,7 @@ async fn read_host(
     mut to_rmcp: DuplexStream,
     answers: mpsc::UnboundedSender<String>,
     host_gone: CancellationToken,
+    replies: Arc<ElicitationReplies>,
 ) {
     let mut host = BufReader::new(host);
     let mut line = Vec::new();
@@ -86,6 +159,10 @@ async fn read_host(
         match check(message) {
             None => {
                 wire_log::log("host → server:", message);
+                // Kept before rmcp sees the line, so it is there when the asker wakes.
+                if replies.is_waiting() {
+                    keep_elicitation_reply(&replies, message);
+                }
                 let forwarded = async {
                     to_rmcp.write_all(message).await?;
                     to_rmcp.write_all(b"\n").await
@@ -198,6 +275,22 @@ fn check_initialize(line: &[u8]) -> Option<String> {
     )
 }
 
+/// If `line` is the host's result for an open `elicitation/create`, keeps it.
+fn keep_elicitation_reply(replies: &ElicitationReplies, line: &[u8]) {
+    if memmem::find(line, b"\"result\"").is_none() {
+        return;
+    }
+    let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(line) else {
+        return;
+    };
+    if message.contains_key("method") {
+        return;
+    }
+    if let (Some(id), Some(result)) = (message.get("id"), message.get("result")) {
+        replies.answered(id, result);
+    }
+}
+
 fn why_unreadable(line: &[u8]) -> String {
     match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
         Ok(_) => "unreadable".to_string(),
@@ -219,6 +312,7 @@ async fn write_host(
     from_rmcp: DuplexStream,
     mut host: impl AsyncWrite + Unpin,
     mut answers: mpsc::UnboundedReceiver<String>,
+    replies: Arc<ElicitationReplies>,
 ) {
     let mut from_rmcp = BufReader::with_capacity(PIPE_CAPACITY, from_rmcp);
     // The start of a line rmcp has not finished writing, held back until its end arrives so
@@ -247,7 +341,7 @@ async fn write_host(
                 from_rmcp.consume(taken);
                 if !batch.is_empty() {
                     if memmem::find(&batch, ELICITATION_CREATE).is_some() {
-                        batch = without_elicitation_progress_tokens(&batch);
+                        batch = prepare_elicitations(&batch, &replies);
                     }
                     wire_log::log_lines("server → host:", &batch);
                     if write_all(&mut host, &batch).await.is_err() {
@@ -270,11 +364,12 @@ async fn write_host(
 }
 
 /// `batch` (whole lines) with the `_meta.progressToken` rmcp put on each `elicitation/create`
-/// request taken off; every other line is kept byte for byte.
-fn without_elicitation_progress_tokens(batch: &[u8]) -> Vec<u8> {
+/// request taken off, and the ids of those requests noted so their replies are kept; every
+/// other line is kept byte for byte.
+fn prepare_elicitations(batch: &[u8], replies: &ElicitationReplies) -> Vec<u8> {
     let mut out = Vec::with_capacity(batch.len());
     for line in batch.split_inclusive(|&b| b == b'\n') {
-        match strip_progress_token(line) {
+        match strip_progress_token(line, replies) {
             Some(mut rewritten) => {
                 rewritten.push(b'\n');
                 out.append(&mut rewritten);
@@ -286,11 +381,14 @@ fn without_elicitation_progress_tokens(batch: &[u8]) -> Vec<u8> {
 }
 
 /// The rewritten line when `line` is an `elicitation/create` request with a progress token.
-fn strip_progress_token(line: &[u8]) -> Option<Vec<u8>> {
+fn strip_progress_token(line: &[u8], replies: &ElicitationReplies) -> Option<Vec<u8>> {
     memmem::find(line, ELICITATION_CREATE)?;
     let mut message: Value = serde_json::from_slice(line).ok()?;
     if message.get("method").and_then(Value::as_str) != Some("elicitation/create") {
         return None;
+    }
+    if let Some(id) = message.get("id") {
+        replies.asked(id);
     }
     let meta = message
         .get_mut("params")?
@@ -408,7 +506,8 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"elicitation/create","params":{"_meta":{"progressToken":1,"x":2},"message":"ok?"}}"#,
             "\n",
         );
-        let out = String::from_utf8(without_elicitation_progress_tokens(batch.as_bytes())).unwrap();
+        let replies = ElicitationReplies::default();
+        let out = String::from_utf8(prepare_elicitations(batch.as_bytes(), &replies)).unwrap();
         let lines: Vec<Value> = out
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -420,6 +519,20 @@ mod tests {
         );
         assert_eq!(lines[2]["params"]["_meta"], json!({"x": 2}));
         assert!(out.ends_with('\n'));
+
+        // Their replies are kept as sent; others are not.
+        keep_elicitation_reply(
+            &replies,
+            br#"{"jsonrpc":"2.0","id":1,"result":{"action":"accept","decision":"denied"}}"#,
+        );
+        keep_elicitation_reply(&replies, br#"{"jsonrpc":"2.0","id":7,"result":{}}"#);
+        assert_eq!(
+            replies.take(&NumberOrString::Number(1)),
+            Some(json!({"action": "accept", "decision": "denied"}))
+        );
+        assert_eq!(replies.take(&NumberOrString::Number(7)), None);
+        assert_eq!(replies.take(&NumberOrString::Number(0)), None);
+        assert!(!replies.is_waiting(), "taking forgets the question");
     }
 
     #[tokio::test]
@@ -428,7 +541,7 @@ mod tests {
         let (answers, pending) = mpsc::unbounded_channel();
         let mut host = Vec::new();
         let writer = async {
-            write_host(from_rmcp, &mut host, pending).await;
+            write_host(from_rmcp, &mut host, pending, Arc::default()).await;
         };
         let feeder = async {
             rmcp.write_all(b"first\nsecond, begun").await.unwrap();

@@ -87,23 +87,42 @@ pub enum ApprovalDecision {
     Abort,
 }
 
-/// Reads an elicitation result in either accepted shape. Unknown or malformed answers deny.
+/// Reads an elicitation result in either accepted shape. Unknown or malformed answers deny, and
+/// so does a reply that contradicts itself: every decision it states (in `content` and at the
+/// top level) must agree with each other and with its `action`, and `content` must be an object.
 pub fn parse_approval_reply(reply: &Value) -> ApprovalDecision {
     let denied = ApprovalDecision::Denied { rejection: None };
-    if let Some(action) = reply.get("action") {
-        return match action.as_str() {
-            Some("accept") => match reply.get("content").and_then(|c| c.get("decision")) {
-                None | Some(Value::Null) => ApprovalDecision::Approved,
-                Some(decision) => parse_decision(decision).unwrap_or(denied),
-            },
-            Some("cancel") => ApprovalDecision::Abort,
-            _ => denied,
-        };
-    }
-    reply
+    let Some(fields) = reply.as_object() else {
+        return denied;
+    };
+    let legacy = fields
         .get("decision")
-        .and_then(parse_decision)
-        .unwrap_or(denied)
+        .filter(|decision| !decision.is_null());
+    let Some(action) = fields.get("action") else {
+        return legacy.and_then(parse_decision).unwrap_or(denied);
+    };
+    let in_content = match fields.get("content") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(content)) => content.get("decision").filter(|d| !d.is_null()),
+        Some(_) => return denied,
+    };
+    let Some(stated) = [in_content, legacy]
+        .into_iter()
+        .flatten()
+        .map(parse_decision)
+        .collect::<Option<Vec<_>>>()
+    else {
+        return denied;
+    };
+    if stated.windows(2).any(|pair| pair[0] != pair[1]) {
+        return denied;
+    }
+    match (action.as_str(), stated.first()) {
+        (Some("accept"), None) => ApprovalDecision::Approved,
+        (Some("accept"), Some(decision)) => decision.clone(),
+        (Some("cancel"), None | Some(ApprovalDecision::Abort)) => ApprovalDecision::Abort,
+        _ => denied,
+    }
 }
 
 /// The reference's `ReviewDecision` spelling: a string, or `{"denied": {"rejection": ...}}`.
@@ -189,6 +208,38 @@ mod tests {
         for (reply, expected) in cases {
             assert_eq!(parse_approval_reply(&reply), expected, "{reply}");
         }
+    }
+
+    #[test]
+    fn replies_that_contradict_themselves_deny() {
+        for reply in [
+            json!({"action": "accept", "decision": "denied"}),
+            json!({"action": "accept", "content": "approved"}),
+            json!({"action": "accept", "content": ["approved"]}),
+            json!({"action": "accept", "content": {"decision": "approved"}, "decision": "abort"}),
+            json!({"action": "accept", "decision": 7}),
+            json!({"action": "decline", "decision": "approved"}),
+            json!({"action": "decline", "content": {"decision": "approved"}}),
+            json!({"action": "cancel", "decision": "approved"}),
+            json!({"action": "maybe", "decision": "approved"}),
+        ] {
+            assert_eq!(
+                parse_approval_reply(&reply),
+                ApprovalDecision::Denied { rejection: None },
+                "{reply}"
+            );
+        }
+        // Agreeing twice is still agreeing.
+        assert_eq!(
+            parse_approval_reply(
+                &json!({"action": "accept", "content": {"decision": "approved_for_session"}, "decision": "approved_for_session"})
+            ),
+            ApprovalDecision::ApprovedForSession
+        );
+        assert_eq!(
+            parse_approval_reply(&json!({"action": "cancel", "decision": "abort"})),
+            ApprovalDecision::Abort
+        );
     }
 
     #[test]

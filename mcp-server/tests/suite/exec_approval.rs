@@ -108,6 +108,9 @@ async fn legacy_approval_and_both_denials() -> anyhow::Result<()> {
         (json!({"decision": "approved"}), true),
         (json!({"action": "decline"}), false),
         (json!({"decision": "denied"}), false),
+        // Contradictions deny.
+        (json!({"action": "accept", "decision": "denied"}), false),
+        (json!({"action": "accept", "content": "approved"}), false),
     ] {
         let mut server = TestServer::start(r#"approval_policy = "untrusted""#, &[]).await?;
         let cwd = TempDir::new()?;

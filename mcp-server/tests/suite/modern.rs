@@ -152,6 +152,8 @@ async fn an_approval_travels_in_the_result_and_its_answer_in_the_retry() -> anyh
         (json!({"action": "decline"}), false),
         (json!({"decision": "approved"}), true),
         (json!({"action": "cancel"}), false),
+        // A reply that contradicts itself denies.
+        (json!({"action": "accept", "decision": "denied"}), false),
     ] {
         let mut client = Modern::start(UNTRUSTED, elicitation()).await?;
         if reply["action"] == "cancel" {
