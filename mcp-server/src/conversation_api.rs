@@ -59,6 +59,8 @@ use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
 use crate::settings_api;
 use crate::stdio_transport::ElicitationReplies;
+use crate::tool_error::MAX_ECHOED_NAME;
+use crate::tool_error::bounded;
 use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnReporter;
 use crate::turn_driver::drive_turn;
@@ -169,7 +171,10 @@ impl ConversationApi {
         let Some(parsed) = parsed else {
             return Err(McpError::new(
                 ErrorCode::METHOD_NOT_FOUND,
-                format!("method not found: {}", request.method),
+                format!(
+                    "method not found: {}",
+                    bounded(&request.method, MAX_ECHOED_NAME)
+                ),
                 None,
             ));
         };

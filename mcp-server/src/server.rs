@@ -57,6 +57,8 @@ use crate::turn_driver::ProgressTarget;
 /// How long running turns get to stop and record that they were aborted, once the host has
 /// gone: well inside the second a host gives a server before it kills it.
 const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
+/// After stdin closes and turns are stopped, how long rmcp gets to answer what it has read.
+const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 
 /// The name hosts see in `serverInfo`, kept from the server this one replaces.
 const SERVER_NAME: &str = "codex-mcp-server";
@@ -96,7 +98,12 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     let auth = AuthManager::shared(&codex_home, startup.auth);
     let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
     let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
-    let (transport, host_gone, replies) = stdio_transport::stdio();
+    let stdio_transport::Stdio {
+        transport,
+        host_gone,
+        replies,
+        written,
+    } = stdio_transport::stdio();
     let server = CodexMcpServer {
         turns,
         api: Arc::new(ConversationApi::new(
@@ -126,11 +133,17 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         _ = interrupt.recv() => return Ok(()),
     };
     let stop = service.cancellation_token();
+    let mut served = Box::pin(service.waiting());
     tokio::select! {
-        reason = service.waiting() => tracing::info!(?reason, "MCP connection closed"),
+        reason = &mut served => tracing::info!(?reason, "MCP connection closed"),
         () = host_gone.cancelled() => {
-            tracing::info!("stdin closed: shutting down");
-            stop.cancel();
+            tracing::info!("stdin closed: answering what was read, then shutting down");
+            // Running turns are interrupted, so their calls answer at once; rmcp answers every
+            // request it has read and then ends. Whatever is still not done by then is cut off.
+            conversations.shutdown_all(SHUTDOWN_LIMIT).await;
+            if tokio::time::timeout(DRAIN_LIMIT, &mut served).await.is_err() {
+                stop.cancel();
+            }
         }
         _ = interrupt.recv() => {
             tracing::info!("SIGINT: shutting down");
@@ -148,6 +161,12 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     }
     // Interrupt what still runs, kill its processes, and make every rollout whole.
     conversations.shutdown_all(SHUTDOWN_LIMIT).await;
+    // After EOF every request read was answered: those answers reach stdout before the
+    // process ends (rmcp has let go of its end, so the writer finishes). A signal does not wait.
+    drop(served);
+    if host_gone.is_cancelled() && tokio::time::timeout(DRAIN_LIMIT, written).await.is_err() {
+        tracing::debug!("stdout was not flushed within {DRAIN_LIMIT:?}");
+    }
     Ok(())
 }
 

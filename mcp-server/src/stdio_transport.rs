@@ -37,6 +37,14 @@ use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::request_ids::Admission;
+use crate::request_ids::InFlight;
+use crate::request_ids::raw_id;
+use crate::request_ids::raw_id_in_prefix;
+use crate::request_ids::rmcp_can_carry;
+use crate::tool_error::MAX_ECHOED_DETAIL;
+use crate::tool_error::MAX_ECHOED_NAME;
+use crate::tool_error::bounded;
 use crate::wire_log;
 
 /// Room for a few large messages in each direction before the writer waits.
@@ -47,6 +55,13 @@ const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
 const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 
+/// The longest line read; rmcp drops longer ones without a word, so they are answered here.
+/// rmcp's own limit, so nothing that passes can be dropped there.
+const MAX_LINE_BYTES: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+/// How much of an oversized line is kept to find its id in.
+const ID_SEARCH_BYTES: usize = 4096;
+const NULL_ID: &str = "null";
+
 /// Lines holding this are the only ones the writer looks into.
 const ELICITATION_CREATE: &[u8] = b"\"elicitation/create\"";
 
@@ -54,30 +69,46 @@ const ELICITATION_CREATE: &[u8] = b"\"elicitation/create\"";
 /// stdout. The token is cancelled when the host closes stdin: rmcp itself waits for the
 /// requests still running before it reports the end, and a host that has gone should not
 /// have to wait for them.
-pub(crate) fn stdio() -> (
-    (DuplexStream, DuplexStream),
-    CancellationToken,
-    Arc<ElicitationReplies>,
-) {
+pub(crate) fn stdio() -> Stdio {
     let (rmcp_reads, to_rmcp) = tokio::io::duplex(PIPE_CAPACITY);
     let (from_rmcp, rmcp_writes) = tokio::io::duplex(PIPE_CAPACITY);
     let (answers, pending_answers) = mpsc::unbounded_channel();
     let host_gone = CancellationToken::new();
     let replies = Arc::new(ElicitationReplies::default());
+    let in_flight = Arc::new(InFlight::default());
     tokio::spawn(read_host(
         tokio::io::stdin(),
         to_rmcp,
         answers,
         host_gone.clone(),
         Arc::clone(&replies),
+        Arc::clone(&in_flight),
     ));
-    tokio::spawn(write_host(
+    let written = tokio::spawn(write_host(
         from_rmcp,
         tokio::io::stdout(),
         pending_answers,
         Arc::clone(&replies),
+        in_flight,
     ));
-    ((rmcp_reads, rmcp_writes), host_gone, replies)
+    Stdio {
+        transport: (rmcp_reads, rmcp_writes),
+        host_gone,
+        replies,
+        written,
+    }
+}
+
+/// The transport and what the server needs to know about it.
+pub(crate) struct Stdio {
+    /// For rmcp: what it reads, and where it writes.
+    pub(crate) transport: (DuplexStream, DuplexStream),
+    /// Cancelled when the host closes stdin.
+    pub(crate) host_gone: CancellationToken,
+    pub(crate) replies: Arc<ElicitationReplies>,
+    /// Ends once everything rmcp wrote is on stdout (after rmcp has let go of the
+    /// transport): the process must not exit before that.
+    pub(crate) written: tokio::task::JoinHandle<()>,
 }
 
 /// The host's results for the `elicitation/create` requests the server sent, exactly as the
@@ -132,55 +163,137 @@ impl ElicitationReplies {
 }
 
 /// Passes the host's messages to rmcp and answers the lines rmcp would drop. Ends at EOF,
-/// which closes rmcp's input in turn.
+/// which closes rmcp's input in turn: rmcp still answers every request it has been given.
 async fn read_host(
     host: impl AsyncRead + Unpin,
     mut to_rmcp: DuplexStream,
     answers: mpsc::UnboundedSender<String>,
     host_gone: CancellationToken,
     replies: Arc<ElicitationReplies>,
+    in_flight: Arc<InFlight>,
 ) {
     let mut host = BufReader::new(host);
     let mut line = Vec::new();
     loop {
-        line.clear();
-        match host.read_until(b'\n', &mut line).await {
-            Ok(0) => break,
-            Ok(_) => {}
+        let answer = match read_line(&mut host, &mut line).await {
+            Ok(Line::End) => break,
             Err(err) => {
                 tracing::warn!("cannot read stdin: {err}");
                 break;
             }
-        }
-        let message = line.trim_ascii();
-        if message.is_empty() {
-            continue;
-        }
-        match check(message) {
-            None => {
-                wire_log::log("host → server:", message);
-                // Kept before rmcp sees the line, so it is there when the asker wakes.
-                if replies.is_waiting() {
-                    keep_elicitation_reply(&replies, message);
+            Ok(Line::TooLong { bytes, id }) => Some(error_response(
+                &id,
+                INVALID_REQUEST,
+                &format!(
+                    "Invalid Request: a message of {bytes} bytes is over the limit of {MAX_LINE_BYTES} bytes (16 MiB); it was dropped"
+                ),
+            )),
+            Ok(Line::Whole) => {
+                let message = line.trim_ascii();
+                if message.is_empty() {
+                    continue;
                 }
-                let forwarded = async {
-                    to_rmcp.write_all(message).await?;
-                    to_rmcp.write_all(b"\n").await
-                };
-                if forwarded.await.is_err() {
-                    break; // rmcp has stopped.
+                match check(message) {
+                    Some(answer) => Some(answer),
+                    None => match in_flight.admit(message) {
+                        Admission::Duplicate(id) => Some(error_response(
+                            &id,
+                            INVALID_REQUEST,
+                            "Invalid Request: a request with this id is still running; ids of requests in flight must be unique",
+                        )),
+                        Admission::Pass => {
+                            wire_log::log("host → server:", message);
+                            // Kept before rmcp sees the line, so it is there when the asker
+                            // wakes.
+                            if replies.is_waiting() {
+                                keep_elicitation_reply(&replies, message);
+                            }
+                            let forwarded = async {
+                                to_rmcp.write_all(message).await?;
+                                to_rmcp.write_all(b"\n").await
+                            };
+                            if forwarded.await.is_err() {
+                                break; // rmcp has stopped.
+                            }
+                            None
+                        }
+                    },
                 }
             }
-            Some(answer) => {
-                tracing::warn!("answered an unusable message: {answer}");
-                if answers.send(answer).is_err() {
-                    break;
-                }
+        };
+        if let Some(answer) = answer {
+            tracing::warn!(
+                "answered an unusable message: {}",
+                bounded(&answer, MAX_ECHOED_DETAIL)
+            );
+            if answers.send(answer).is_err() {
+                break;
             }
         }
     }
     host_gone.cancel();
     let _ = to_rmcp.shutdown().await;
+}
+
+/// What [`read_line`] found.
+enum Line {
+    /// A whole line, in the buffer.
+    Whole,
+    /// A line over [`MAX_LINE_BYTES`], read to its end and dropped; `id` is its id if one was
+    /// found at its start.
+    TooLong {
+        bytes: usize,
+        id: String,
+    },
+    End,
+}
+
+/// Reads one line into `line` (cleared first) without ever holding more than
+/// [`MAX_LINE_BYTES`] of it: a longer line is consumed and dropped, and the buffer shrinks back.
+async fn read_line(
+    host: &mut BufReader<impl AsyncRead + Unpin>,
+    line: &mut Vec<u8>,
+) -> std::io::Result<Line> {
+    line.clear();
+    let mut dropped: Option<(usize, String)> = None;
+    loop {
+        let available = host.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(match dropped {
+                Some((bytes, id)) => Line::TooLong { bytes, id },
+                None if line.is_empty() => Line::End,
+                None => Line::Whole,
+            });
+        }
+        let (chunk, ends) = match memchr::memchr(b'\n', available) {
+            Some(at) => (&available[..at], true),
+            None => (available, false),
+        };
+        let taken = chunk.len() + usize::from(ends);
+        match &mut dropped {
+            Some((bytes, _)) => *bytes += chunk.len(),
+            None if line.len() + chunk.len() > MAX_LINE_BYTES => {
+                let mut prefix = std::mem::take(line);
+                prefix.truncate(ID_SEARCH_BYTES);
+                let wanted = ID_SEARCH_BYTES
+                    .saturating_sub(prefix.len())
+                    .min(chunk.len());
+                prefix.extend_from_slice(&chunk[..wanted]);
+                let bytes = line.capacity().max(prefix.len()) + chunk.len();
+                dropped = Some((bytes, raw_id_in_prefix(&prefix)));
+                // Give the memory back.
+                *line = Vec::new();
+            }
+            None => line.extend_from_slice(chunk),
+        }
+        host.consume(taken);
+        if ends {
+            return Ok(match dropped {
+                Some((bytes, id)) => Line::TooLong { bytes, id },
+                None => Line::Whole,
+            });
+        }
+    }
 }
 
 /// `None` when rmcp can read `line`; otherwise the error response to send instead.
@@ -194,33 +307,43 @@ fn check(line: &[u8]) -> Option<String> {
         Ok(value) => value,
         Err(err) => {
             return Some(error_response(
-                &Value::Null,
+                NULL_ID,
                 PARSE_ERROR,
-                format!("Parse error: {err}"),
+                &format!("Parse error: {err}"),
             ));
         }
     };
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    // As the host wrote it: a float or an integer beyond 64 bits must come back unchanged.
+    let id = raw_id(line);
     let method = value.get("method").and_then(Value::as_str);
     Some(match (&value, method) {
         (Value::Array(_), _) => error_response(
-            &Value::Null,
+            NULL_ID,
             INVALID_REQUEST,
-            "Invalid Request: batches are not supported".to_string(),
+            "Invalid Request: batches are not supported",
         ),
         // A notification with bad params: JSON-RPC forbids answering a notification.
-        (_, Some(_)) if id.is_null() => return None,
+        (_, Some(_)) if id == NULL_ID => return None,
+        (_, Some(_)) if !rmcp_can_carry(&id) => error_response(
+            &id,
+            INVALID_REQUEST,
+            "Invalid Request: `id` must be a string or an integer between -2^63 and 2^63-1",
+        ),
         (_, Some(method)) => error_response(
             &id,
             INVALID_PARAMS,
-            format!("Invalid params for `{method}`: {}", why_unreadable(line)),
+            &format!(
+                "Invalid params for `{}`: {}",
+                bounded(method, MAX_ECHOED_NAME),
+                why_unreadable(line)
+            ),
         ),
         // A response to a request we never sent, or no method at all.
         _ if value.get("result").is_some() || value.get("error").is_some() => return None,
         _ => error_response(
             &id,
             INVALID_REQUEST,
-            "Invalid Request: expected a JSON-RPC 2.0 request with a `method`".to_string(),
+            "Invalid Request: expected a JSON-RPC 2.0 request with a `method`",
         ),
     })
 }
@@ -233,7 +356,7 @@ fn check_initialize(line: &[u8]) -> Option<String> {
     if value.get("method").and_then(Value::as_str) != Some("initialize") {
         return None;
     }
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    let id = raw_id(line);
     let params = value.get("params").cloned().unwrap_or(Value::Null);
     let params: InitializeRequestParams = match serde_path_to_error::deserialize(params) {
         Ok(params) => params,
@@ -248,7 +371,10 @@ fn check_initialize(line: &[u8]) -> Option<String> {
             return Some(error_response(
                 &id,
                 INVALID_PARAMS,
-                format!("Invalid params for `initialize`: {why}"),
+                &format!(
+                    "Invalid params for `initialize`: {}",
+                    bounded(&why, MAX_ECHOED_DETAIL)
+                ),
             ));
         }
     };
@@ -257,22 +383,16 @@ fn check_initialize(line: &[u8]) -> Option<String> {
         return None;
     }
     let supported: Vec<&str> = supported.iter().map(ProtocolVersion::as_str).collect();
-    Some(
-        json!({
-            "jsonrpc": "2.0",
-            "id": id,
-            "error": {
-                "code": UNSUPPORTED_PROTOCOL_VERSION,
-                "message": format!(
-                    "Unsupported protocol version {}; this server supports {}",
-                    params.protocol_version.as_str(),
-                    supported.join(", ")
-                ),
-                "data": {"requested": params.protocol_version.as_str(), "supported": supported},
-            }
-        })
-        .to_string(),
-    )
+    let requested = bounded(params.protocol_version.as_str(), MAX_ECHOED_NAME);
+    let error = json!({
+        "code": UNSUPPORTED_PROTOCOL_VERSION,
+        "message": format!(
+            "Unsupported protocol version {requested}; this server supports {}",
+            supported.join(", ")
+        ),
+        "data": {"requested": requested, "supported": supported},
+    });
+    Some(format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{error}}}"#))
 }
 
 /// If `line` is the host's result for an open `elicitation/create`, keeps it.
@@ -294,12 +414,14 @@ fn keep_elicitation_reply(replies: &ElicitationReplies, line: &[u8]) {
 fn why_unreadable(line: &[u8]) -> String {
     match serde_json::from_slice::<ClientJsonRpcMessage>(line) {
         Ok(_) => "unreadable".to_string(),
-        Err(err) => err.to_string(),
+        Err(err) => bounded(&err.to_string(), MAX_ECHOED_DETAIL).into_owned(),
     }
 }
 
-fn error_response(id: &Value, code: i64, message: String) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}).to_string()
+/// An error response; `raw_id` is the request's id as the host wrote it (valid JSON).
+fn error_response(raw_id: &str, code: i64, message: &str) -> String {
+    let error = json!({"code": code, "message": message});
+    format!(r#"{{"jsonrpc":"2.0","id":{raw_id},"error":{error}}}"#)
 }
 
 /// The only writer of stdout: rmcp's messages and our answers, whole lines only.
@@ -313,6 +435,7 @@ async fn write_host(
     mut host: impl AsyncWrite + Unpin,
     mut answers: mpsc::UnboundedReceiver<String>,
     replies: Arc<ElicitationReplies>,
+    in_flight: Arc<InFlight>,
 ) {
     let mut from_rmcp = BufReader::with_capacity(PIPE_CAPACITY, from_rmcp);
     // The start of a line rmcp has not finished writing, held back until its end arrives so
@@ -326,7 +449,16 @@ async fn write_host(
             // simply done again.
             read = from_rmcp.fill_buf() => {
                 let available = match read {
-                    Ok([]) | Err(_) => break,
+                    Ok([]) | Err(_) => {
+                        // rmcp is done; answers already queued still go out.
+                        while let Ok(mut answer) = answers.try_recv() {
+                            answer.push('\n');
+                            if write_all(&mut host, answer.as_bytes()).await.is_err() {
+                                return;
+                            }
+                        }
+                        break;
+                    }
                     Ok(available) => available,
                 };
                 let taken = available.len();
@@ -343,6 +475,7 @@ async fn write_host(
                     if memmem::find(&batch, ELICITATION_CREATE).is_some() {
                         batch = prepare_elicitations(&batch, &replies);
                     }
+                    in_flight.answered(&batch);
                     wire_log::log_lines("server → host:", &batch);
                     if write_all(&mut host, &batch).await.is_err() {
                         return;
@@ -541,7 +674,14 @@ mod tests {
         let (answers, pending) = mpsc::unbounded_channel();
         let mut host = Vec::new();
         let writer = async {
-            write_host(from_rmcp, &mut host, pending, Arc::default()).await;
+            write_host(
+                from_rmcp,
+                &mut host,
+                pending,
+                Arc::default(),
+                Arc::default(),
+            )
+            .await;
         };
         let feeder = async {
             rmcp.write_all(b"first\nsecond, begun").await.unwrap();

@@ -153,3 +153,16 @@ impl From<RoundTripError> for McpError {
         }
     }
 }
+
+/// Names (a method, a version) and details from the host are echoed in errors at most this
+/// many characters long, so that a huge one does not come back whole.
+pub(crate) const MAX_ECHOED_NAME: usize = 100;
+pub(crate) const MAX_ECHOED_DETAIL: usize = 500;
+
+/// `text` cut to at most `max` characters, marked where it was cut.
+pub(crate) fn bounded(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => text.into(),
+        Some((at, _)) => format!("{}… ({} bytes in all)", &text[..at], text.len()).into(),
+    }
+}

@@ -162,3 +162,143 @@ async fn ctrl_c_before_initialize_exits_quietly() -> anyhow::Result<()> {
     assert!(!mcp.stderr().contains("Error"), "{}", mcp.stderr());
     Ok(())
 }
+
+/// What `codex mcp` writes to stdout for `input` (stdin closed after it), line by line.
+fn stdout_for(input: &str) -> Vec<String> {
+    let home = tempfile::TempDir::new().expect("temp dir");
+    let output = Command::new(CODEX_BIN)
+        .arg("mcp")
+        .env("CODEX_HOME", home.path())
+        .env("RUST_LOG", "error")
+        .timeout(Duration::from_secs(20))
+        .write_stdin(input)
+        .output()
+        .expect("run codex");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"host","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+
+#[test]
+fn everything_read_before_eof_is_answered() {
+    // As a new user tries it first: `printf '...' | codex mcp`.
+    let input = format!(
+        "{INITIALIZE}\n{INITIALIZED}\n{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/list\"}}\n"
+    );
+    for _ in 0..5 {
+        let lines = stdout_for(&input);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains(r#""id":1"#), "{lines:?}");
+        assert!(
+            lines[1].contains(r#""id":2"#) && lines[1].contains("codex-reply"),
+            "{lines:?}"
+        );
+    }
+}
+
+#[test]
+fn ids_come_back_exactly_as_sent() {
+    let input = format!(
+        "{INITIALIZE}\n{INITIALIZED}\n{}\n{}\n{}\n",
+        r#"{"jsonrpc":"2.0","id":18446744073709551616,"method":"tools/list"}"#,
+        r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#,
+        r#"{"jsonrpc":"2.0","id":"\u00e9t\u00e9","method":"tools/call","params":7}"#,
+    );
+    let lines = stdout_for(&input);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for id in ["18446744073709551616", "1.5", r#""\u00e9t\u00e9""#] {
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":-3260"#);
+        assert!(
+            lines.iter().any(|line| line.starts_with(&answer)),
+            "no error answering id {id}: {lines:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_line_is_refused_by_name_and_the_server_carries_on() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &[]).await?;
+    let huge = format!(
+        r#"{{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{{"name":"codex","arguments":{{"prompt":"{}"}}}}}}"#,
+        "x".repeat(17 * 1024 * 1024)
+    );
+    server.mcp.send_raw_line(&huge).await?;
+    let refused = server.mcp.read_until_response(5).await?;
+    assert_eq!(refused["error"]["code"], json!(-32600), "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("over the limit of 16777216 bytes"),
+        "{message}"
+    );
+    let ping = server.mcp.request("ping", json!({})).await?;
+    assert_eq!(ping["result"], json!({}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_under_an_id_in_flight_is_refused() -> anyhow::Result<()> {
+    let mut server = TestServer::start(
+        r#"approval_policy = "never"
+sandbox_mode = "danger-full-access""#,
+        &[],
+    )
+    .await?;
+    server.model.mount_echo(Duration::from_millis(1500)).await;
+    server
+        .mcp
+        .send_message(&json!({"jsonrpc": "2.0", "id": 77, "method": "tools/call", "params": {"name": "codex", "arguments": {"prompt": "slow"}}}))
+        .await?;
+    // The first call is in flight once its turn has started.
+    server
+        .mcp
+        .read_until(|m| {
+            m["method"] == "codex/event" && m["params"]["msg"]["type"] == "task_started"
+        })
+        .await?;
+    server
+        .mcp
+        .send_message(&json!({"jsonrpc": "2.0", "id": 77, "method": "ping"}))
+        .await?;
+    let refused = server.mcp.read_until_response(77).await?;
+    assert_eq!(refused["error"]["code"], json!(-32600), "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("still running")),
+        "{refused}"
+    );
+    let answered = server.mcp.read_until_response(77).await?;
+    assert_eq!(
+        answered["result"]["content"][0]["text"], "echo: slow",
+        "{answered}"
+    );
+    // Answered, the id is free again.
+    server
+        .mcp
+        .send_message(&json!({"jsonrpc": "2.0", "id": 77, "method": "ping"}))
+        .await?;
+    assert_eq!(
+        server.mcp.read_until_response(77).await?["result"],
+        json!({})
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_huge_method_name_is_not_echoed_whole() -> anyhow::Result<()> {
+    let mut server = TestServer::start("", &[]).await?;
+    let method = "m".repeat(10 * 1024 * 1024);
+    for params in [json!({}), json!(5)] {
+        let id = server.mcp.send_request(&method, params).await?;
+        let answer = server.mcp.read_until_response(id).await?;
+        let text = answer.to_string();
+        assert!(answer.get("error").is_some(), "an error");
+        assert!(text.len() < 2048, "{} bytes", text.len());
+    }
+    Ok(())
+}
