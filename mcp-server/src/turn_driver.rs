@@ -31,6 +31,8 @@ use crate::approval::ApprovalKind;
 use crate::approval::ApprovalRequest;
 use crate::approval::shell_join;
 use crate::ask_host::HostChannel;
+use crate::delta_coalescing::HeldDelta;
+use crate::delta_coalescing::is_delta;
 
 /// A running turn reports progress after at most this much silence, so that hosts which
 /// reset their timeout on progress keep waiting. Well under 5 s: a host with a 5 s timeout
@@ -245,8 +247,12 @@ pub(crate) async fn drive_turn(
     let turn_ended = CancellationToken::new();
     let _withdraw_approvals = turn_ended.clone().drop_guard();
     let mut interrupted = false;
+    // Streamed deltas go to the host merged (`delta_coalescing.rs`); only forwarded events
+    // are held.
+    let mut held = HeldDelta::default();
     loop {
         let heartbeat_at = progress.next_heartbeat();
+        let send_held_at = held.deadline();
         let event = tokio::select! {
             biased;
             () = cancel.cancelled(), if !interrupted => {
@@ -257,6 +263,12 @@ pub(crate) async fn drive_turn(
                 continue;
             }
             event = events.next() => event,
+            () = sleep_until(send_held_at) => {
+                if let Some(event) = held.take() {
+                    reporter.forward(&event).await;
+                }
+                continue;
+            }
             () = tokio::time::sleep_until(heartbeat_at) => {
                 progress.heartbeat().await;
                 continue;
@@ -269,6 +281,16 @@ pub(crate) async fn drive_turn(
         if event.id != sub_id {
             tracing::debug!(event_id = %event.id, sub_id, "skipping an event of another turn");
             continue;
+        }
+        if reporter.forward_events && is_delta(&event.msg) {
+            if let Some(due) = held.hold(event) {
+                reporter.forward(&due).await;
+            }
+            continue;
+        }
+        // Whatever was held goes before this event, so the host sees them in order.
+        if let Some(due) = held.take() {
+            reporter.forward(&due).await;
         }
         // The status first: a host that has seen an event finds the task's status up to date.
         if let Some(message) = progress_message(&event.msg) {
@@ -310,6 +332,14 @@ pub(crate) async fn drive_turn(
             EventMsg::TurnAborted(_) => return TurnOutcome::Aborted,
             _ => {}
         }
+    }
+}
+
+/// Sleeps until `at`; forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

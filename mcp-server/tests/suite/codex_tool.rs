@@ -310,3 +310,48 @@ async fn the_thread_hint_in_content_can_be_turned_off() -> anyhow::Result<()> {
     assert_eq!(off, json!([{"type": "text", "text": "echo: hi"}]));
     Ok(())
 }
+
+#[tokio::test]
+async fn streamed_deltas_reach_the_host_merged_and_whole() -> anyhow::Result<()> {
+    use codex_test_support::responses::ev_assistant_message;
+    use codex_test_support::responses::ev_completed;
+    use codex_test_support::responses::ev_output_text_delta;
+    use codex_test_support::responses::ev_response_created;
+    use codex_test_support::responses::sse;
+
+    let mut server = TestServer::start("", &[]).await?;
+    let pieces: Vec<String> = (0..2000).map(|i| format!("{} ", i % 10)).collect();
+    let full: String = pieces.concat();
+    let mut events = vec![ev_response_created("resp-1")];
+    events.extend(pieces.iter().map(|piece| ev_output_text_delta(piece)));
+    events.push(ev_assistant_message("msg-1", &full));
+    events.push(ev_completed("resp-1"));
+    server.model.mount_sse_sequence(vec![sse(&events)]).await;
+
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "talk"}))
+        .await?;
+    let response = server.mcp.read_until_response(id).await?;
+    assert_eq!(response["result"]["structuredContent"]["content"], full);
+    let deltas: Vec<String> = server
+        .mcp
+        .events_for(id)
+        .iter()
+        .filter(|e| e["params"]["msg"]["type"] == "agent_message_delta")
+        .map(|e| {
+            e["params"]["msg"]["delta"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(deltas.concat(), full, "the host reads the same text");
+    assert!(
+        deltas.len() < pieces.len() / 10,
+        "{} notifications for {} deltas",
+        deltas.len(),
+        pieces.len()
+    );
+    Ok(())
+}
