@@ -162,6 +162,21 @@ struct PendingCall {
     arguments: String,
 }
 
+impl PendingCall {
+    /// Servers send a call's name in one of three ways: whole in the first delta (most), in
+    /// pieces across deltas (Gemini's endpoint: "sh" then "ell"), or whole again in every
+    /// delta (some NIM-hosted models). A piece that repeats the name so far, or extends it
+    /// from the start, replaces it; any other piece continues it. (A name split into two
+    /// equal halves, "abab" as "ab" + "ab", reads as a repeat: no real tool is named so.)
+    fn add_name_piece(&mut self, piece: String) {
+        if piece.starts_with(self.name.as_str()) {
+            self.name = piece;
+        } else {
+            self.name.push_str(&piece);
+        }
+    }
+}
+
 /// Turns chunks into events. Text streams as deltas at once; complete items (the message,
 /// the tool calls) are emitted when the choice finishes.
 #[derive(Default)]
@@ -217,10 +232,8 @@ impl ChatAggregator {
                         entry.id = id;
                     }
                     if let Some(function) = call.function {
-                        if let Some(name) = function.name
-                            && entry.name.is_empty()
-                        {
-                            entry.name = name;
+                        if let Some(name) = function.name {
+                            entry.add_name_piece(name);
                         }
                         if let Some(arguments) = function.arguments {
                             entry.arguments.push_str(&arguments);
@@ -295,6 +308,33 @@ mod tests {
 
     fn drain(aggregator: &mut ChatAggregator) -> Vec<ResponseEvent> {
         std::iter::from_fn(|| aggregator.next_event()).collect()
+    }
+
+    #[test]
+    fn a_tool_name_is_whole_however_the_server_sends_it() {
+        for pieces in [
+            &["shell"][..],
+            &["sh", "ell"],
+            &["s", "he", "ll"],
+            &["shell", "shell", "shell"],
+            &["sh", "shell"],
+            &["shell", ""],
+        ] {
+            let mut aggregator = ChatAggregator::default();
+            for piece in pieces {
+                let chunk = json!({"choices": [{"delta": {"tool_calls": [{"index": 0, "id": "c", "function": {"name": piece, "arguments": ""}}]}}]});
+                aggregator.push(&chunk.to_string()).unwrap();
+            }
+            aggregator
+                .push(r#"{"choices":[{"delta":{},"finish_reason":"tool_calls"}]}"#)
+                .unwrap();
+            aggregator.push("[DONE]").unwrap();
+            let events = drain(&mut aggregator);
+            assert!(
+                matches!(&events[0], ResponseEvent::OutputItemDone(ResponseItem::FunctionCall { name, .. }) if name == "shell"),
+                "{pieces:?}: {events:?}"
+            );
+        }
     }
 
     #[test]

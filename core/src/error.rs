@@ -78,6 +78,11 @@ pub enum CodexErr {
     #[error("model stream failed: {0}")]
     Stream(String),
 
+    /// The provider did not start answering (no status line and headers) in time. Retryable,
+    /// against the request budget: no stream was ever opened.
+    #[error("no response from the model provider: {0}")]
+    NoResponse(String),
+
     /// The provider reported that the response failed. Retryable.
     #[error("model response failed: {0}")]
     ResponseFailed(String),
@@ -118,7 +123,7 @@ impl CodexErr {
             CodexErr::UnexpectedStatus { status, .. } => {
                 *status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
-            CodexErr::Stream(_) | CodexErr::ResponseFailed(_) => true,
+            CodexErr::Stream(_) | CodexErr::ResponseFailed(_) | CodexErr::NoResponse(_) => true,
             CodexErr::Http(err) => {
                 err.is_connect() || err.is_timeout() || err.is_request() || err.is_body()
             }
@@ -129,7 +134,10 @@ impl CodexErr {
     /// Whether the failure happened before a stream was opened (the request-level budget
     /// applies) rather than during it (the stream-level budget).
     pub(crate) fn is_request_failure(&self) -> bool {
-        matches!(self, CodexErr::UnexpectedStatus { .. } | CodexErr::Http(_))
+        matches!(
+            self,
+            CodexErr::UnexpectedStatus { .. } | CodexErr::Http(_) | CodexErr::NoResponse(_)
+        )
     }
 
     /// How long the provider asked us to wait, if it did.

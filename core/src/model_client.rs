@@ -125,7 +125,7 @@ impl ModelClient {
             ));
         }
         let retry_after = retry_after(response.headers());
-        let body = response.text().await.unwrap_or_default();
+        let body = error_body(response, provider.stream_idle_timeout()).await;
         Err(status_error(status, &body, retry_after))
     }
 
@@ -170,12 +170,37 @@ impl ModelClient {
         Ok(tokio::time::timeout(idle_timeout, request.send())
             .await
             .map_err(|_| {
-                CodexErr::Stream(format!(
-                    "no response from the provider within {} ms (stream_idle_timeout_ms)",
+                CodexErr::NoResponse(format!(
+                    "nothing within {} ms (stream_idle_timeout_ms)",
                     idle_timeout.as_millis()
                 ))
             })??)
     }
+}
+
+/// The most of an error response's body that is read: enough for any provider's message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// The body of an error response, as text: at most [`MAX_ERROR_BODY`] bytes, and only what
+/// arrives within `limit` (a provider that stalls mid-body must not hang the turn).
+async fn error_body(mut response: reqwest::Response, limit: Duration) -> String {
+    let mut body = Vec::new();
+    let read = async {
+        while body.len() < MAX_ERROR_BODY {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+    };
+    if tokio::time::timeout(limit, read).await.is_err() {
+        tracing::warn!(
+            "the provider's error body stalled; using the {} bytes read",
+            body.len()
+        );
+    }
+    body.truncate(MAX_ERROR_BODY);
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// `<chatgpt_base_url>/codex<path>`: where the Codex backend serves ChatGPT accounts.

@@ -31,9 +31,16 @@ impl Default for UserAgent {
 }
 
 impl UserAgent {
-    /// Appends ` (<client name>; <client version>)` from the host's `initialize`.
+    /// Appends ` (<client name>; <client version>)` from the host's `initialize`. Both come
+    /// from the host, so they are made fit for a header first: a control character (a newline,
+    /// say) would make every model request invalid.
     pub fn set_client(&self, name: &str, version: &str) {
-        let value: Arc<str> = Arc::from(format!("{} ({name}; {version})", base_user_agent()));
+        let value: Arc<str> = Arc::from(format!(
+            "{} ({}; {})",
+            base_user_agent(),
+            header_safe(name),
+            header_safe(version)
+        ));
         *self
             .value
             .write()
@@ -48,6 +55,22 @@ impl UserAgent {
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
     }
+}
+
+/// The longest host name or version kept in the User-Agent.
+const MAX_CLIENT_FIELD: usize = 100;
+
+/// `text` with everything a header value cannot hold, or that would end the parenthesised
+/// comment early, replaced by `_` (printable ASCII is kept, so is nothing else), and cut to
+/// [`MAX_CLIENT_FIELD`] characters.
+fn header_safe(text: &str) -> String {
+    text.chars()
+        .take(MAX_CLIENT_FIELD)
+        .map(|c| match c {
+            ' '..='~' if !matches!(c, '(' | ')' | ';') => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -66,5 +89,20 @@ mod tests {
         assert_eq!(&*agent.get(), base);
         agent.set_client("claude-code", "2.1.0");
         assert_eq!(&*agent.get(), format!("{base} (claude-code; 2.1.0)"));
+    }
+
+    #[test]
+    fn a_host_name_that_no_header_can_hold_is_made_safe() {
+        let agent = UserAgent::default();
+        agent.set_client("evil\r\nX-Injected: 1\u{7f}(é);", &"9".repeat(500));
+        let value = agent.get();
+        assert!(
+            reqwest::header::HeaderValue::from_str(&value).is_ok(),
+            "{value}"
+        );
+        assert!(value.ends_with(&format!(
+            " (evil__X-Injected: 1_____; {})",
+            "9".repeat(MAX_CLIENT_FIELD)
+        )));
     }
 }

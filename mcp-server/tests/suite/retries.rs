@@ -234,3 +234,141 @@ async fn a_missing_env_key_names_the_variable() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// What a raw provider does with each connection it accepts, in order.
+enum Raw {
+    /// Reads the request and never answers.
+    Silent,
+    /// Writes these bytes (a status line, headers, part of a body) and then holds the
+    /// connection open.
+    Stall(&'static str),
+    /// Answers with a whole SSE response.
+    Answer(String),
+}
+
+/// A provider on a raw socket, for what wiremock cannot do: stay silent after the request, or
+/// stop in the middle of a body. Returns its base URL; it runs until the test ends.
+async fn raw_provider(scripts: Vec<Raw>) -> anyhow::Result<String> {
+    use tokio::io::AsyncReadExt as _;
+    use tokio::io::AsyncWriteExt as _;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1", listener.local_addr()?);
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        for script in scripts {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut request).await;
+            match script {
+                Raw::Silent => {}
+                Raw::Stall(bytes) => {
+                    let _ = socket.write_all(bytes.as_bytes()).await;
+                }
+                Raw::Answer(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = socket.write_all(head.as_bytes()).await;
+                    let _ = socket.write_all(body.as_bytes()).await;
+                }
+            }
+            held.push(socket);
+        }
+        std::future::pending::<()>().await;
+    });
+    Ok(url)
+}
+
+fn pointed_at(url: &str, request_retries: u32, stream_retries: u32) -> Vec<String> {
+    [
+        format!("model_providers.mock_provider.base_url=\"{url}\""),
+        format!("model_providers.mock_provider.request_max_retries={request_retries}"),
+        format!("model_providers.mock_provider.stream_max_retries={stream_retries}"),
+        "model_providers.mock_provider.stream_idle_timeout_ms=300".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|value| ["-c".to_string(), value])
+    .collect()
+}
+
+#[tokio::test]
+async fn an_error_body_that_stalls_does_not_hang_the_turn() -> anyhow::Result<()> {
+    let url = raw_provider(vec![Raw::Stall(
+        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 10000\r\n\r\n{\"error\":{\"message\":\"par",
+    )])
+    .await?;
+    let args = pointed_at(&url, 0, 0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = TestServer::start("", &args).await?;
+    let (_, result) = call_and_wait(&mut server).await?;
+    assert_eq!(result["isError"], true, "{result}");
+    let text = result["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("500"), "{text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_provider_that_never_answers_costs_a_request_retry() -> anyhow::Result<()> {
+    let url = raw_provider(vec![
+        Raw::Silent,
+        Raw::Answer(assistant_answer("answered the second time")),
+    ])
+    .await?;
+    // No stream retries at all: the silent attempt must be charged to the request budget.
+    let args = pointed_at(&url, 1, 0);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut server = TestServer::start("", &args).await?;
+    let (id, result) = call_and_wait(&mut server).await?;
+    assert_eq!(
+        result["structuredContent"]["content"], "answered the second time",
+        "{result}"
+    );
+    let errors = stream_errors(&server, id);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("no response from the model provider"),
+        "{errors:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_host_name_no_header_can_hold_does_not_break_requests() -> anyhow::Result<()> {
+    let model = codex_test_support::MockModel::start().await;
+    let home = tempfile::TempDir::new()?;
+    model.write_config(home.path(), "")?;
+    model.mount_echo(Duration::ZERO).await;
+    let mut mcp = codex_test_support::McpProcess::spawn(super::CODEX_BIN, home.path()).await?;
+    let init = mcp
+        .request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "evil\r\nX-Injected: 1", "version": "1.0"}
+            }),
+        )
+        .await?;
+    assert!(init.get("result").is_some(), "{init}");
+    mcp.send_notification("notifications/initialized", None)
+        .await?;
+    let id = mcp.call_tool("codex", json!({"prompt": "hi"})).await?;
+    let result = mcp.read_until_response(id).await?["result"].clone();
+    assert_eq!(
+        result["structuredContent"]["content"], "echo: hi",
+        "{result}"
+    );
+    let requests = model.requests().await;
+    let agent = requests[0]
+        .headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert!(agent.ends_with("(evil__X-Injected: 1; 1.0)"), "{agent}");
+    Ok(())
+}
