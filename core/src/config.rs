@@ -40,6 +40,9 @@ const DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS: u64 = 3600;
 const DEFAULT_CHATGPT_BASE_URL: &str = "https://chatgpt.com/backend-api/";
 /// The port the issuer knows as our redirect target; other ports may be refused by it.
 pub const DEFAULT_LOGIN_CALLBACK_PORT: u16 = 1455;
+/// Well under the 1,024 file descriptors a process often gets: each open request holds a
+/// connection.
+pub const DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS: usize = 256;
 /// AGENTS.md files beyond this many bytes are cut, so a huge doc cannot fill the context.
 const DEFAULT_PROJECT_DOC_MAX_BYTES: usize = 32 * 1024;
 
@@ -82,6 +85,8 @@ pub struct ConfigToml {
     pub auth_issuer: Option<String>,
     /// The 127.0.0.1 port of the ChatGPT login's callback server; 0 lets the system choose.
     pub login_callback_port: Option<u16>,
+    /// How many model requests the server has open at once; more wait for a free slot.
+    pub max_concurrent_model_requests: Option<usize>,
 }
 
 /// `[approvals]`: what happens when an approval cannot be asked or is not answered.
@@ -194,6 +199,9 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Server-wide, like `auth`.
     pub login_callback_port: u16,
+    /// Server-wide, like `auth`: at most this many model requests (their connections and
+    /// streams) are open at once; turns beyond it wait for one to end.
+    pub max_concurrent_model_requests: usize,
 }
 
 impl Config {
@@ -294,6 +302,10 @@ impl Config {
             login_callback_port: toml
                 .login_callback_port
                 .unwrap_or(DEFAULT_LOGIN_CALLBACK_PORT),
+            max_concurrent_model_requests: toml
+                .max_concurrent_model_requests
+                .unwrap_or(DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS)
+                .max(1),
         })
     }
 }

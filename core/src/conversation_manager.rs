@@ -103,7 +103,13 @@ pub struct ConversationManager {
 }
 
 impl ConversationManager {
-    pub fn new(auth_manager: Arc<AuthManager>, codex_home: PathBuf) -> Result<Self> {
+    /// `max_model_requests` bounds the model requests open at once, across conversations
+    /// (`max_concurrent_model_requests`).
+    pub fn new(
+        auth_manager: Arc<AuthManager>,
+        codex_home: PathBuf,
+        max_model_requests: usize,
+    ) -> Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(crate::user_agent::base_user_agent())
             .build()?;
@@ -113,6 +119,7 @@ impl ConversationManager {
                 http,
                 auth: auth_manager,
                 user_agent: Arc::new(UserAgent::default()),
+                open_requests: Arc::new(tokio::sync::Semaphore::new(max_model_requests.max(1))),
             },
             codex_home,
             disk: tokio::sync::Mutex::new(()),

@@ -61,6 +61,9 @@ pub(crate) struct ModelTransport {
     pub(crate) http: reqwest::Client,
     pub(crate) auth: Arc<AuthManager>,
     pub(crate) user_agent: Arc<UserAgent>,
+    /// One permit per open request, held until its response stream ends: a burst of turns
+    /// waits here instead of running the process out of file descriptors.
+    pub(crate) open_requests: Arc<tokio::sync::Semaphore>,
 }
 
 /// The settings of a request (model, provider, effort) come with each call: a conversation's
@@ -100,6 +103,10 @@ impl ModelClient {
         };
         // Shared, not copied, if the request is sent twice.
         let body = Bytes::from(body);
+        let permit = Arc::clone(&self.transport.open_requests)
+            .acquire_owned()
+            .await
+            .map_err(|_| CodexErr::Stream("the model client is shutting down".to_string()))?;
         let auth = &self.transport.auth;
         let credentials = auth
             .request_auth(&config.model_provider_id, provider)
@@ -122,6 +129,7 @@ impl ModelClient {
                 response,
                 provider.wire_api,
                 provider.stream_idle_timeout(),
+                permit,
             ));
         }
         let retry_after = retry_after(response.headers());
@@ -268,10 +276,17 @@ pub(crate) struct ResponseStream {
     idle_timeout: Duration,
     decoder: Decoder,
     failed: bool,
+    /// The request's slot among those open at once, given back when the stream is dropped.
+    _open: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl ResponseStream {
-    fn new(response: reqwest::Response, wire_api: WireApi, idle_timeout: Duration) -> Self {
+    fn new(
+        response: reqwest::Response,
+        wire_api: WireApi,
+        idle_timeout: Duration,
+        open: tokio::sync::OwnedSemaphorePermit,
+    ) -> Self {
         let decoder = match wire_api {
             WireApi::Responses => Decoder::Responses { completed: false },
             WireApi::Chat => Decoder::Chat(ChatAggregator::default()),
@@ -281,6 +296,7 @@ impl ResponseStream {
             idle_timeout,
             decoder,
             failed: false,
+            _open: open,
         }
     }
 

@@ -9,6 +9,7 @@ use codex_core::ConfigOverride;
 use codex_core::ConfigOverrides;
 use codex_core::SavedSettings;
 use codex_core::config::DEFAULT_LOGIN_CALLBACK_PORT;
+use codex_core::config::DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS;
 use codex_core::protocol::AskForApproval;
 use codex_core::protocol::SandboxMode;
 use codex_mcp_types::CodexToolCallApprovalPolicy;
@@ -36,6 +37,7 @@ pub(crate) struct ServerConfigLayer {
 pub(crate) struct ServerSettings {
     pub(crate) auth: AuthSettings,
     pub(crate) login_callback_port: u16,
+    pub(crate) max_concurrent_model_requests: usize,
 }
 
 impl ServerConfigLayer {
@@ -47,12 +49,14 @@ impl ServerConfigLayer {
             Ok(config) => ServerSettings {
                 auth: config.auth,
                 login_callback_port: config.login_callback_port,
+                max_concurrent_model_requests: config.max_concurrent_model_requests,
             },
             Err(err) => {
                 tracing::warn!("config not loaded at start-up, using default auth settings: {err}");
                 ServerSettings {
                     auth: AuthSettings::default(),
                     login_callback_port: DEFAULT_LOGIN_CALLBACK_PORT,
+                    max_concurrent_model_requests: DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS,
                 }
             }
         }

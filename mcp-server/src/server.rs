@@ -96,7 +96,11 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     });
     let startup = config.server_settings().await;
     let auth = AuthManager::shared(&codex_home, startup.auth);
-    let conversations = Arc::new(ConversationManager::new(auth, codex_home.clone())?);
+    let conversations = Arc::new(ConversationManager::new(
+        auth,
+        codex_home.clone(),
+        startup.max_concurrent_model_requests,
+    )?);
     let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
     let stdio_transport::Stdio {
         transport,

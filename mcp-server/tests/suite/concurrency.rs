@@ -49,3 +49,38 @@ async fn concurrent_calls_overlap_and_get_their_own_answers(wire: Wire) -> anyho
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn calls_beyond_the_model_request_limit_wait_instead_of_failing() -> anyhow::Result<()> {
+    const LIMITED: usize = 3;
+    let mut server = TestServer::start("max_concurrent_model_requests = 1", &[]).await?;
+    server.model.mount_echo(MODEL_DELAY).await;
+
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    for n in 0..LIMITED {
+        ids.push((
+            server
+                .mcp
+                .call_tool("codex", json!({"prompt": format!("prompt {n}")}))
+                .await?,
+            n,
+        ));
+    }
+    for (id, n) in ids {
+        let response = server.mcp.read_until_response(id).await?;
+        assert_eq!(
+            response["result"]["structuredContent"]["content"],
+            format!("echo: prompt {n}"),
+            "{response}"
+        );
+    }
+    // One request open at a time: the calls cannot have finished sooner than one after
+    // another (the unlimited test above shows they overlap otherwise).
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= MODEL_DELAY * LIMITED as u32,
+        "requests overlapped: {elapsed:?} for {LIMITED} calls of {MODEL_DELAY:?}"
+    );
+    Ok(())
+}
