@@ -95,6 +95,12 @@ pub enum CodexErr {
     #[error("quota exceeded: {0}")]
     QuotaExceeded(String),
 
+    /// A bug: the turn's code panicked. The conversation survives with what was recorded.
+    #[error(
+        "internal error: the turn stopped on a bug ({0}); what it had done so far is kept, and the conversation can continue"
+    )]
+    TurnPanicked(String),
+
     /// The turn was interrupted.
     #[error("turn interrupted")]
     Interrupted,

@@ -470,6 +470,24 @@ async fn submission_loop(
     }
 }
 
+/// `work`'s result, or [`CodexErr::TurnPanicked`] if it panics. The history it was building
+/// stays as it was at the panic: what was recorded is kept, and the conversation goes on.
+async fn catching_panics<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    use futures::FutureExt as _;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(ToString::to_string)
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_string());
+            tracing::error!("a turn panicked: {message}");
+            Err(CodexErr::TurnPanicked(message))
+        }
+    }
+}
+
 /// Waits for the running turn to hand the state back; never resolves when nothing runs.
 async fn join_turn(running: &mut Option<RunningTurn>) -> Option<SessionState> {
     match running {
@@ -515,16 +533,17 @@ async fn run_task(
         diff: Mutex::new(TurnDiffTracker::default()),
     };
     // Dropping the work future on cancel also drops any running command, whose process group
-    // is killed with it.
+    // is killed with it. A panic in the work ends this turn with an error instead of taking
+    // the state (and with it the conversation) down.
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => Err(CodexErr::Interrupted),
-        outcome = async {
+        outcome = catching_panics(async {
             match task {
                 Task::Turn { items, .. } => run_turn(&turn, &mut state, items).await,
                 Task::Compact => compact(&turn, &mut state).await.map(|()| None),
             }
-        } => outcome,
+        }) => outcome,
     };
     let terminal = match outcome {
         Ok(last_agent_message) => {
@@ -1073,6 +1092,24 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_turn_becomes_an_error() {
+        let outcome: Result<()> = catching_panics(async {
+            let cut: &[u8] = &[];
+            #[allow(clippy::indexing_slicing)]
+            let _ = cut[3];
+            Ok(())
+        })
+        .await;
+        match outcome {
+            Err(CodexErr::TurnPanicked(message)) => {
+                assert!(message.contains("index out of bounds"), "{message}");
+            }
+            other => panic!("expected TurnPanicked, got {other:?}"),
+        }
+        assert!(matches!(catching_panics(async { Ok(7) }).await, Ok(7)));
+    }
 
     #[test]
     fn orphaned_calls_get_an_output() {
