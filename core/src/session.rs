@@ -161,14 +161,21 @@ impl Session {
             .cloned()
             .map(RolloutItem::ResponseItem)
             .collect();
-        state.persisted = state.history.len();
+        let end = state.history.len();
         self.rollout.record(items).await;
+        // Only once they are queued: a turn cancelled while the writer was behind leaves them
+        // for the next call, which the end of every turn makes.
+        state.persisted = end;
     }
 
-    async fn flush_rollout(&self) {
-        if let Err(err) = self.rollout.flush().await {
-            tracing::warn!(conversation_id = %self.conversation_id, "rollout not flushed: {err}");
+    /// Writes and syncs everything recorded so far; an error means part of the conversation
+    /// may not be on disk.
+    async fn flush_rollout(&self) -> std::result::Result<(), crate::rollout::RolloutError> {
+        let flushed = self.rollout.flush().await;
+        if let Err(err) = &flushed {
+            tracing::error!(conversation_id = %self.conversation_id, "rollout not saved: {err}");
         }
+        flushed
     }
 }
 
@@ -578,8 +585,19 @@ async fn run_task(
             .record(vec![RolloutItem::EventMsg(terminal.clone())])
             .await;
     }
-    // Durable before announced: a client that saw the result may rely on the file.
-    session.flush_rollout().await;
+    // Durable before announced: a client that saw the result may rely on the file, so a turn
+    // that could not be saved is not reported as done.
+    let terminal = match (session.flush_rollout().await, terminal) {
+        (Err(err), EventMsg::TaskComplete(done)) => EventMsg::Error(ErrorEvent {
+            message: format!(
+                "the turn finished but the conversation could not be saved ({err}), so a restart would lose it{}",
+                done.last_agent_message
+                    .map(|text| format!("; its answer was:\n\n{text}"))
+                    .unwrap_or_default()
+            ),
+        }),
+        (_, terminal) => terminal,
+    };
     session.shared.finish_turn();
     session.emit(&sub_id, terminal);
     state
@@ -737,16 +755,18 @@ async fn compact(turn: &TurnContext<'_>, state: &mut SessionState) -> Result<()>
     };
     let history = compacted_history(initial_context(&turn.config), &state.history, &summary);
     session.persist_history(state).await;
+    // The state moves on before the line is queued: if the turn is cancelled while it waits,
+    // the file simply holds the whole history without the compaction, and loses nothing.
+    state.history = history.clone();
+    state.persisted = state.history.len();
+    state.context_tokens = None;
     session
         .rollout
         .record(vec![RolloutItem::Compacted(CompactedItem {
             message: summary,
-            replacement_history: Some(history.clone()),
+            replacement_history: Some(history),
         })])
         .await;
-    state.history = history;
-    state.persisted = state.history.len();
-    state.context_tokens = None;
     Ok(())
 }
 

@@ -81,6 +81,17 @@ impl RolloutRecorder {
         items.extend(initial);
         recorder.record(items).await;
         recorder.flush().await?;
+        // A new file is durable only once its directory entry is.
+        if let Some(dir) = recorder.path.parent() {
+            let dir = dir.to_path_buf();
+            let synced = {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
+                    .await
+                    .unwrap_or_else(|join| Err(io::Error::other(join)))
+            };
+            synced.map_err(|source| RolloutError::Io { path: dir, source })?;
+        }
         Ok(recorder)
     }
 
@@ -111,8 +122,9 @@ impl RolloutRecorder {
         }
     }
 
-    /// Returns once everything recorded before this call is written and the file is closed,
-    /// with the first write error since the previous flush, if any.
+    /// Returns once everything recorded before this call is written, synced to the disk
+    /// (fsync) and the file closed, with the first write error since the previous flush, if
+    /// any.
     pub async fn flush(&self) -> Result<(), RolloutError> {
         self.request(Command::Flush).await
     }
@@ -165,6 +177,8 @@ struct Writer {
     /// line (a crash mid-write); the first write then starts a new line, so that what follows
     /// is not glued to the torn one and lost with it.
     line_start: bool,
+    /// Written since the last sync: the next flush must fsync.
+    unsynced: bool,
 }
 
 impl Writer {
@@ -175,6 +189,7 @@ impl Writer {
             error: None,
             warned: false,
             line_start: false,
+            unsynced: false,
         }
     }
 
@@ -189,10 +204,12 @@ impl Writer {
                 }
                 Command::Flush(ack) => {
                     self.write_pending().await;
+                    self.sync().await;
                     let _ = ack.send(self.take_error());
                 }
                 Command::Shutdown(ack) => {
                     self.write_pending().await;
+                    self.sync().await;
                     let _ = ack.send(self.take_error());
                     return;
                 }
@@ -250,16 +267,36 @@ impl Writer {
             Ok(()) => {
                 self.warned = false;
                 self.line_start = true;
+                self.unsynced = true;
             }
-            Err(err) => {
-                if !self.warned {
-                    self.warned = true;
-                    tracing::warn!(path = %self.path.display(), "cannot write rollout: {err}");
-                }
-                if self.error.is_none() {
-                    self.error = Some((err.kind(), err.to_string()));
-                }
-            }
+            Err(err) => self.failed(&err),
+        }
+    }
+
+    /// Makes what was written durable: `File::flush` is not an fsync.
+    async fn sync(&mut self) {
+        if !self.unsynced {
+            return;
+        }
+        let path = Arc::clone(&self.path);
+        let synced = tokio::task::spawn_blocking(move || {
+            OpenOptions::new().append(true).open(&path)?.sync_data()
+        })
+        .await
+        .unwrap_or_else(|join| Err(io::Error::other(join)));
+        match synced {
+            Ok(()) => self.unsynced = false,
+            Err(err) => self.failed(&err),
+        }
+    }
+
+    fn failed(&mut self, err: &io::Error) {
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(path = %self.path.display(), "cannot write rollout: {err}");
+        }
+        if self.error.is_none() {
+            self.error = Some((err.kind(), err.to_string()));
         }
     }
 
@@ -275,18 +312,28 @@ impl Writer {
 }
 
 /// Opens, writes and closes: dropping the `File` at the end releases the descriptor. Unless
-/// `line_start` says the file ends with a newline, one is added first where it does not.
+/// `line_start` says the file ends with a newline, one is added first where it does not. A
+/// write that fails part-way (a full disk) is cut back off, so the file never ends in half a
+/// line.
 fn append(path: &Path, bytes: &[u8], line_start: bool) -> io::Result<()> {
     let mut file = OpenOptions::new()
         .create(true)
         .read(true)
         .append(true)
         .open(path)?;
-    if !line_start && ends_mid_line(&file)? {
-        file.write_all(b"\n")?;
+    let before = file.metadata()?.len();
+    let written = (|| {
+        if !line_start && ends_mid_line(&file)? {
+            file.write_all(b"\n")?;
+        }
+        file.write_all(bytes)
+    })();
+    if written.is_err()
+        && let Err(err) = file.set_len(before)
+    {
+        tracing::warn!(path = %path.display(), "cannot cut a failed write off the rollout: {err}");
     }
-    file.write_all(bytes)?;
-    file.flush()
+    written
 }
 
 fn ends_mid_line(file: &std::fs::File) -> io::Result<bool> {
@@ -333,6 +380,66 @@ mod tests {
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
+    }
+
+    /// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped; `None` where
+    /// this process may not mount (it needs root).
+    struct SmallDisk {
+        dir: TempDir,
+    }
+
+    impl SmallDisk {
+        fn mount(size: &str) -> Option<Self> {
+            let dir = TempDir::new().ok()?;
+            let mounted = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            mounted.then_some(Self { dir })
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_that_fills_the_disk_leaves_only_whole_lines() {
+        let Some(disk) = SmallDisk::mount("8k") else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("skipped: mounting a tmpfs needs root");
+            }
+            return;
+        };
+        let path = disk.dir.path().join("rollout.jsonl");
+        let recorder = RolloutRecorder::resume(path.clone());
+        let mut failures = 0;
+        for i in 0..4 {
+            recorder
+                .record(vec![RolloutItem::EventMsg(EventMsg::UserMessage(
+                    UserMessageEvent {
+                        message: format!("{i}{}", "x".repeat(3000)),
+                    },
+                ))])
+                .await;
+            failures += usize::from(recorder.flush().await.is_err());
+        }
+        assert!(failures >= 1, "the disk never filled up");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.ends_with(b"\n"), "a torn last line");
+        let lines = read_lines(&path);
+        assert_eq!(
+            lines.len(),
+            4 - failures,
+            "every line that was kept is whole"
+        );
     }
 
     fn items_of(path: &Path) -> Vec<RolloutItem> {

@@ -390,3 +390,36 @@ async fn idle_conversations_are_unloaded_and_reloaded_on_demand() -> anyhow::Res
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_turn_that_could_not_be_saved_is_not_reported_done() -> anyhow::Result<()> {
+    let mut server = TestServer::start(NEVER_ASK, &[]).await?;
+    server.model.mount_echo(Duration::ZERO).await;
+    let first = server.call("codex", json!({"prompt": "one"})).await?;
+    let thread = thread_id(&first);
+    // The disk fills up: every write to the rollout now fails with ENOSPC.
+    let files = rollout_files(&server.home().join("sessions"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let saved = std::fs::read(&files[0])?;
+    std::fs::remove_file(&files[0])?;
+    std::os::unix::fs::symlink("/dev/full", &files[0])?;
+
+    let reply = server
+        .call("codex-reply", json!({"threadId": thread, "prompt": "two"}))
+        .await?;
+    assert_eq!(reply["isError"], true, "{reply}");
+    let text = text_of(&reply);
+    assert!(
+        text.contains("the turn finished but the conversation could not be saved"),
+        "{text}"
+    );
+    assert!(text.contains("No space left on device"), "{text}");
+    assert!(
+        text.ends_with("echo: two"),
+        "the answer is not lost: {text}"
+    );
+    assert_eq!(reply["structuredContent"]["threadId"], json!(thread));
+    // What had been saved is intact.
+    assert!(saved.ends_with(b"\n"));
+    Ok(())
+}
