@@ -20,6 +20,12 @@ use crate::protocol::ConversationId;
 use crate::protocol::Event;
 use crate::protocol::Op;
 use crate::protocol::Submission;
+use crate::turn_lock;
+use crate::turn_lock::Acquired;
+use crate::turn_lock::TurnLock;
+
+/// `ConversationShared::rollout_len` before the length is known.
+const UNKNOWN_LEN: u64 = u64::MAX;
 
 /// Submit `Op`s, read `Event`s. Dropping the last handle ends the session task and with it
 /// any running turn.
@@ -49,6 +55,11 @@ pub(crate) struct ConversationShared {
     /// Extra receivers of every event, beside the event queue (conversation listeners).
     /// A std lock: taken briefly per event, never across an `.await`.
     observers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+    /// The running turn's hold on the thread against other processes (`turn_lock.rs`).
+    turn_lock: Mutex<Option<TurnLock>>,
+    /// The rollout's length as this process last left it; another length under the turn
+    /// lock means another process wrote to it.
+    rollout_len: AtomicU64,
 }
 
 impl ConversationShared {
@@ -57,14 +68,27 @@ impl ConversationShared {
             busy: AtomicBool::new(false),
             last_active: Mutex::new(Instant::now()),
             observers: Mutex::new(Vec::new()),
+            turn_lock: Mutex::new(None),
+            rollout_len: AtomicU64::new(UNKNOWN_LEN),
         }
     }
 
     /// Called by the session just before it announces the end of a turn, so a client that
-    /// reacts to that event can start the next turn at once.
-    pub(crate) fn finish_turn(&self) {
+    /// reacts to that event can start the next turn at once. `rollout_len` is the rollout's
+    /// length as the turn left it (`None` if unknown); the thread is free for other processes
+    /// once this returns.
+    pub(crate) fn finish_turn(&self, rollout_len: Option<u64>) {
+        self.rollout_len
+            .store(rollout_len.unwrap_or(UNKNOWN_LEN), Ordering::Release);
+        lock(&self.turn_lock).take();
         self.touch();
         self.busy.store(false, Ordering::Release);
+    }
+
+    /// Records the rollout's length when the conversation is loaded or created.
+    pub(crate) fn set_rollout_len(&self, rollout_len: Option<u64>) {
+        self.rollout_len
+            .store(rollout_len.unwrap_or(UNKNOWN_LEN), Ordering::Release);
     }
 
     fn touch(&self) {
@@ -145,12 +169,45 @@ impl CodexConversation {
         {
             return Err(CodexErr::Busy(self.conversation_id));
         }
+        if let Err(err) = self.lock_thread().await {
+            self.shared.busy.store(false, Ordering::Release);
+            return Err(err);
+        }
         self.shared.touch();
         let submitted = self.submit_with_id(submission).await;
         if submitted.is_err() {
+            lock(&self.shared.turn_lock).take();
             self.shared.busy.store(false, Ordering::Release);
         }
         submitted
+    }
+
+    /// Takes the thread for a turn against other processes, and checks under that lock that
+    /// none of them has written to it since this process did.
+    async fn lock_thread(&self) -> Result<()> {
+        let path = turn_lock::lock_path(&self.config.codex_home, &self.conversation_id.to_string());
+        let acquired = turn_lock::acquire(path.clone(), self.rollout_path.clone())
+            .await
+            .map_err(|source| {
+                CodexErr::Rollout(crate::rollout::RolloutError::Io { path, source })
+            })?;
+        match acquired {
+            Acquired::HeldBy(pid) => Err(CodexErr::BusyElsewhere {
+                id: self.conversation_id,
+                pid,
+            }),
+            Acquired::Locked {
+                lock: held,
+                rollout_len,
+            } => {
+                let known = self.shared.rollout_len.load(Ordering::Acquire);
+                if known != UNKNOWN_LEN && known != rollout_len {
+                    return Err(CodexErr::ChangedElsewhere(self.conversation_id));
+                }
+                *lock(&self.shared.turn_lock) = Some(held);
+                Ok(())
+            }
+        }
     }
 
     /// Whether a turn started with [`Self::start_turn`] is still running.

@@ -52,6 +52,21 @@ pub enum CodexErr {
     #[error("thread {0} is busy with another turn; wait for its result or cancel it")]
     Busy(ConversationId),
 
+    /// Another server process sharing this `CODEX_HOME` runs a turn of this thread.
+    #[error(
+        "thread {id} is busy with a turn in another server process{} that shares this CODEX_HOME; wait for its result there, or stop that process",
+        pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default()
+    )]
+    BusyElsewhere {
+        id: ConversationId,
+        pid: Option<u32>,
+    },
+
+    /// Another server process continued this thread since this one loaded it: the copy in
+    /// memory is stale and must be loaded again from the rollout.
+    #[error("thread {0} was continued by another server process; load it again from its rollout")]
+    ChangedElsewhere(ConversationId),
+
     /// The conversation is already in memory; use it instead of loading it again.
     #[error("conversation {0} is already loaded")]
     AlreadyLoaded(ConversationId),

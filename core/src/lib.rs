@@ -38,6 +38,7 @@ mod shell;
 mod sse;
 mod tool_router;
 mod turn_diff;
+mod turn_lock;
 mod user_agent;
 
 pub use crate::auth::AuthManager;

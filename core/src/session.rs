@@ -293,6 +293,9 @@ pub(crate) async fn spawn(
             rollout_path: Some(rollout_path.clone()),
         }),
     );
+    session
+        .shared
+        .set_rollout_len(crate::turn_lock::rollout_len(rollout_path.clone()).await);
     let state = SessionState {
         config,
         history,
@@ -598,7 +601,8 @@ async fn run_task(
         }),
         (_, terminal) => terminal,
     };
-    session.shared.finish_turn();
+    let rollout_len = crate::turn_lock::rollout_len(session.rollout.path().to_path_buf()).await;
+    session.shared.finish_turn(rollout_len);
     session.emit(&sub_id, terminal);
     state
 }

@@ -86,7 +86,7 @@ pub(crate) async fn start(
     context: &RequestContext<RoleServer>,
     host: TurnHost,
 ) -> Result<StartedTurn, CallToolResult> {
-    let (conversation, prompt, first_event) = match tool {
+    match tool {
         CODEX_TOOL_NAME => {
             let params: CodexToolCallParam =
                 parse_arguments(CODEX_TOOL_NAME, arguments).map_err(|err| err.into_result(None))?;
@@ -106,7 +106,16 @@ pub(crate) async fn start(
                 id: String::new(),
                 msg: EventMsg::SessionConfigured(session_configured),
             };
-            (conversation, params.prompt, Some(first_event))
+            submit(
+                conversation,
+                server_config,
+                params.prompt,
+                Some(first_event),
+                context,
+                host,
+            )
+            .await
+            .map_err(Refused::into_result)
         }
         CODEX_REPLY_TOOL_NAME => {
             let params: CodexToolCallReplyParam = parse_arguments(CODEX_REPLY_TOOL_NAME, arguments)
@@ -116,35 +125,92 @@ pub(crate) async fn start(
                 .map_err(ToolCallError::from)
                 .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
                 .map_err(|err| err.into_result(None))?;
-            // A thread not in memory (the server restarted, or it was idle) is loaded from
-            // its rollout, under the settings it last ran with.
-            let conversation = match conversations
-                .get_or_resume(conversation_id, |saved| {
-                    server_config.load_for_resume(None, saved)
-                })
-                .await
-            {
-                Ok(conversation) => conversation,
-                Err(CodexErr::ConversationNotFound(id)) => {
-                    return Err(ToolCallError::UnknownThread(id).into_result(None));
-                }
-                Err(err) => {
-                    return Err(ToolCallError::Resume(err).into_result(Some(conversation_id)));
-                }
-            };
-            (conversation, params.prompt, None)
+            reply(
+                conversations,
+                server_config,
+                conversation_id,
+                params.prompt,
+                context,
+                host,
+            )
+            .await
         }
-        other => return Err(ToolCallError::UnknownTool(other.to_string()).into_result(None)),
-    };
-    submit(
-        conversation,
-        server_config,
-        prompt,
-        first_event,
-        context,
-        host,
+        other => Err(ToolCallError::UnknownTool(other.to_string()).into_result(None)),
+    }
+}
+
+/// Starts a `codex-reply` turn. A thread not in memory (the server restarted, or it was idle)
+/// is loaded from its rollout, under the settings it last ran with; one that another server
+/// process continued since this one loaded it is stale, so it is dropped and loaded again,
+/// once.
+async fn reply(
+    conversations: &ConversationManager,
+    server_config: &ServerConfigLayer,
+    conversation_id: ConversationId,
+    prompt: String,
+    context: &RequestContext<RoleServer>,
+    host: TurnHost,
+) -> Result<StartedTurn, CallToolResult> {
+    let mut host = host;
+    for attempt in 0..2 {
+        let conversation = match conversations
+            .get_or_resume(conversation_id, |saved| {
+                server_config.load_for_resume(None, saved)
+            })
+            .await
+        {
+            Ok(conversation) => conversation,
+            Err(CodexErr::ConversationNotFound(id)) => {
+                return Err(ToolCallError::UnknownThread(id).into_result(None));
+            }
+            Err(err) => {
+                return Err(ToolCallError::Resume(err).into_result(Some(conversation_id)));
+            }
+        };
+        match submit(
+            conversation,
+            server_config,
+            prompt.clone(),
+            None,
+            context,
+            host,
+        )
+        .await
+        {
+            Ok(started) => return Ok(started),
+            Err(Refused::Stale(returned, _)) if attempt == 0 => {
+                tracing::info!(%conversation_id, "thread continued by another process; loading it again");
+                // The stale copy was idle; dropping the last handle ends it.
+                drop(conversations.remove_conversation(conversation_id));
+                host = returned;
+            }
+            Err(refused) => return Err(refused.into_result()),
+        }
+    }
+    Err(
+        ToolCallError::Submit(CodexErr::ChangedElsewhere(conversation_id))
+            .into_result(Some(conversation_id)),
     )
-    .await
+}
+
+/// Why a turn was not started.
+enum Refused {
+    /// The call is answered with this.
+    Failed(CallToolResult),
+    /// The conversation in memory is stale (another process continued the thread); the host
+    /// is handed back for a fresh copy.
+    Stale(TurnHost, ConversationId),
+}
+
+impl Refused {
+    fn into_result(self) -> CallToolResult {
+        match self {
+            Refused::Failed(result) => result,
+            Refused::Stale(_, id) => {
+                ToolCallError::Submit(CodexErr::ChangedElsewhere(id)).into_result(Some(id))
+            }
+        }
+    }
 }
 
 /// Submits `prompt` as a turn. `first_event` (the new conversation's `session_configured`)
@@ -156,7 +222,7 @@ async fn submit(
     first_event: Option<Event>,
     context: &RequestContext<RoleServer>,
     host: TurnHost,
-) -> Result<StartedTurn, CallToolResult> {
+) -> Result<StartedTurn, Refused> {
     let thread_id = conversation.conversation_id();
     let reporter = TurnReporter {
         peer: context.peer.clone(),
@@ -174,7 +240,9 @@ async fn submit(
     let sub_id = reporter.request_id.to_string();
     // Cancelled while the conversation was starting: no turn. The host expects no answer.
     if context.ct.is_cancelled() {
-        return Err(ToolCallError::Aborted.into_result(Some(thread_id)));
+        return Err(Refused::Failed(
+            ToolCallError::Aborted.into_result(Some(thread_id)),
+        ));
     }
     let submission = Submission {
         id: sub_id.clone(),
@@ -188,8 +256,19 @@ async fn submit(
             sub_id,
             reporter,
         }),
-        Err(err @ CodexErr::Busy(_)) => Err(ToolCallError::Busy(err).into_result(Some(thread_id))),
-        Err(err) => Err(ToolCallError::Submit(err).into_result(Some(thread_id))),
+        Err(CodexErr::ChangedElsewhere(_)) => Err(Refused::Stale(
+            TurnHost {
+                channel: reporter.host,
+                progress: reporter.progress,
+            },
+            thread_id,
+        )),
+        Err(err @ (CodexErr::Busy(_) | CodexErr::BusyElsewhere { .. })) => Err(Refused::Failed(
+            ToolCallError::Busy(err).into_result(Some(thread_id)),
+        )),
+        Err(err) => Err(Refused::Failed(
+            ToolCallError::Submit(err).into_result(Some(thread_id)),
+        )),
     }
 }
 

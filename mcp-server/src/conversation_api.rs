@@ -98,6 +98,8 @@ impl From<CodexErr> for ApiError {
         match &err {
             CodexErr::ConversationNotFound(_)
             | CodexErr::Busy(_)
+            | CodexErr::BusyElsewhere { .. }
+            | CodexErr::ChangedElsewhere(_)
             | CodexErr::AlreadyLoaded(_)
             | CodexErr::ConfigFile { .. }
             | CodexErr::ConfigValue { .. }
@@ -348,12 +350,17 @@ impl ConversationApi {
     ) -> Result<(), ApiError> {
         let request_id = request_id(&context.id);
         let sub_id = request_id.to_string();
-        conversation
+        let started = conversation
             .start_turn(Submission {
                 id: sub_id.clone(),
                 op,
             })
-            .await?;
+            .await;
+        if let Err(CodexErr::ChangedElsewhere(id)) = &started {
+            // Stale: the next request loads the thread again from its rollout.
+            drop(self.conversations.remove_conversation(*id));
+        }
+        started?;
         // A 2026-07-28 client is not asked: this request's answer is already the turn's start.
         let host = HostChannel::for_request(&context, &self.replies, None);
         let reporter = TurnReporter {

@@ -391,22 +391,64 @@ async fn idle_conversations_are_unloaded_and_reloaded_on_demand() -> anyhow::Res
     Ok(())
 }
 
+/// A small tmpfs mounted over a directory, unmounted when dropped.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` where this process may not mount (it needs root).
+    fn mount(dir: &Path) -> Option<Self> {
+        std::fs::create_dir_all(dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        mounted.then(|| Self(dir.to_path_buf()))
+    }
+
+    /// Takes every free byte, so the next write fails with ENOSPC.
+    fn fill(&self) {
+        let mut filler = std::fs::File::create(self.0.join("filler")).expect("filler");
+        let block = vec![0u8; 4096];
+        while filler.write_all(&block).is_ok() {}
+        let _ = filler.write_all(&[0]);
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
 #[tokio::test]
 async fn a_turn_that_could_not_be_saved_is_not_reported_done() -> anyhow::Result<()> {
-    let mut server = TestServer::start(NEVER_ASK, &[]).await?;
-    server.model.mount_echo(Duration::ZERO).await;
-    let first = server.call("codex", json!({"prompt": "one"})).await?;
+    let home = tempfile::TempDir::new()?;
+    let Some(disk) = SmallDisk::mount(&home.path().join("sessions")) else {
+        eprintln!("skipped: mounting a tmpfs for a full disk needs root");
+        return Ok(());
+    };
+    let model = codex_test_support::MockModel::start().await;
+    model.write_config(home.path(), NEVER_ASK)?;
+    model.mount_echo(Duration::ZERO).await;
+    let mut mcp = codex_test_support::McpProcess::spawn(super::CODEX_BIN, home.path()).await?;
+    mcp.initialize().await?;
+    let first = call_on(&mut mcp, "codex", json!({"prompt": "one"})).await?;
     let thread = thread_id(&first);
-    // The disk fills up: every write to the rollout now fails with ENOSPC.
-    let files = rollout_files(&server.home().join("sessions"));
+    let files = rollout_files(&home.path().join("sessions"));
     assert_eq!(files.len(), 1, "{files:?}");
     let saved = std::fs::read(&files[0])?;
-    std::fs::remove_file(&files[0])?;
-    std::os::unix::fs::symlink("/dev/full", &files[0])?;
 
-    let reply = server
-        .call("codex-reply", json!({"threadId": thread, "prompt": "two"}))
-        .await?;
+    disk.fill();
+    // Longer than the slack a tmpfs page may have left after the file's end.
+    let prompt = format!("two {}", "x".repeat(16 * 1024));
+    let reply = call_on(
+        &mut mcp,
+        "codex-reply",
+        json!({"threadId": thread, "prompt": prompt}),
+    )
+    .await?;
     assert_eq!(reply["isError"], true, "{reply}");
     let text = text_of(&reply);
     assert!(
@@ -415,11 +457,111 @@ async fn a_turn_that_could_not_be_saved_is_not_reported_done() -> anyhow::Result
     );
     assert!(text.contains("No space left on device"), "{text}");
     assert!(
-        text.ends_with("echo: two"),
-        "the answer is not lost: {text}"
+        text.ends_with(&format!("echo: {prompt}")),
+        "the answer is not lost"
     );
     assert_eq!(reply["structuredContent"]["threadId"], json!(thread));
-    // What had been saved is intact.
-    assert!(saved.ends_with(b"\n"));
+    // The file is as the first turn left it: nothing torn, nothing half-written.
+    assert_eq!(std::fs::read(&files[0])?, saved);
+    drop(mcp);
+    Ok(())
+}
+
+/// A second server on the first one's `CODEX_HOME`, as a second host would start it.
+async fn second_server(first: &TestServer) -> anyhow::Result<codex_test_support::McpProcess> {
+    let mut mcp = codex_test_support::McpProcess::spawn(super::CODEX_BIN, first.home()).await?;
+    mcp.initialize().await?;
+    Ok(mcp)
+}
+
+async fn call_on(
+    mcp: &mut codex_test_support::McpProcess,
+    tool: &str,
+    arguments: Value,
+) -> anyhow::Result<Value> {
+    let id = mcp.call_tool(tool, arguments).await?;
+    Ok(mcp.read_until_response(id).await?["result"].clone())
+}
+
+#[tokio::test]
+async fn two_servers_on_one_home_take_turns_on_a_thread() -> anyhow::Result<()> {
+    let mut a = TestServer::start(NEVER_ASK, &[]).await?;
+    a.model.mount_echo(Duration::from_millis(800)).await;
+    let first = a.call("codex", json!({"prompt": "one"})).await?;
+    let thread = thread_id(&first);
+    let mut b = second_server(&a).await?;
+
+    // B continues the thread; then A, which has it in memory, continues it too. A's copy is
+    // stale, so A loads it again, and its model request carries B's turn.
+    let from_b = call_on(
+        &mut b,
+        "codex-reply",
+        json!({"threadId": thread, "prompt": "two"}),
+    )
+    .await?;
+    assert_eq!(text_of(&from_b), "echo: two", "{from_b}");
+    let from_a = a
+        .call(
+            "codex-reply",
+            json!({"threadId": thread, "prompt": "three"}),
+        )
+        .await?;
+    assert_eq!(text_of(&from_a), "echo: three", "{from_a}");
+    let texts = last_request_texts(&a).await;
+    let tail: Vec<_> = texts.iter().rev().take(5).rev().cloned().collect();
+    assert_eq!(
+        tail,
+        vec![
+            pair("user", "one"),
+            pair("assistant", "echo: one"),
+            pair("user", "two"),
+            pair("assistant", "echo: two"),
+            pair("user", "three"),
+        ]
+    );
+
+    // While A runs a turn, B may not run one on the same thread: it is told who holds it.
+    let running = a
+        .mcp
+        .call_tool("codex-reply", json!({"threadId": thread, "prompt": "four"}))
+        .await?;
+    a.mcp
+        .read_until(|m| {
+            m["method"] == "codex/event"
+                && m["params"]["_meta"]["requestId"] == json!(running)
+                && m["params"]["msg"]["type"] == "task_started"
+        })
+        .await?;
+    let refused = call_on(
+        &mut b,
+        "codex-reply",
+        json!({"threadId": thread, "prompt": "five"}),
+    )
+    .await?;
+    assert_eq!(refused["isError"], true, "{refused}");
+    let pid = a.mcp.pid().unwrap_or_default();
+    assert_eq!(
+        text_of(&refused),
+        format!(
+            "thread {thread} is busy with a turn in another server process (pid {pid}) that shares this CODEX_HOME; wait for its result there, or stop that process"
+        )
+    );
+    let four = a.mcp.read_until_response(running).await?;
+    assert_eq!(four["result"]["content"][0]["text"], "echo: four", "{four}");
+
+    // One file, every turn in it once, in order.
+    let files = rollout_files(&a.home().join("sessions"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    let prompts: Vec<String> = rollout_lines(&files[0])
+        .iter()
+        .filter(|l| l["type"] == "event_msg" && l["payload"]["type"] == "user_message")
+        .map(|l| {
+            l["payload"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(prompts, ["one", "two", "three", "four"]);
     Ok(())
 }
