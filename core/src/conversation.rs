@@ -27,6 +27,20 @@ use crate::turn_lock::TurnLock;
 /// `ConversationShared::rollout_len` before the length is known.
 const UNKNOWN_LEN: u64 = u64::MAX;
 
+/// How many streamed deltas may wait in the event queue for a reader. Past it the model
+/// stream is read no further until the reader catches up, so a provider that streams without
+/// end into a slow host holds a bounded amount of memory.
+const STREAMED_BACKLOG: usize = 4096;
+
+/// The events emitted with `Session::emit_streamed`, each holding a backlog slot until read.
+pub(crate) fn is_streamed(msg: &crate::protocol::EventMsg) -> bool {
+    matches!(
+        msg,
+        crate::protocol::EventMsg::AgentMessageDelta(_)
+            | crate::protocol::EventMsg::AgentReasoningDelta(_)
+    )
+}
+
 /// Submit `Op`s, read `Event`s. Dropping the last handle ends the session task and with it
 /// any running turn.
 #[derive(Debug)]
@@ -60,6 +74,9 @@ pub(crate) struct ConversationShared {
     /// The rollout's length as this process last left it; another length under the turn
     /// lock means another process wrote to it.
     rollout_len: AtomicU64,
+    /// Free slots for streamed deltas in the event queue; a reader gives a slot back for
+    /// each one it takes (see [`STREAMED_BACKLOG`]).
+    pub(crate) streamed_backlog: tokio::sync::Semaphore,
 }
 
 impl ConversationShared {
@@ -70,6 +87,7 @@ impl ConversationShared {
             observers: Mutex::new(Vec::new()),
             turn_lock: Mutex::new(None),
             rollout_len: AtomicU64::new(UNKNOWN_LEN),
+            streamed_backlog: tokio::sync::Semaphore::new(STREAMED_BACKLOG),
         }
     }
 
@@ -83,6 +101,13 @@ impl ConversationShared {
         lock(&self.turn_lock).take();
         self.touch();
         self.busy.store(false, Ordering::Release);
+    }
+
+    /// A reader took `event` off the queue: a streamed delta gives its slot back.
+    fn taken(&self, event: &Event) {
+        if is_streamed(&event.msg) {
+            self.streamed_backlog.add_permits(1);
+        }
     }
 
     /// Records the rollout's length when the conversation is loaded or created.
@@ -222,13 +247,16 @@ impl CodexConversation {
 
     /// The next event; an error once the session task has ended and all events are read.
     pub async fn next_event(&self) -> Result<Event> {
-        self.rx_event
+        let event = self
+            .rx_event
             .lock()
             .await
             .recv()
             .await
             .map(|event| *event)
-            .ok_or(CodexErr::InternalAgentDied)
+            .ok_or(CodexErr::InternalAgentDied)?;
+        self.shared.taken(&event);
+        Ok(event)
     }
 
     /// Exclusive access to the event queue, for whoever drives a turn: nobody else reads the
@@ -236,6 +264,7 @@ impl CodexConversation {
     pub async fn events(&self) -> EventReceiver<'_> {
         EventReceiver {
             rx: self.rx_event.lock().await,
+            shared: &self.shared,
         }
     }
 
@@ -258,16 +287,20 @@ impl CodexConversation {
 /// The event queue, held by one reader.
 pub struct EventReceiver<'a> {
     rx: MutexGuard<'a, mpsc::UnboundedReceiver<Box<Event>>>,
+    shared: &'a ConversationShared,
 }
 
 impl EventReceiver<'_> {
     /// The next event; an error once the session task has ended and all events are read.
     pub async fn next(&mut self) -> Result<Event> {
-        self.rx
+        let event = self
+            .rx
             .recv()
             .await
             .map(|event| *event)
-            .ok_or(CodexErr::InternalAgentDied)
+            .ok_or(CodexErr::InternalAgentDied)?;
+        self.shared.taken(&event);
+        Ok(event)
     }
 }
 

@@ -146,6 +146,19 @@ impl Session {
         let _ = self.tx_event.send(Box::new(event));
     }
 
+    /// Emits a streamed delta (see `conversation::is_streamed`): waits while the queue already
+    /// holds its share of them, so that a reader that falls behind slows the model stream down
+    /// instead of letting the queue grow.
+    async fn emit_streamed(&self, id: &str, msg: EventMsg) {
+        debug_assert!(crate::conversation::is_streamed(&msg));
+        match self.shared.streamed_backlog.acquire().await {
+            // The slot goes with the event; its reader gives it back.
+            Ok(slot) => slot.forget(),
+            Err(closed) => tracing::debug!("event backlog closed: {closed}"),
+        }
+        self.emit(id, msg);
+    }
+
     /// Emits an event that is also kept in the rollout.
     async fn emit_persisted(&self, id: &str, msg: EventMsg) {
         self.rollout
@@ -835,14 +848,22 @@ async fn run_one_request(
     while let Some(event) = stream.next().await {
         match event? {
             ResponseEvent::Created => {}
-            ResponseEvent::OutputTextDelta(delta) => session.emit(
-                sub_id,
-                EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
-            ),
-            ResponseEvent::ReasoningSummaryDelta(delta) => session.emit(
-                sub_id,
-                EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
-            ),
+            ResponseEvent::OutputTextDelta(delta) => {
+                session
+                    .emit_streamed(
+                        sub_id,
+                        EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
+                    )
+                    .await;
+            }
+            ResponseEvent::ReasoningSummaryDelta(delta) => {
+                session
+                    .emit_streamed(
+                        sub_id,
+                        EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
+                    )
+                    .await;
+            }
             ResponseEvent::OutputItemDone(item) => {
                 match handle_output_item(turn, state, item).await {
                     ItemOutcome::AgentMessage(text) => *last_agent_message = Some(text),

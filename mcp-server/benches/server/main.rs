@@ -47,6 +47,8 @@ const PROVIDER_DELAY: Duration = Duration::from_millis(100);
 const DELTA_BYTES: usize = 16;
 /// Bytes of delta text streamed per call in the CPU figure.
 const STREAM_BYTES: usize = 1 << 20;
+/// How long the endless provider streams before it hangs up (figure 8).
+const ENDLESS_FOR: Duration = Duration::from_secs(10);
 /// Bound on any single MCP request of the bench; a figure that needs longer has failed.
 const CALL_LIMIT: Duration = Duration::from_secs(60);
 /// Bound on start-up to an answered `initialize`.
@@ -75,6 +77,7 @@ struct Plan {
     resume_reply_runs: usize,
     stream_calls: usize,
     stream_quiet_calls: usize,
+    endless_runs: usize,
     round_trips: usize,
 }
 
@@ -95,6 +98,7 @@ impl Plan {
             resume_reply_runs: 5,
             stream_calls: 8,
             stream_quiet_calls: 5,
+            endless_runs: 3,
             round_trips: 1_000,
         }
     }
@@ -114,6 +118,7 @@ impl Plan {
             resume_reply_runs: 1,
             stream_calls: 1,
             stream_quiet_calls: 1,
+            endless_runs: 1,
             round_trips: 50,
             ..Self::full()
         }
@@ -134,6 +139,7 @@ impl Plan {
             resume_reply_runs: 1,
             stream_calls: 2,
             stream_quiet_calls: 1,
+            endless_runs: 1,
             round_trips: 0,
             ..Self::full()
         }
@@ -145,6 +151,7 @@ struct Bench {
     instant: MockProvider,
     delayed: MockProvider,
     stream: MockProvider,
+    endless: MockProvider,
     /// Holds the homes and the servers' working directory.
     root: TempDir,
     /// The servers' working directory: outside any git repository, so no AGENTS.md or git
@@ -160,6 +167,7 @@ impl Bench {
         let delayed =
             MockProvider::start(&responses::assistant_answer(ANSWER), PROVIDER_DELAY).await?;
         let stream = MockProvider::start(&streamed_answer(), Duration::ZERO).await?;
+        let endless = MockProvider::endless(&"x".repeat(DELTA_BYTES), ENDLESS_FOR).await?;
         let root = tempfile::Builder::new().prefix("codex-bench-").tempdir()?;
         let work = root.path().join("work");
         std::fs::create_dir(&work)?;
@@ -167,6 +175,7 @@ impl Bench {
             instant,
             delayed,
             stream,
+            endless,
             root,
             work,
             homes: std::cell::Cell::new(0),
@@ -174,7 +183,7 @@ impl Bench {
     }
 
     /// A fresh `CODEX_HOME` with config.toml pointing at the providers: `mock` (instant,
-    /// the default), `mock_delayed` and `mock_stream`.
+    /// the default), `mock_delayed`, `mock_stream` and `mock_endless`.
     fn fresh_home(&self) -> anyhow::Result<PathBuf> {
         let n = self.homes.get() + 1;
         self.homes.set(n);
@@ -195,10 +204,11 @@ stream_max_retries = 0
             )
         };
         let config = format!(
-            "model = \"mock-model\"\nmodel_provider = \"mock\"\napproval_policy = \"never\"\nsandbox_mode = \"read-only\"\n{}{}{}",
+            "model = \"mock-model\"\nmodel_provider = \"mock\"\napproval_policy = \"never\"\nsandbox_mode = \"read-only\"\n{}{}{}{}",
             provider("mock", &self.instant),
             provider("mock_delayed", &self.delayed),
             provider("mock_stream", &self.stream),
+            provider("mock_endless", &self.endless),
         );
         std::fs::write(home.join("config.toml"), config)?;
         Ok(home)
@@ -388,7 +398,41 @@ async fn run_figures(bench: &Bench, command: &ServerCommand, plan: &Plan) -> Vec
             streaming(bench, command, plan).await,
         ));
     }
+    if wanted("8") {
+        rows.extend(or_failed(
+            "a stream without end",
+            endless(bench, command, plan).await,
+        ));
+    }
     rows
+}
+
+/// (8) Memory while a provider streams without end (for [`ENDLESS_FOR`]) and every delta is
+/// forwarded to the host: the server must slow the stream down rather than queue it.
+async fn endless(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow::Result<Vec<Row>> {
+    let mut peaks = Samples::default();
+    for _ in 0..plan.endless_runs {
+        let home = bench.fresh_home()?;
+        let server = bench.spawn(command, &home).await?;
+        // The call ends in an error when the provider hangs up; only the memory matters.
+        server
+            .request(
+                "tools/call",
+                json!({"name": "codex", "arguments": codex_args("talk", Some("mock_endless"))}),
+                ENDLESS_FOR + CALL_LIMIT,
+            )
+            .await?;
+        peaks.push(mib(server.memory()?.hwm_kib));
+        server.shutdown().await?;
+    }
+    Ok(vec![Row::new(
+        format!(
+            "(8) peak RSS while a provider streams {DELTA_BYTES}-byte deltas without end for {} s, events on (MiB)",
+            ENDLESS_FOR.as_secs()
+        ),
+        peaks,
+        Target::AtMost(64.0),
+    )])
 }
 
 fn or_failed(figure: &str, rows: anyhow::Result<Vec<Row>>) -> Vec<Row> {
@@ -827,7 +871,12 @@ async fn stream_variant(
         Row::new(
             format!("(7) server CPU per MiB of {DELTA_BYTES}-byte text deltas{label} (ms)"),
             cpu,
-            Target::Info,
+            // Events on: every delta reaches the host (merged); off: nothing to compare with.
+            if quiet {
+                Target::Info
+            } else {
+                Target::AtMost(150.0)
+            },
         ),
         Row::new(
             format!("(7) wall time of a call streaming 1 MiB{label} (ms)"),

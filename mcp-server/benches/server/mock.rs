@@ -112,6 +112,76 @@ impl MockProvider {
     }
 }
 
+impl MockProvider {
+    /// Starts a provider that answers every request with a stream of `delta` text deltas
+    /// that does not end for `stream_for` (then the connection is closed mid-response): a
+    /// model that talks without end.
+    pub(crate) async fn endless(delta: &str, stream_for: Duration) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let stats = Arc::new(MockStats::default());
+        // Many deltas per write, so the provider keeps well ahead of the server.
+        let batch: Arc<[u8]> = codex_test_support::responses::sse(
+            &vec![codex_test_support::responses::ev_output_text_delta(delta); 256],
+        )
+        .into_bytes()
+        .into();
+        let accept = tokio::spawn({
+            let stats = Arc::clone(&stats);
+            async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    tokio::spawn(serve_endless(
+                        stream,
+                        Arc::clone(&batch),
+                        stream_for,
+                        Arc::clone(&stats),
+                    ));
+                }
+            }
+        });
+        Ok(Self {
+            addr,
+            stats,
+            accept,
+        })
+    }
+}
+
+/// Answers one request with deltas until `stream_for` has passed, then hangs up.
+async fn serve_endless(
+    mut stream: TcpStream,
+    batch: Arc<[u8]>,
+    stream_for: Duration,
+    stats: Arc<MockStats>,
+) {
+    let mut buffer = Vec::with_capacity(64 * 1024);
+    let Ok((head_len, body_len)) = read_head(&mut stream, &mut buffer).await else {
+        return;
+    };
+    if fill(&mut stream, &mut buffer, head_len + body_len)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n{}",
+        codex_test_support::responses::sse(&[codex_test_support::responses::ev_response_created(
+            "endless"
+        )])
+    );
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let until = Instant::now() + stream_for;
+    while Instant::now() < until {
+        if stream.write_all(&batch).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Drop for MockProvider {
     fn drop(&mut self) {
         self.accept.abort();
