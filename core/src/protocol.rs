@@ -29,6 +29,13 @@ impl ConversationId {
     pub fn new() -> Self {
         Self(Uuid::now_v7())
     }
+
+    /// When the id was made, for the time-ordered ids [`Self::new`] makes (UUIDv7); `None`
+    /// for others (ids of other tools, or random ones).
+    pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let (secs, nanos) = self.0.get_timestamp()?.to_unix();
+        chrono::DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+    }
 }
 
 impl Default for ConversationId {

@@ -61,14 +61,27 @@ pub async fn list_conversations(
         })
 }
 
-/// The rollout of conversation `id`, if there is one under `sessions/`.
+/// The rollout of conversation `id`, if there is one under `sessions/`. An id made by this
+/// server carries its creation time, so its file is looked for in that day's directory first
+/// (and the days either side, as the directory is named in local time): one directory read
+/// instead of a walk over every day. Other ids, and files not where their id says, are found
+/// by the walk.
 pub async fn find_conversation_path(
     codex_home: &Path,
     id: ConversationId,
 ) -> Result<Option<PathBuf>, RolloutError> {
     let sessions = codex_home.join(SESSIONS_SUBDIR);
     let suffix = format!("-{id}.jsonl");
+    let likely_days = likely_days(&sessions, id);
     tokio::task::spawn_blocking(move || {
+        for day in likely_days.iter().filter(|day| day.is_dir()) {
+            let found = read_file_names(day)
+                .into_iter()
+                .find(|(name, _)| name.ends_with(&suffix));
+            if let Some((_, path)) = found {
+                return Ok(Some(path));
+            }
+        }
         let mut found = None;
         walk_days(&sessions, None, |day| {
             for (name, path) in read_file_names(day) {
@@ -88,6 +101,26 @@ pub async fn find_conversation_path(
             source: io::Error::other(join),
         })
     })
+}
+
+/// The day directories a rollout of `id` is in if it was created when its id was: the local
+/// date of the id's time, and the day before and after (the server may have run in another
+/// time zone, or crossed midnight).
+fn likely_days(sessions: &Path, id: ConversationId) -> Vec<PathBuf> {
+    let Some(created) = id.created_at() else {
+        return Vec::new();
+    };
+    let date = created.with_timezone(&chrono::Local).date_naive();
+    [date.pred_opt(), Some(date), date.succ_opt()]
+        .into_iter()
+        .flatten()
+        .map(|day| {
+            sessions
+                .join(day.format("%Y").to_string())
+                .join(day.format("%m").to_string())
+                .join(day.format("%d").to_string())
+        })
+        .collect()
 }
 
 /// Where the previous page ended: `<YYYY-MM-DDThh-mm-ss>|<uuid>`.
@@ -557,6 +590,41 @@ mod tests {
             find_conversation_path(home.path(), id(9)).await.unwrap(),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_new_id_is_looked_for_in_its_own_day_first_and_found_anywhere() {
+        let home = TempDir::new().unwrap();
+        let sessions = home.path().join(SESSIONS_SUBDIR);
+        let fresh = ConversationId::new();
+        let stamp = chrono::Local::now().format("%Y-%m-%dT%H-%M-%S").to_string();
+        let path = write_rollout(
+            home.path(),
+            &stamp,
+            fresh,
+            &[RolloutItem::SessionMeta(meta(fresh))],
+        );
+        let day = path.parent().unwrap().to_path_buf();
+        assert!(likely_days(&sessions, fresh).contains(&day), "{day:?}");
+        assert_eq!(
+            find_conversation_path(home.path(), fresh).await.unwrap(),
+            Some(path)
+        );
+
+        // Made today, filed under another day: the walk still finds it.
+        let moved = ConversationId::new();
+        let elsewhere = write_rollout(
+            home.path(),
+            "2020-01-01T00-00-00",
+            moved,
+            &[RolloutItem::SessionMeta(meta(moved))],
+        );
+        assert_eq!(
+            find_conversation_path(home.path(), moved).await.unwrap(),
+            Some(elsewhere)
+        );
+        // Not time-ordered: no day to look in first.
+        assert!(likely_days(&sessions, id(5)).is_empty());
     }
 
     #[test]
