@@ -32,6 +32,7 @@ use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
+use crate::tool_error::naming_the_field;
 use crate::tool_error::success;
 use crate::turn_driver::ProgressTarget;
 use crate::turn_driver::TurnOutcome;
@@ -279,14 +280,10 @@ fn parse_arguments<T: DeserializeOwned>(
 ) -> Result<T, ToolCallError> {
     let arguments = arguments.ok_or(ToolCallError::MissingArguments(tool))?;
     serde_path_to_error::deserialize(serde_json::Value::Object(arguments)).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        let message = if path == "." {
-            inner.to_string()
-        } else {
-            format!("`{path}`: {inner}")
-        };
-        ToolCallError::InvalidArguments { tool, message }
+        ToolCallError::InvalidArguments {
+            tool,
+            message: naming_the_field(err),
+        }
     })
 }
 

@@ -45,6 +45,7 @@ use crate::request_ids::rmcp_can_carry;
 use crate::tool_error::MAX_ECHOED_DETAIL;
 use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::bounded;
+use crate::tool_error::naming_the_field;
 use crate::wire_log;
 
 /// Room for a few large messages in each direction before the writer waits.
@@ -361,13 +362,7 @@ fn check_initialize(line: &[u8]) -> Option<String> {
     let params: InitializeRequestParams = match serde_path_to_error::deserialize(params) {
         Ok(params) => params,
         Err(err) => {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let why = if path == "." {
-                inner.to_string()
-            } else {
-                format!("`{path}`: {inner}")
-            };
+            let why = naming_the_field(err);
             return Some(error_response(
                 &id,
                 INVALID_PARAMS,

@@ -154,6 +154,18 @@ impl From<RoundTripError> for McpError {
     }
 }
 
+/// A deserialization error that names the field at fault: "`clientInfo`: missing field
+/// `version`".
+pub(crate) fn naming_the_field(err: serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if path == "." {
+        inner.to_string()
+    } else {
+        format!("`{path}`: {inner}")
+    }
+}
+
 /// Names (a method, a version) and details from the host are echoed in errors at most this
 /// many characters long, so that a huge one does not come back whole.
 pub(crate) const MAX_ECHOED_NAME: usize = 100;

@@ -132,6 +132,18 @@ async fn mount_touch(server: &TestServer) {
         .await;
 }
 
+/// The model runs `sleep <lead>.<pid of this test binary>` (a marker no other test or run
+/// shares, to find the process by) and nothing more; returns the marker.
+async fn mount_sleep(client: &Modern, lead: u32) -> String {
+    let marker = format!("{lead}.{}", std::process::id());
+    client
+        .server
+        .model
+        .mount_sse_sequence(vec![shell_call("call-1", &["sleep", &marker], json!({}))])
+        .await;
+    marker
+}
+
 /// The one question of an `input_required` result: its key and its params.
 fn only_question(result: &Value) -> (String, Value) {
     assert_eq!(result["resultType"], "input_required", "{result}");
@@ -394,12 +406,7 @@ async fn a_request_without_elicitation_gets_the_fallback() -> anyhow::Result<()>
 #[tokio::test]
 async fn cancelling_a_retried_call_interrupts_the_turn() -> anyhow::Result<()> {
     let mut client = Modern::start(UNTRUSTED, elicitation()).await?;
-    let marker = &format!("37.{}", std::process::id());
-    client
-        .server
-        .model
-        .mount_sse_sequence(vec![shell_call("call-1", &["sleep", marker], json!({}))])
-        .await;
+    let marker = &mount_sleep(&client, 37).await;
     let cwd = TempDir::new()?;
     let arguments = json!({"prompt": "wait", "cwd": cwd.path()});
     let first = client.codex(&arguments).await?;
@@ -507,12 +514,7 @@ async fn a_task_asks_through_tasks_get_and_hears_through_tasks_update() -> anyho
 #[tokio::test]
 async fn tasks_cancel_kills_the_command() -> anyhow::Result<()> {
     let mut client = Modern::start(FULL_ACCESS, elicitation_and_tasks()).await?;
-    let marker = &format!("38.{}", std::process::id());
-    client
-        .server
-        .model
-        .mount_sse_sequence(vec![shell_call("call-1", &["sleep", marker], json!({}))])
-        .await;
+    let marker = &mount_sleep(&client, 38).await;
     let cwd = TempDir::new()?;
     let id = client
         .codex(&json!({"prompt": "wait", "cwd": cwd.path()}))
