@@ -95,9 +95,9 @@ pub struct ConversationManager {
     /// every conversation's model requests.
     transport: ModelTransport,
     codex_home: PathBuf,
-    /// Held while a conversation is loaded from or archived to disk, so that one rollout
-    /// never gets two sessions writing to it.
-    disk: tokio::sync::Mutex<()>,
+    /// Held for a thread while it is loaded from or archived to disk, so that one rollout
+    /// never gets two sessions writing to it; loads of other threads do not wait.
+    disk: DiskLocks,
     /// Wakes the idle sweeper, started with the first conversation.
     sweeper: OnceLock<Arc<Notify>>,
 }
@@ -122,7 +122,7 @@ impl ConversationManager {
                 open_requests: Arc::new(tokio::sync::Semaphore::new(max_model_requests.max(1))),
             },
             codex_home,
-            disk: tokio::sync::Mutex::new(()),
+            disk: DiskLocks::default(),
             sweeper: OnceLock::new(),
         })
     }
@@ -172,7 +172,7 @@ impl ConversationManager {
         if let Ok(conversation) = self.get_conversation(id) {
             return Ok(conversation);
         }
-        let _disk = self.disk.lock().await;
+        let _disk = self.disk.lock(id).await;
         // Another call may have loaded it while this one waited.
         if let Ok(conversation) = self.get_conversation(id) {
             return Ok(conversation);
@@ -202,9 +202,9 @@ impl ConversationManager {
         F: FnOnce(SavedSettings) -> Fut,
         Fut: Future<Output = Result<Config>>,
     {
-        let _disk = self.disk.lock().await;
         let loaded = rollout::load_rollout(path).await?;
         let id = loaded.conversation_id();
+        let _disk = self.disk.lock(id).await;
         if self.get_conversation(id).is_ok() {
             return Err(CodexErr::AlreadyLoaded(id));
         }
@@ -251,7 +251,7 @@ impl ConversationManager {
     /// is live. `path` must be the conversation's own file inside `sessions/`. Returns the new
     /// path.
     pub async fn archive_conversation(&self, id: ConversationId, path: &Path) -> Result<PathBuf> {
-        let _disk = self.disk.lock().await;
+        let _disk = self.disk.lock(id).await;
         let path = rollout::validate_archive_path(&self.codex_home, id, path)?;
         if let Some(live) = self.remove_conversation(id) {
             shut_down(&live, SHUTDOWN_TIMEOUT).await;
@@ -347,6 +347,35 @@ impl Drop for ConversationManager {
     }
 }
 
+/// One lock per thread being loaded or archived, made on demand and forgotten once nobody
+/// holds or waits for it.
+#[derive(Default)]
+struct DiskLocks {
+    /// A std lock, held only to find or make a thread's lock.
+    locks: std::sync::Mutex<HashMap<ConversationId, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl DiskLocks {
+    async fn lock(&self, id: ConversationId) -> tokio::sync::OwnedMutexGuard<()> {
+        let mutex = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.retain(|_, held| held.strong_count() > 0);
+            match locks.get(&id).and_then(std::sync::Weak::upgrade) {
+                Some(mutex) => mutex,
+                None => {
+                    let mutex = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(id, Arc::downgrade(&mutex));
+                    mutex
+                }
+            }
+        };
+        mutex.lock_owned().await
+    }
+}
+
 /// Asks a conversation to shut down and waits, bounded, for it to confirm.
 async fn shut_down(conversation: &CodexConversation, limit: Duration) {
     let mut events = conversation.subscribe();
@@ -425,4 +454,35 @@ fn write(
 ) -> std::sync::RwLockWriteGuard<'_, HashMap<ConversationId, Arc<CodexConversation>>> {
     map.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn loading_one_thread_does_not_wait_for_another() {
+        let locks = DiskLocks::default();
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let held = locks.lock(a).await;
+        let other = tokio::time::timeout(Duration::from_secs(5), locks.lock(b)).await;
+        assert!(other.is_ok(), "another thread's lock was free");
+        drop(other);
+        // Bounded: it cannot complete while `held` lives.
+        let same = tokio::time::timeout(Duration::from_millis(50), locks.lock(a)).await;
+        assert!(same.is_err(), "the same thread's lock was held");
+        drop(held);
+        let same = tokio::time::timeout(Duration::from_secs(5), locks.lock(a)).await;
+        assert!(same.is_ok());
+        drop(same);
+        assert!(
+            locks
+                .locks
+                .lock()
+                .unwrap()
+                .values()
+                .all(|held| held.strong_count() == 0),
+            "nothing is kept once released"
+        );
+    }
 }
