@@ -73,6 +73,9 @@ pub(crate) async fn resolve(request: ApprovalRequest) {
     let Some(decision) = decide(&request).await else {
         return; // The turn ended first; the engine already counted the approval as denied.
     };
+    if request.turn_ended.is_cancelled() {
+        return; // The answer came as the turn ended: it is moot, and must reach no later turn.
+    }
     let id = request.kind.call_id().to_string();
     let op = match request.kind {
         ApprovalKind::Exec(_) => Op::ExecApproval { id, decision },

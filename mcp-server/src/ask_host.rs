@@ -237,7 +237,8 @@ impl OpenQuestions {
                 return Some(Err("the question table is unusable".to_string()));
             };
             questions.asked += 1;
-            let key = format!("approval-{}", questions.asked);
+            // Unguessable as well as unique: a client answers only what it was shown.
+            let key = format!("approval-{}-{:08x}", questions.asked, rand::random::<u32>());
             questions
                 .open
                 .insert(key.clone(), Question { request, reply });
@@ -392,7 +393,7 @@ mod tests {
                 .unwrap();
         }
         let key = questions.pending().keys().next().cloned().unwrap();
-        assert_eq!(key, "approval-1");
+        assert!(key.starts_with("approval-1-"), "{key}");
         let delivered = questions.answer(BTreeMap::from([
             (key.clone(), json!({"action": "accept"})),
             ("approval-99".to_string(), json!({"action": "accept"})),

@@ -53,8 +53,18 @@ impl StartedTurn {
 
     /// Follows the turn to its end and answers with its outcome. `cancel` interrupts it.
     pub(crate) async fn finish(self, cancel: CancellationToken) -> CallToolResult {
+        self.finish_telling_aborted(cancel).await.0
+    }
+
+    /// [`Self::finish`], also saying whether the turn ended aborted (interrupted) rather than
+    /// completed or failed.
+    pub(crate) async fn finish_telling_aborted(
+        self,
+        cancel: CancellationToken,
+    ) -> (CallToolResult, bool) {
         let thread_id = self.thread_id();
         let outcome = drive_turn(&self.conversation, &self.sub_id, &self.reporter, cancel).await;
+        let aborted = matches!(outcome, TurnOutcome::Aborted);
         let mut result = match outcome {
             TurnOutcome::Completed(content) => success(thread_id, content),
             TurnOutcome::Failed(message) => {
@@ -66,7 +76,7 @@ impl StartedTurn {
         if self.conversation.config().thread_id_in_content {
             name_thread_in_content(&mut result, thread_id);
         }
-        result
+        (result, aborted)
     }
 }
 

@@ -4,8 +4,9 @@
 //! trust: a second request under an id still in flight runs too, and only one of the two is
 //! answered; and an integer id beyond 64 bits cannot be represented by rmcp, so it is echoed
 //! as a float or not at all. Here the id is kept as the host wrote it ([`raw_id`]), a request
-//! under an id in flight is refused, and the id is free again once its answer has gone out
-//! (or the host cancelled it).
+//! under an id in flight is refused, and the id is free again once its answer has gone out,
+//! or, for a request the host cancelled (which gets no answer), once its handler has finished:
+//! rmcp lets a cancelled handler run on, and an id reused before it ends would get its answer.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -83,7 +84,14 @@ fn key(raw: &str) -> Option<String> {
 /// The host's requests that rmcp has and has not answered yet.
 #[derive(Default)]
 pub(crate) struct InFlight {
-    ids: Mutex<HashSet<String>>,
+    ids: Mutex<Ids>,
+}
+
+#[derive(Default)]
+struct Ids {
+    running: HashSet<String>,
+    /// Running, but cancelled by the host: freed when the handler ends.
+    cancelled: HashSet<String>,
 }
 
 /// What to do with a line the host sent.
@@ -109,7 +117,7 @@ impl InFlight {
                 let Some(key) = key(id.get()) else {
                     return Admission::Pass;
                 };
-                if ids.insert(key) {
+                if ids.running.insert(key) {
                     Admission::Pass
                 } else {
                     Admission::Duplicate(id.get().to_string())
@@ -126,8 +134,9 @@ impl InFlight {
                     .params
                     .and_then(|params| serde_json::from_str::<Cancelled<'_>>(params.get()).ok())
                     && let Some(key) = key(cancelled.request_id.get())
+                    && ids.running.contains(&key)
                 {
-                    ids.remove(&key);
+                    ids.cancelled.insert(key);
                 }
                 Admission::Pass
             }
@@ -152,8 +161,24 @@ impl InFlight {
                 && let Some(key) = key(id.get())
                 && let Ok(mut ids) = self.ids.lock()
             {
-                ids.remove(&key);
+                ids.running.remove(&key);
+                ids.cancelled.remove(&key);
             }
+        }
+    }
+
+    /// The handler of request `id` has finished: if the host had cancelled the request, no
+    /// answer will go out, and the id is free now.
+    pub(crate) fn handled(&self, id: &rmcp::model::NumberOrString) {
+        let key = match id {
+            rmcp::model::NumberOrString::Number(n) => Value::from(*n),
+            rmcp::model::NumberOrString::String(s) => Value::from(s.as_ref()),
+        }
+        .to_string();
+        if let Ok(mut ids) = self.ids.lock()
+            && ids.cancelled.remove(&key)
+        {
+            ids.running.remove(&key);
         }
     }
 }
@@ -185,11 +210,17 @@ mod tests {
         in_flight.answered(b"{\"jsonrpc\":\"2.0\",\"method\":\"x\"}\n{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n");
         assert_eq!(in_flight.admit(call), Admission::Pass);
 
-        // A cancelled request frees its id (the host gets no answer for it).
+        // A cancelled request (which gets no answer) frees its id once its handler ends.
+        in_flight.admit(call);
         in_flight.admit(
             br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#,
         );
+        assert_eq!(in_flight.admit(call), Admission::Duplicate("7".to_string()));
+        in_flight.handled(&rmcp::model::NumberOrString::Number(7));
         assert_eq!(in_flight.admit(call), Admission::Pass);
+        // A handler that ends without a cancel leaves the id to its answer.
+        in_flight.handled(&rmcp::model::NumberOrString::Number(7));
+        assert_eq!(in_flight.admit(call), Admission::Duplicate("7".to_string()));
         // Spelled with an escape, the same string id.
         in_flight.admit(br#"{"jsonrpc":"2.0","id":"A","method":"ping"}"#);
         assert_eq!(

@@ -32,7 +32,9 @@ pub(crate) struct TurnState {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StateError {
-    #[error("it has expired; the questions it answered were denied when no answer came")]
+    #[error(
+        "it has expired (a state is good for an hour); questions not answered in time were denied, and the thread can be continued with `codex-reply`"
+    )]
     Expired,
     #[error(
         "it was not issued by this server for this tool call (forged, altered, sent with other arguments, or issued before a restart)"

@@ -57,8 +57,9 @@ use crate::tool_error::ToolCallError;
 use crate::turn_driver::ProgressTarget;
 
 /// How long a finished turn's result waits for the retry that collects it, and how long a
-/// `requestState` is good for. Longer than any approval wait (`approvals.timeout_secs` is 600
-/// by default), so a state outlives the questions it answers.
+/// `requestState` is good for from when it is issued. Longer than the default approval wait
+/// (`approvals.timeout_secs`, 600 s), so a state outlives the questions it answers unless that
+/// wait is set longer.
 const RETENTION: Duration = Duration::from_secs(3600);
 /// A task's TTL: its record, and its answer to `tasks/get`, last this long.
 const TASK_TTL: Duration = Duration::from_secs(3600);
@@ -80,8 +81,8 @@ struct RunningTurn {
     progress: Arc<ProgressTarget>,
     /// Interrupts the turn and kills its commands.
     cancel: CancellationToken,
-    /// The call's answer, once the turn has ended (and, for a task, been recorded).
-    outcome: watch::Receiver<Option<CallToolResult>>,
+    /// How the turn ended, once it has (and, for a task, been recorded): decided once.
+    outcome: watch::Receiver<Option<Ended>>,
     /// The call the turn belongs to; every `requestState` is bound to it.
     binding: CallBinding,
     rounds: Mutex<Rounds>,
@@ -89,11 +90,21 @@ struct RunningTurn {
     task: Option<TaskTimes>,
 }
 
+/// How a turn ended.
+#[derive(Clone)]
+struct Ended {
+    result: CallToolResult,
+    /// Interrupted because its call or task was cancelled (not completed, not failed).
+    cancelled: bool,
+}
+
 /// `input_required` answers issued, and the last one redeemed by a retry.
 #[derive(Default)]
 struct Rounds {
     issued: u64,
     redeemed: u64,
+    /// The questions the latest round showed: a retry answers only these.
+    shown: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -137,8 +148,7 @@ impl RunningTurns {
         if let Some(state) = request.request_state.as_deref() {
             let turn = self.redeem(state, &binding)?;
             if let Some(responses) = request.input_responses {
-                let delivered = turn.questions.answer(responses);
-                tracing::debug!(turn = %turn.key, delivered, "answers delivered");
+                Self::answer_shown(&turn, responses);
             }
             return Ok(self.carry(&turn, &context).await);
         }
@@ -186,8 +196,11 @@ impl RunningTurns {
             // task the server has never heard of.
             let record = turn.record(times, TaskStatus::Working, None);
             if let Err(err) = self.tasks.write(&record).await {
-                turn.cancel.cancel();
                 tracing::error!("{err}");
+                // The turn was submitted: it is interrupted and followed to its end, so its
+                // commands die and the thread is free again.
+                turn.cancel.cancel();
+                tokio::spawn(started.finish(turn.cancel.clone()));
                 return Err(RoundTripError::TaskNotRecorded(err));
             }
         }
@@ -209,23 +222,27 @@ impl RunningTurns {
         self: &Arc<Self>,
         turn: Arc<RunningTurn>,
         started: StartedTurn,
-        outcome: watch::Sender<Option<CallToolResult>>,
+        outcome: watch::Sender<Option<Ended>>,
     ) {
         let turns = Arc::clone(self);
         tokio::spawn(async move {
-            let result = started.finish(turn.cancel.clone()).await;
+            let (result, aborted) = started.finish_telling_aborted(turn.cancel.clone()).await;
+            let ended = Ended {
+                cancelled: aborted && turn.cancel.is_cancelled(),
+                result,
+            };
             if let Some(times) = turn.task {
-                let status = if turn.cancel.is_cancelled() {
+                let status = if ended.cancelled {
                     TaskStatus::Cancelled
                 } else {
                     TaskStatus::Completed
                 };
-                let record = turn.record(times, status, Some(&result));
+                let record = turn.record(times, status, Some(&ended.result));
                 if let Err(err) = turns.tasks.write(&record).await {
                     tracing::error!("{err}");
                 }
             }
-            outcome.send_replace(Some(result));
+            outcome.send_replace(Some(ended));
             tokio::time::sleep(RETENTION).await;
             turns.forget(turn.key);
         });
@@ -252,6 +269,18 @@ impl RunningTurns {
         Ok(turn)
     }
 
+    /// Delivers a retry's answers to the questions its round showed, and to no other.
+    fn answer_shown(turn: &RunningTurn, mut responses: InputResponses) {
+        let shown = turn
+            .rounds
+            .lock()
+            .map(|rounds| rounds.shown.clone())
+            .unwrap_or_default();
+        responses.retain(|key, _| shown.contains(key));
+        let delivered = turn.questions.answer(responses);
+        tracing::debug!(turn = %turn.key, delivered, "answers delivered");
+    }
+
     /// Follows the turn for one request until it ends (the result) or needs answers
     /// (`input_required`). Progress goes to this request's token meanwhile. A cancelled
     /// request interrupts the turn.
@@ -265,6 +294,11 @@ impl RunningTurns {
             .await;
         let response = self.wait(turn, &context.ct).await;
         turn.progress.detach().await;
+        // Cancelled just as the answer was decided: rmcp drops the answer, so nobody would
+        // carry the turn on.
+        if context.ct.is_cancelled() {
+            turn.cancel.cancel();
+        }
         response
     }
 
@@ -277,13 +311,13 @@ impl RunningTurns {
         let mut asked = turn.questions.watch();
         loop {
             asked.borrow_and_update();
-            if let Some(result) = outcome.borrow_and_update().clone() {
+            if let Some(ended) = outcome.borrow_and_update().clone() {
                 self.forget(turn.key);
-                return result.into();
+                return ended.result.into();
             }
             let pending = turn.questions.pending();
             if !pending.is_empty() {
-                let state = self.issue(turn);
+                let state = self.issue(turn, pending.keys().cloned().collect());
                 return InputRequiredResult::new(Some(pending), state).into();
             }
             tokio::select! {
@@ -303,10 +337,11 @@ impl RunningTurns {
         }
     }
 
-    /// A fresh `requestState` for the turn's next round.
-    fn issue(&self, turn: &RunningTurn) -> Option<String> {
+    /// A fresh `requestState` for the turn's next round, which shows the questions `shown`.
+    fn issue(&self, turn: &RunningTurn, shown: Vec<String>) -> Option<String> {
         let mut rounds = turn.rounds.lock().ok()?;
         rounds.issued += 1;
+        rounds.shown = shown;
         Some(self.sealer.seal(
             TurnState {
                 turn: turn.key,
@@ -324,15 +359,10 @@ impl RunningTurns {
         {
             let outcome = turn.outcome.borrow().clone();
             let payload = match outcome {
-                Some(result) => {
-                    if turn.cancel.is_cancelled() {
-                        TaskPayload::Cancelled
-                    } else {
-                        TaskPayload::Completed {
-                            result: result_object(&result),
-                        }
-                    }
-                }
+                Some(ended) if ended.cancelled => TaskPayload::Cancelled,
+                Some(ended) => TaskPayload::Completed {
+                    result: result_object(&ended.result),
+                },
                 None => {
                     let pending = turn.questions.pending();
                     if pending.is_empty() {
@@ -391,7 +421,7 @@ impl RunningTurns {
     ) -> Result<(), RoundTripError> {
         let key = task_key(task_id)?;
         match self.get(key) {
-            Some(turn) if turn.task.is_some() => {
+            Some(turn) if turn.task.is_some() && turn.outcome.borrow().is_none() => {
                 turn.questions.answer(responses);
                 Ok(())
             }
@@ -446,19 +476,23 @@ impl RunningTurn {
         .with_poll_interval_ms(millis(TASK_POLL_INTERVAL))
     }
 
+    /// The record of the task: kept for [`TASK_TTL`] after its last change, however long it
+    /// ran (`ttlMs` counts from creation, and may grow).
     fn record(
         &self,
         times: TaskTimes,
         status: TaskStatus,
         result: Option<&CallToolResult>,
     ) -> TaskRecord {
+        let now = Utc::now();
+        let ran = (now - times.created_at).to_std().unwrap_or_default();
         TaskRecord {
             task_id: self.key,
             thread_id: self.thread_id.to_string(),
             status,
             created_at: times.created_at,
-            last_updated_at: Utc::now(),
-            ttl_ms: millis(TASK_TTL),
+            last_updated_at: now,
+            ttl_ms: millis(ran + TASK_TTL),
             poll_interval_ms: millis(TASK_POLL_INTERVAL),
             result: result.map(result_object),
         }

@@ -48,6 +48,7 @@ use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::TurnHost;
 use crate::conversation_api::ConversationApi;
+use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
@@ -106,6 +107,7 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         transport,
         host_gone,
         replies,
+        in_flight,
         written,
     } = stdio_transport::stdio();
     let server = CodexMcpServer {
@@ -125,7 +127,7 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
     // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
     // surely as one that leaves later: quietly, with status 0.
     let service = tokio::select! {
-        served = LiftCodexFields(server).serve(transport) => match served {
+        served = LiftCodexFields { server, in_flight }.serve(transport) => match served {
             Ok(service) => service,
             Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {
                 tracing::info!("the host left before opening the session");
@@ -313,7 +315,25 @@ impl ServerHandler for CodexMcpServer {
 /// typed `inputRequests` hold only the spec's elicitation fields, so an approval's `codex_*`
 /// fields ride in its `_meta` and are put back at the top level of its params here, where
 /// hosts of the replaced server read them (see `ask_host.rs`).
-struct LiftCodexFields(CodexMcpServer);
+///
+/// It also tells the transport when each request's handler has ended, which frees the id of
+/// a request the host cancelled (`request_ids.rs`).
+struct LiftCodexFields {
+    server: CodexMcpServer,
+    in_flight: Arc<InFlight>,
+}
+
+/// Tells the transport a handler has ended, however it ends.
+struct Handled<'a> {
+    in_flight: &'a InFlight,
+    id: rmcp::model::NumberOrString,
+}
+
+impl Drop for Handled<'_> {
+    fn drop(&mut self) {
+        self.in_flight.handled(&self.id);
+    }
+}
 
 impl Service<RoleServer> for LiftCodexFields {
     async fn handle_request(
@@ -321,7 +341,11 @@ impl Service<RoleServer> for LiftCodexFields {
         request: ClientRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<ServerResult, McpError> {
-        let result = self.0.handle_request(request, context).await?;
+        let _handled = Handled {
+            in_flight: &self.in_flight,
+            id: context.id.clone(),
+        };
+        let result = self.server.handle_request(request, context).await?;
         if !matches!(
             result,
             ServerResult::InputRequiredResult(_) | ServerResult::GetTaskResult(_)
@@ -339,14 +363,14 @@ impl Service<RoleServer> for LiftCodexFields {
         notification: ClientNotification,
         context: NotificationContext<RoleServer>,
     ) -> Result<(), McpError> {
-        self.0.handle_notification(notification, context).await
+        self.server.handle_notification(notification, context).await
     }
 
     fn get_info(&self) -> ServerConfig {
-        ServerHandler::get_info(&self.0)
+        ServerHandler::get_info(&self.server)
     }
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
-        ServerHandler::supported_protocol_versions(&self.0)
+        ServerHandler::supported_protocol_versions(&self.server)
     }
 }

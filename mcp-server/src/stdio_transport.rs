@@ -90,12 +90,13 @@ pub(crate) fn stdio() -> Stdio {
         tokio::io::stdout(),
         pending_answers,
         Arc::clone(&replies),
-        in_flight,
+        Arc::clone(&in_flight),
     ));
     Stdio {
         transport: (rmcp_reads, rmcp_writes),
         host_gone,
         replies,
+        in_flight,
         written,
     }
 }
@@ -107,6 +108,8 @@ pub(crate) struct Stdio {
     /// Cancelled when the host closes stdin.
     pub(crate) host_gone: CancellationToken,
     pub(crate) replies: Arc<ElicitationReplies>,
+    /// The host's requests in flight, which the handler tells when each ends.
+    pub(crate) in_flight: Arc<InFlight>,
     /// Ends once everything rmcp wrote is on stdout (after rmcp has let go of the
     /// transport): the process must not exit before that.
     pub(crate) written: tokio::task::JoinHandle<()>,
@@ -124,12 +127,18 @@ pub(crate) struct ElicitationReplies {
 struct Replies {
     asked: HashSet<String>,
     answered: HashMap<String, Value>,
+    /// Questions given up on (the turn ended, or no answer came) before the writer saw them
+    /// go out: when it does, they are not noted as open.
+    given_up: HashSet<String>,
 }
 
 impl ElicitationReplies {
     fn asked(&self, id: &Value) {
         if let Ok(mut replies) = self.inner.lock() {
-            replies.asked.insert(id.to_string());
+            let key = id.to_string();
+            if !replies.given_up.remove(&key) {
+                replies.asked.insert(key);
+            }
         }
     }
 
@@ -158,8 +167,14 @@ impl ElicitationReplies {
         }
         .to_string();
         let mut replies = self.inner.lock().ok()?;
-        replies.asked.remove(&key);
-        replies.answered.remove(&key)
+        if let Some(answer) = replies.answered.remove(&key) {
+            return Some(answer);
+        }
+        if !replies.asked.remove(&key) {
+            // Not out yet: the writer must not note it when it goes.
+            replies.given_up.insert(key);
+        }
+        None
     }
 }
 

@@ -600,3 +600,30 @@ async fn tasks_outlive_a_restart_within_their_ttl() -> anyhow::Result<()> {
     assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_task_that_cannot_be_recorded_is_refused_and_its_turn_stopped() -> anyhow::Result<()> {
+    let mut client = Modern::start(FULL_ACCESS, elicitation_and_tasks()).await?;
+    // Where the records go is a file: no record can be written.
+    std::fs::write(client.server.home().join("tasks"), "not a directory")?;
+    let marker = mount_sleep(&client, 36).await;
+    let cwd = TempDir::new()?;
+    let id = client
+        .codex(&json!({"prompt": "wait", "cwd": cwd.path()}))
+        .await?;
+    let refused = client.server.mcp.read_until_response(id).await?;
+    assert_eq!(refused["error"]["code"], -32603, "{refused}");
+    assert!(
+        refused["error"]["message"].as_str().is_some_and(
+            |m| m.contains("the task could not be recorded, so its turn was cancelled")
+        ),
+        "{refused}"
+    );
+    // Cancelled indeed: its command does not run on (or is killed if it had started).
+    client.event(id, "turn_aborted").await?;
+    assert!(
+        wait_for_processes(&format!("sleep {marker}"), false, Duration::from_secs(10)).await,
+        "the turn's command runs on"
+    );
+    Ok(())
+}
