@@ -32,6 +32,10 @@ const UNKNOWN_LEN: u64 = u64::MAX;
 /// end into a slow host holds a bounded amount of memory.
 const STREAMED_BACKLOG: usize = 4096;
 
+/// How many events an observer ([`CodexConversation::subscribe`]) may have unread. One that
+/// falls further behind is dropped (its receiver ends) rather than allowed to grow.
+const OBSERVER_BACKLOG: usize = 4096;
+
 /// The events emitted with `Session::emit_streamed`, each holding a backlog slot until read.
 pub(crate) fn is_streamed(msg: &crate::protocol::EventMsg) -> bool {
     matches!(
@@ -68,7 +72,7 @@ pub(crate) struct ConversationShared {
     last_active: Mutex<Instant>,
     /// Extra receivers of every event, beside the event queue (conversation listeners).
     /// A std lock: taken briefly per event, never across an `.await`.
-    observers: Mutex<Vec<mpsc::UnboundedSender<Event>>>,
+    observers: Mutex<Vec<mpsc::Sender<Event>>>,
     /// The running turn's hold on the thread against other processes (`turn_lock.rs`).
     turn_lock: Mutex<Option<TurnLock>>,
     /// The rollout's length as this process last left it; another length under the turn
@@ -124,7 +128,16 @@ impl ConversationShared {
     pub(crate) fn notify_observers(&self, event: &Event) {
         let mut observers = lock(&self.observers);
         if !observers.is_empty() {
-            observers.retain(|observer| observer.send(event.clone()).is_ok());
+            observers.retain(|observer| match observer.try_send(event.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::warn!(
+                        "an observer fell {OBSERVER_BACKLOG} events behind and was dropped"
+                    );
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
         }
     }
 }
@@ -269,9 +282,10 @@ impl CodexConversation {
     }
 
     /// A copy of every event from now on, without taking anything from the event queue.
-    /// Drop the receiver to stop.
-    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Event> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Drop the receiver to stop. A receiver that falls [`OBSERVER_BACKLOG`] events behind is
+    /// dropped: it then ends.
+    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
+        let (tx, rx) = mpsc::channel(OBSERVER_BACKLOG);
         lock(&self.shared.observers).push(tx);
         rx
     }

@@ -445,7 +445,7 @@ async fn interrupt(conversation: &CodexConversation) -> Result<TurnAbortReason, 
 /// Sends every event of a conversation to the host as `codex/event/<type>` until the
 /// conversation ends or the listener is removed.
 async fn forward_to_listener(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<codex_core::Event>,
+    mut events: tokio::sync::mpsc::Receiver<codex_core::Event>,
     conversation_id: ConversationId,
     peer: Peer<RoleServer>,
 ) {
