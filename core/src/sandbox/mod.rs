@@ -28,7 +28,7 @@ pub const SANDBOX_EXEC_SUBCOMMAND: &str = "sandbox-exec";
 /// How a command is confined when it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SandboxType {
-    /// Not confined: trusted, approved, or under `danger-full-access`.
+    /// Not confined: approved by the user, or under `danger-full-access`.
     None,
     /// `codex sandbox-exec`: Landlock and seccomp, applied before the command is exec'd.
     LinuxLandlock,
