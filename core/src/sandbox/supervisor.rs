@@ -1,0 +1,95 @@
+//! The last step of `codex sandbox-exec`: instead of becoming the command, the confined helper
+//! starts it as a child (the first process of its PID namespace, when it has one) and stays to
+//! tie its life to the server's. The helper asks the kernel for SIGTERM when the server dies
+//! (a parent-death signal) and then kills the command's whole process group, and with it the
+//! PID namespace, whose processes all die with its first one: a command cannot outlive a
+//! killed server by staying in the group or by leaving it (`setsid`).
+
+use std::ffi::OsString;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::Child;
+
+use nix::errno::Errno;
+use nix::sys::prctl;
+use nix::sys::signal::SigSet;
+use nix::sys::signal::Signal;
+use nix::sys::signal::kill;
+use nix::sys::signal::killpg;
+use nix::sys::signalfd::SfdFlags;
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use nix::unistd::getpgrp;
+use nix::unistd::getppid;
+
+use super::SandboxExecError;
+
+/// Runs `program` with `args` to its end and returns the exit code to leave with: the
+/// command's own, or 128 + the signal that killed it, as a shell reports it. `parent` is the
+/// parent this process had when it started; if it is already gone, nothing is started.
+pub(super) fn supervise(
+    program: &OsString,
+    args: &[OsString],
+    parent: Pid,
+) -> Result<i32, SandboxExecError> {
+    let err = |what: &'static str| {
+        move |errno: Errno| SandboxExecError::Supervise(format!("{what}: {errno}"))
+    };
+    let mut signals = SigSet::empty();
+    for signal in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+    ] {
+        signals.add(signal);
+    }
+    // Blocked and read from a signalfd, so that none is lost between the checks below and the
+    // wait. The child starts with an empty mask: std resets it before exec.
+    signals.thread_block().map_err(err("blocking signals"))?;
+    let signal_fd =
+        SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(err("signalfd"))?;
+    prctl::set_pdeathsig(Signal::SIGTERM).map_err(err("setting the parent-death signal"))?;
+    // The server may have died before the parent-death signal was asked for.
+    if getppid() != parent {
+        return Err(SandboxExecError::Supervise(
+            "the server exited before the command started".to_string(),
+        ));
+    }
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .spawn()
+        .map_err(|source| SandboxExecError::Exec {
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })?;
+    loop {
+        match signal_fd.read_signal() {
+            Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Ok(status
+                        .code()
+                        .or_else(|| status.signal().map(|signal| 128 + signal))
+                        .unwrap_or(1));
+                }
+            }
+            // The server died (the parent-death signal), or someone asked us to stop.
+            Ok(Some(_)) => stop(&child),
+            Ok(None) | Err(Errno::EINTR) => {}
+            Err(errno) => {
+                stop(&child);
+                return Err(SandboxExecError::Supervise(format!(
+                    "reading signals: {errno}"
+                )));
+            }
+        }
+    }
+}
+
+/// Kills the command, which takes its PID namespace with it, and then the whole process group,
+/// this process included.
+fn stop(child: &Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = killpg(getpgrp(), Signal::SIGKILL);
+}
