@@ -31,6 +31,7 @@ mod local_model;
 mod long_calls;
 mod retries;
 mod sandbox;
+mod sandbox_escapes;
 mod saved_config;
 mod shell;
 mod tools_list;
