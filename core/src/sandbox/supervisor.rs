@@ -1,11 +1,14 @@
 //! The last step of `codex sandbox-exec`: instead of becoming the command, the confined helper
 //! starts it as a child (the first process of its PID namespace, when it has one) and stays to
-//! tie its life to the server's. The helper asks the kernel for SIGTERM when the server dies
-//! (a parent-death signal) and then kills the command's whole process group, and with it the
-//! PID namespace, whose processes all die with its first one: a command cannot outlive a
-//! killed server by staying in the group or by leaving it (`setsid`).
+//! tie its life to the server's. The helper learns of the server's death twice over: it asks the
+//! kernel for SIGTERM when its parent dies (a parent-death signal, which is tied to the thread
+//! that spawned it), and it watches a pidfd of the server, which becomes readable when the whole
+//! process has exited. Either way it kills the command, and with it the PID namespace, whose
+//! processes all die with its first one, and then its own process group: a command cannot
+//! outlive a killed server by staying in the group or by leaving it (`setsid`).
 
 use std::ffi::OsString;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Child;
 
@@ -20,6 +23,11 @@ use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 use nix::unistd::getpgrp;
 use nix::unistd::getppid;
+use rustix::event::PollFd;
+use rustix::event::PollFlags;
+use rustix::event::poll;
+use rustix::process::PidfdFlags;
+use rustix::process::pidfd_open;
 
 use super::SandboxExecError;
 
@@ -49,6 +57,9 @@ pub(super) fn supervise(
     let signal_fd =
         SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC).map_err(err("signalfd"))?;
     prctl::set_pdeathsig(Signal::SIGTERM).map_err(err("setting the parent-death signal"))?;
+    // Opened before the check below, so that it cannot name another process that reused the
+    // pid. A kernel without pidfds (before 5.3) leaves the parent-death signal alone on watch.
+    let server = watch(parent);
     // The server may have died before the parent-death signal was asked for.
     if getppid() != parent {
         return Err(SandboxExecError::Supervise(
@@ -63,6 +74,25 @@ pub(super) fn supervise(
             source,
         })?;
     loop {
+        let mut fds = vec![PollFd::new(&signal_fd, PollFlags::IN)];
+        if let Some(server) = &server {
+            fds.push(PollFd::new(server, PollFlags::IN));
+        }
+        match poll(&mut fds, None) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => {
+                stop(&child);
+                return Err(SandboxExecError::Supervise(format!("waiting: {errno}")));
+            }
+        }
+        // A pidfd is readable once its process has exited.
+        if fds.get(1).is_some_and(|server| !server.revents().is_empty()) {
+            stop(&child);
+        }
+        if fds[0].revents().is_empty() {
+            continue;
+        }
         match signal_fd.read_signal() {
             Ok(Some(info)) if info.ssi_signo == Signal::SIGCHLD as u32 => {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -83,6 +113,12 @@ pub(super) fn supervise(
             }
         }
     }
+}
+
+/// A pidfd of the server, if this kernel has them.
+fn watch(parent: Pid) -> Option<OwnedFd> {
+    let pid = rustix::process::Pid::from_raw(parent.as_raw())?;
+    pidfd_open(pid, PidfdFlags::empty()).ok()
 }
 
 /// Kills the command, which takes its PID namespace with it, and then the whole process group,
