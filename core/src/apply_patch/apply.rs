@@ -169,7 +169,7 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
             }
             Hunk::DeleteFile { path } => {
                 let absolute = resolve(cwd, path);
-                let target = locate(&absolute)?;
+                let target = locate_entry(&absolute)?;
                 let content = pending.read(&absolute, "Failed to read file to delete")?;
                 pending.set(&absolute, None);
                 VerifiedChange {
@@ -187,6 +187,8 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
             } => {
                 let absolute = resolve(cwd, path);
                 let target = locate(&absolute)?;
+                // A move removes the entry it came from (a symlink itself, not its target).
+                let source = locate_entry(&absolute)?;
                 let original = pending.read(&absolute, "Failed to read file to update")?;
                 let contents = apply_chunks(&original, &absolute, chunks)?;
                 let unified_diff = TextDiff::from_lines(original.as_str(), contents.as_str())
@@ -199,7 +201,7 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
                         pending.set(&absolute, None);
                         pending.set(destination, Some(contents.clone()));
                         PlannedWrite::Move {
-                            source: target,
+                            source,
                             destination: destination.clone(),
                             at: locate(destination)?,
                             contents,
@@ -230,6 +232,11 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
 
 fn locate(path: &Path) -> Result<WriteTarget, ApplyPatchError> {
     WriteTarget::locate(path).map_err(|(action, path, err)| ApplyPatchError::io(action, path, err))
+}
+
+fn locate_entry(path: &Path) -> Result<WriteTarget, ApplyPatchError> {
+    WriteTarget::locate_entry(path)
+        .map_err(|(action, path, err)| ApplyPatchError::io(action, path, err))
 }
 
 /// File contents as earlier hunks of the patch leave them (`None`: deleted), over the disk.

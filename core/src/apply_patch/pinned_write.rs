@@ -139,6 +139,9 @@ pub(crate) fn hard_link_count(resolved: &Path) -> Option<u64> {
 pub(crate) struct WriteTarget {
     /// The path as the patch named it (absolute, `..` folded).
     named: PathBuf,
+    /// Whether a symlink as the last component is followed (to write the file it points to) or
+    /// is itself the entry (to remove the link, not its target).
+    follow_last: bool,
     /// Where it resolved to when verified.
     resolved: PathBuf,
     found: Option<FileId>,
@@ -148,9 +151,21 @@ pub(crate) struct WriteTarget {
 pub(crate) type WriteResult<T> = Result<T, (&'static str, PathBuf, io::Error)>;
 
 impl WriteTarget {
-    /// Resolves `named` now and records the file found there.
+    /// Resolves `named` now, its last component included, and records the file found there:
+    /// the target of a write.
     pub(crate) fn locate(named: &Path) -> WriteResult<Self> {
-        let resolved = resolve_links(named).ok_or_else(|| {
+        Self::locate_as(named, true)
+    }
+
+    /// Resolves the directory of `named` now and records the entry found there, a symlink
+    /// being the entry itself: the target of a removal, which removes a link, not what it
+    /// points to.
+    pub(crate) fn locate_entry(named: &Path) -> WriteResult<Self> {
+        Self::locate_as(named, false)
+    }
+
+    fn locate_as(named: &Path, follow_last: bool) -> WriteResult<Self> {
+        let resolved = resolve_as(named, follow_last).ok_or_else(|| {
             (
                 "Failed to resolve",
                 named.to_path_buf(),
@@ -163,6 +178,7 @@ impl WriteTarget {
         });
         Ok(Self {
             named: named.to_path_buf(),
+            follow_last,
             resolved,
             found,
         })
@@ -226,7 +242,7 @@ impl WriteTarget {
                 )),
             )
         };
-        if resolve_links(&self.named).as_deref() != Some(self.resolved.as_path()) {
+        if resolve_as(&self.named, self.follow_last).as_deref() != Some(self.resolved.as_path()) {
             return Err(changed("where the path leads"));
         }
         let (Some(parent), Some(name)) = (self.resolved.parent(), self.resolved.file_name()) else {
@@ -283,10 +299,12 @@ impl WriteTarget {
                 ));
             }
         };
+        // A write target was resolved through every link, so a link there now is new. A removal
+        // target may be a link: the same one, as its identity shows.
         let is_link = now.as_ref().is_some_and(|stat| {
             SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFLNK
         });
-        if is_link || now.as_ref().map(FileId::of) != expected {
+        if (is_link && self.follow_last) || now.as_ref().map(FileId::of) != expected {
             return Err((
                 "Refusing to write",
                 self.named.clone(),
@@ -301,6 +319,17 @@ impl WriteTarget {
     /// The file verified at this target.
     pub(crate) fn found(&self) -> Option<FileId> {
         self.found
+    }
+}
+
+/// Where `named` resolves to, following a symlink as its last component or not.
+fn resolve_as(named: &Path, follow_last: bool) -> Option<PathBuf> {
+    if follow_last {
+        return resolve_links(named);
+    }
+    match (named.parent(), named.file_name()) {
+        (Some(parent), Some(name)) => resolve_links(parent).map(|parent| parent.join(name)),
+        _ => resolve_links(named),
     }
 }
 
@@ -401,6 +430,19 @@ mod tests {
                 .is_err()
         );
         assert_eq!(std::fs::read_to_string(root.join("swapped")).unwrap(), "b");
+    }
+
+    #[test]
+    fn removing_a_symlink_removes_the_link_not_its_target() {
+        let (_d, root) = dir();
+        std::fs::write(root.join("real"), "kept").unwrap();
+        std::os::unix::fs::symlink("real", root.join("link")).unwrap();
+        let target = WriteTarget::locate_entry(&root.join("link")).unwrap();
+        target
+            .remove(target.found(), "Failed to delete file")
+            .unwrap();
+        assert!(root.join("link").symlink_metadata().is_err());
+        assert_eq!(std::fs::read_to_string(root.join("real")).unwrap(), "kept");
     }
 
     #[test]

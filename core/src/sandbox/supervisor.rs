@@ -87,7 +87,10 @@ pub(super) fn supervise(
             }
         }
         // A pidfd is readable once its process has exited.
-        if fds.get(1).is_some_and(|server| !server.revents().is_empty()) {
+        if fds
+            .get(1)
+            .is_some_and(|server| !server.revents().is_empty())
+        {
             stop(&child);
         }
         if fds[0].revents().is_empty() {
