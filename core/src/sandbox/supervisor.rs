@@ -22,6 +22,7 @@ use nix::sys::signalfd::SfdFlags;
 use nix::sys::signalfd::SignalFd;
 use nix::unistd::Pid;
 use nix::unistd::getpgrp;
+use nix::unistd::getpid;
 use nix::unistd::getppid;
 use rustix::event::PollFd;
 use rustix::event::PollFlags;
@@ -30,6 +31,9 @@ use rustix::process::PidfdFlags;
 use rustix::process::pidfd_open;
 
 use super::SandboxExecError;
+
+/// The exit code of a helper that killed its command, as if SIGKILL had ended it.
+const KILLED: i32 = 128 + Signal::SIGKILL as i32;
 
 /// Runs `program` with `args` to its end and returns the exit code to leave with: the
 /// command's own, or 128 + the signal that killed it, as a shell reports it. `parent` is the
@@ -92,6 +96,7 @@ pub(super) fn supervise(
             .is_some_and(|server| !server.revents().is_empty())
         {
             stop(&child);
+            return Ok(KILLED);
         }
         if fds[0].revents().is_empty() {
             continue;
@@ -106,7 +111,10 @@ pub(super) fn supervise(
                 }
             }
             // The server died (the parent-death signal), or someone asked us to stop.
-            Ok(Some(_)) => stop(&child),
+            Ok(Some(_)) => {
+                stop(&child);
+                return Ok(KILLED);
+            }
             Ok(None) | Err(Errno::EINTR) => {}
             Err(errno) => {
                 stop(&child);
@@ -125,10 +133,13 @@ fn watch(parent: Pid) -> Option<OwnedFd> {
 }
 
 /// Kills the command, which takes its PID namespace with it, and then the whole process group,
-/// this process included.
+/// this process included, when the group is ours (the server makes the helper a group leader);
+/// run by hand from a script, the group may hold the script too, so only the command is killed.
 fn stop(child: &Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    let _ = killpg(getpgrp(), Signal::SIGKILL);
+    if getpgrp() == getpid() {
+        let _ = killpg(getpgrp(), Signal::SIGKILL);
+    }
 }
