@@ -184,7 +184,7 @@ async fn cargo_check_runs_a_planted_build_script_only_in_the_sandbox() -> anyhow
     )?;
     let step = shell_call(
         "call-1",
-        &["cargo", "check", "--offline"],
+        &["cargo", "check"],
         json!({"timeout_ms": 120_000}),
     );
     let asked = turn(
@@ -208,7 +208,7 @@ async fn cargo_check_runs_a_planted_build_script_only_in_the_sandbox() -> anyhow
 
     // Under `untrusted` it is asked about now; declined, it does not run at all.
     let mut server = start("untrusted").await?;
-    let step = shell_call("call-1", &["cargo", "check", "--offline"], json!({}));
+    let step = shell_call("call-1", &["cargo", "check"], json!({}));
     let asked = turn(
         &mut server,
         &cwd_path,
@@ -267,7 +267,7 @@ async fn git_status_runs_a_planted_fsmonitor_only_in_the_sandbox() -> anyhow::Re
 
     for approval in ["on-request", "never"] {
         let mut server = start(approval).await?;
-        let step = shell_call("call-1", &["git", "-C", "nested", "status"], json!({}));
+        let step = shell_call("call-1", &["git", "status"], json!({"workdir": "nested"}));
         let asked = turn(
             &mut server,
             &cwd_path,
@@ -316,7 +316,7 @@ async fn git_diff_runs_a_planted_external_diff_only_in_the_sandbox() -> anyhow::
     )?;
 
     let mut server = start("on-request").await?;
-    let step = shell_call("call-1", &["git", "-C", "nested", "diff"], json!({}));
+    let step = shell_call("call-1", &["git", "diff"], json!({"workdir": "nested"}));
     let asked = turn(
         &mut server,
         &cwd_path,
@@ -331,7 +331,7 @@ async fn git_diff_runs_a_planted_external_diff_only_in_the_sandbox() -> anyhow::
     witness.assert_unchanged();
 
     let mut server = start("untrusted").await?;
-    let step = shell_call("call-1", &["git", "-C", "nested", "diff"], json!({}));
+    let step = shell_call("call-1", &["git", "diff"], json!({"workdir": "nested"}));
     let asked = turn(
         &mut server,
         &cwd_path,
