@@ -693,3 +693,39 @@ fn which(program: &str) -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     })
 }
+
+/// What the helper sets up, seen from inside by hand: no capability in any set, the first
+/// process of a PID namespace, the filesystem read-only outside the cwd, and a helper that
+/// exits with the command's code.
+#[tokio::test]
+async fn by_hand_the_command_has_no_capabilities_and_its_own_pid_namespace() -> anyhow::Result<()> {
+    let (cwd, outside) = (scratch_dir(), scratch_dir());
+    let witness = Witness::new(&real(&outside), "witness")?;
+    let script = format!(
+        "grep ^Cap /proc/self/status; echo pid=$$ ppid=$PPID; touch {} 2>&1; exit 7",
+        witness.path.display()
+    );
+    let child = tokio::process::Command::new(CODEX_BIN)
+        .args(["sandbox-exec", "--policy"])
+        .arg(r#"{"type":"workspace-write","exclude_slash_tmp":true,"exclude_tmpdir_env_var":true}"#)
+        .arg("--cwd")
+        .arg(real(&cwd))
+        .args(["--", "bash", "-c", &script])
+        .current_dir(real(&cwd))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(DEFAULT_READ_TIMEOUT, child).await??;
+    assert_eq!(output.status.code(), Some(7));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        text,
+        format!(
+            "CapInh:\t0000000000000000\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n\
+             CapBnd:\t0000000000000000\nCapAmb:\t0000000000000000\npid=1 ppid=0\n\
+             touch: cannot touch '{}': Read-only file system\n",
+            witness.path.display()
+        )
+    );
+    witness.assert_unchanged();
+    Ok(())
+}
