@@ -1,8 +1,12 @@
-//! Decides which commands are read-only enough to run without asking the user, so that
-//! harmless exploration (`ls`, `rg`, `git status`) does not interrupt them with approvals.
+//! Decides which commands are read-only enough to run without asking the user under
+//! `untrusted`, so that harmless exploration (`ls`, `rg`, `cat`) does not interrupt them with
+//! approvals. It never decides whether a command runs outside the sandbox (`safety.rs`).
 //!
 //! Every rule here errs towards "not safe": a false negative costs one approval prompt, a
-//! false positive runs something the user never agreed to.
+//! false positive runs something the user never agreed to. Programs that run code or read
+//! configuration from the project are never safe, whatever the subcommand: `cargo check` runs
+//! `build.rs` and proc macros, and every `git` subcommand reads the repository's config, which
+//! can name programs to run (`core.fsmonitor`, `diff.external`, textconv drivers, pagers).
 
 use crate::parse_command::shell_script;
 
@@ -21,25 +25,6 @@ const UNSAFE_RG_OPTIONS: &[&str] = &["--pre", "--hostname-bin", "--search-zip", 
 
 /// `rg` options whose `--opt=value` form is just as dangerous as the bare form.
 const UNSAFE_RG_OPTION_PREFIXES: &[&str] = &["--pre=", "--hostname-bin="];
-
-/// Read-only `git` subcommands.
-const SAFE_GIT_SUBCOMMANDS: &[&str] = &["branch", "status", "log", "diff", "show"];
-
-/// The only `git branch` arguments accepted: without this list `git branch -D main` or
-/// `git branch new-name` would slip through as a "read-only" subcommand.
-const SAFE_GIT_BRANCH_ARGS: &[&str] = &[
-    "-a",
-    "--all",
-    "-r",
-    "--remotes",
-    "-v",
-    "-vv",
-    "--verbose",
-    "-l",
-    "--list",
-    "--show-current",
-    "--no-color",
-];
 
 /// Characters that make a script more than a plain list of commands: redirection,
 /// expansion, substitution, subshells, grouping and further lines. A script containing any of
@@ -102,8 +87,6 @@ fn is_known_safe_argv(command: &[String]) -> bool {
             .iter()
             .any(|arg| UNSAFE_FIND_OPTIONS.contains(&arg.as_str())),
         "rg" => !args.iter().any(|arg| is_unsafe_rg_arg(arg)),
-        "git" => is_safe_git(args),
-        "cargo" => matches!(args, [subcommand] if subcommand == "check"),
         "sed" => is_safe_sed(args),
         _ => false,
     }
@@ -121,25 +104,6 @@ fn is_unsafe_rg_arg(arg: &str) -> bool {
     }
     // `-z` can hide in a cluster of short flags such as `-iz`.
     arg.starts_with('-') && !arg.starts_with("--") && arg.contains('z')
-}
-
-fn is_safe_git(args: &[String]) -> bool {
-    let Some((subcommand, rest)) = args.split_first() else {
-        return false;
-    };
-    if !SAFE_GIT_SUBCOMMANDS.contains(&subcommand.as_str()) {
-        return false;
-    }
-    // `git diff --output=FILE` (and `log`/`show`, which share diff options) writes a file.
-    if rest.iter().any(|arg| arg.starts_with("--output")) {
-        return false;
-    }
-    if subcommand == "branch" {
-        return rest
-            .iter()
-            .all(|arg| SAFE_GIT_BRANCH_ARGS.contains(&arg.as_str()));
-    }
-    true
 }
 
 /// Only `sed -n <N>p FILE` and `sed -n <M>,<N>p FILE`: printing a line range is the common
@@ -281,42 +245,25 @@ mod tests {
     }
 
     #[test]
-    fn git_read_only_subcommands_are_safe() {
-        assert_safety(
-            true,
-            &[
-                &["git", "branch"],
-                &["git", "status"],
-                &["git", "log"],
-                &["git", "diff"],
-                &["git", "show"],
-                &["git", "log", "--oneline", "-5"],
-                &["git", "diff", "HEAD~1"],
-                &["git", "branch", "-a"],
-            ],
-        );
-    }
-
-    #[test]
-    fn git_other_forms_are_not_safe() {
+    fn programs_that_run_project_code_or_config_are_not_safe() {
         assert_safety(
             false,
             &[
-                &["git"],
-                &["git", "push"],
-                &["git", "checkout", "main"],
-                &["git", "-c", "core.pager=sh", "log"],
-                &["git", "diff", "--output=out.txt"],
-                &["git", "branch", "-D", "main"],
-                &["git", "branch", "new-branch"],
+                // `build.rs` and proc macros.
+                &["cargo", "check"],
+                &["cargo", "build"],
+                // The repository's config can run programs: `core.fsmonitor` (status),
+                // `diff.external` and textconv (diff, log, show), `core.pager`.
+                &["git", "status"],
+                &["git", "diff"],
+                &["git", "log", "--oneline", "-5"],
+                &["git", "show"],
+                &["git", "branch"],
+                &["make", "-n"],
+                &["npm", "ls"],
             ],
         );
-    }
-
-    #[test]
-    fn cargo_check_only() {
-        assert_safety(true, &[&["cargo", "check"]]);
-        assert_safety(false, &[&["cargo", "build"], &["cargo"]]);
+        assert_scripts(false, &["ls && git status", "git diff | head"]);
     }
 
     #[test]
@@ -349,7 +296,7 @@ mod tests {
             true,
             &[
                 "ls",
-                "ls && git status",
+                "ls && pwd",
                 "rg foo src | head -n 5",
                 "pwd ; ls -la || echo 'no such dir'",
             ],

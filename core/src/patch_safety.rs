@@ -1,11 +1,13 @@
 //! Whether a patch may be applied without asking: every path it writes must resolve, through
-//! `..` and symlinks, to a place inside the conversation's writable roots.
+//! `..` and symlinks (its last component's too, dangling or not), to a place inside the
+//! conversation's writable roots, and must not be a file with other hard links, whose other
+//! names may be anywhere.
 
-use std::ffi::OsString;
-use std::path::Component;
 use std::path::Path;
 use std::path::PathBuf;
 
+use crate::apply_patch::hard_link_count;
+use crate::apply_patch::resolve_links;
 use crate::protocol::AskForApproval;
 use crate::protocol::SandboxPolicy;
 
@@ -50,7 +52,10 @@ pub(crate) fn assess_patch_safety(
     let Some(roots) = writable_roots(sandbox_policy, cwd) else {
         return PatchSafety::AutoApprove;
     };
-    let roots: Vec<PathBuf> = roots.iter().map(|root| resolve(root)).collect();
+    let roots: Vec<PathBuf> = roots
+        .iter()
+        .filter_map(|root| resolve_links(root))
+        .collect();
     // `.git` at the top of a root stays read-only, as it does for sandboxed commands: hooks or
     // config written there would later run outside any sandbox.
     let in_git = |resolved: &Path| {
@@ -58,31 +63,48 @@ pub(crate) fn assess_patch_safety(
             .iter()
             .any(|root| resolved.starts_with(root.join(".git")))
     };
-    let outside: Vec<(&PathBuf, bool)> = touched
+    let outside: Vec<(&PathBuf, Outside)> = touched
         .iter()
         .filter(|path| !approved_for_session(path))
         .filter_map(|path| {
-            let resolved = resolve(path);
-            let in_git = in_git(&resolved);
-            let in_root = roots.iter().any(|root| resolved.starts_with(root));
-            (!in_root || in_git).then_some((path, in_git))
+            // A path that cannot be resolved (a symlink loop) cannot be vouched for.
+            let Some(resolved) = resolve_links(path) else {
+                return Some((path, Outside::Roots));
+            };
+            if in_git(&resolved) {
+                return Some((path, Outside::Git));
+            }
+            if !roots.iter().any(|root| resolved.starts_with(root)) {
+                return Some((path, Outside::Roots));
+            }
+            // Writing is done by rename, which never changes the other names of a file, but
+            // the user may expect it to: a hard-linked file is asked about like any path
+            // that may lead outside.
+            hard_link_count(&resolved)
+                .is_some_and(|links| links > 1)
+                .then_some((path, Outside::HardLinked))
         })
         .collect();
-    let Some(&(first, first_in_git)) = outside.first() else {
+    let Some(&(first, why)) = outside.first() else {
         return PatchSafety::AutoApprove;
     };
     let reason = if roots.is_empty() {
         "the sandbox is read-only, so every file change needs approval".to_string()
-    } else if first_in_git {
-        format!(
-            "`{}` is inside a `.git` directory, which stays read-only",
-            first.display()
-        )
     } else {
-        format!(
-            "`{}` is outside the writable roots of this conversation",
-            first.display()
-        )
+        match why {
+            Outside::Git => format!(
+                "`{}` is inside a `.git` directory, which stays read-only",
+                first.display()
+            ),
+            Outside::Roots => format!(
+                "`{}` is outside the writable roots of this conversation",
+                first.display()
+            ),
+            Outside::HardLinked => format!(
+                "`{}` has other hard links, which may be outside the writable roots of this conversation; the patch would replace this name only",
+                first.display()
+            ),
+        }
     };
     if approval_policy == AskForApproval::Never {
         return PatchSafety::Reject {
@@ -101,31 +123,15 @@ pub(crate) fn assess_patch_safety(
     }
 }
 
-/// The real location `path` would be written at: `..` and `.` folded, and every symlink in
-/// the longest existing prefix followed. A path that does not exist yet resolves through its
-/// deepest existing ancestor, so a new file under a symlinked directory is judged by where
-/// the link points.
-pub(crate) fn resolve(path: &Path) -> PathBuf {
-    // `existing` is always canonical (symlink-free), so `..` on it is a plain pop.
-    let mut existing = PathBuf::new();
-    let mut rest: Vec<OsString> = Vec::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir if rest.is_empty() => {
-                existing.pop();
-            }
-            Component::ParentDir => {
-                rest.pop();
-            }
-            other if rest.is_empty() => match existing.join(other.as_os_str()).canonicalize() {
-                Ok(real) => existing = real,
-                Err(_) => rest.push(other.as_os_str().to_owned()),
-            },
-            other => rest.push(other.as_os_str().to_owned()),
-        }
-    }
-    rest.iter().fold(existing, |acc, part| acc.join(part))
+/// Why a path needs approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outside {
+    /// It leads outside the writable roots (or cannot be resolved).
+    Roots,
+    /// It leads into a root's `.git`.
+    Git,
+    /// It is a regular file with more than one name.
+    HardLinked,
 }
 
 #[cfg(test)]
@@ -195,9 +201,78 @@ mod tests {
             );
         }
         assert_eq!(
-            resolve(&cwd.join("link/file.txt")),
-            outside.path().canonicalize().unwrap().join("file.txt")
+            resolve_links(&cwd.join("link/file.txt")),
+            Some(outside.path().canonicalize().unwrap().join("file.txt"))
         );
+    }
+
+    /// The audit's escape: `ln -s /outside/x innocent.txt` in the workspace, then
+    /// `*** Add File: innocent.txt`. The link dangles, so only following the last component
+    /// by hand shows where the write would land.
+    #[test]
+    fn a_dangling_symlink_as_the_last_component_is_outside() {
+        let dir = TempDir::new().unwrap();
+        let outside = TempDir::new().unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        let target = outside.path().canonicalize().unwrap().join("x");
+        std::os::unix::fs::symlink(&target, cwd.join("innocent.txt")).unwrap();
+        std::fs::write(cwd.join("real.txt"), "in\n").unwrap();
+        std::os::unix::fs::symlink("real.txt", cwd.join("alias.txt")).unwrap();
+        let path = cwd.join("innocent.txt");
+        assert_eq!(
+            check(&path, AskForApproval::OnRequest, &workspace(), &cwd),
+            PatchSafety::AskUser {
+                reason: format!(
+                    "`{}` is outside the writable roots of this conversation",
+                    path.display()
+                ),
+                grant_root: Some(cwd.clone()),
+            }
+        );
+        assert!(matches!(
+            check(&path, AskForApproval::Never, &workspace(), &cwd),
+            PatchSafety::Reject { .. }
+        ));
+        // A link that stays inside the roots is fine.
+        assert_eq!(
+            check(
+                &cwd.join("alias.txt"),
+                AskForApproval::Never,
+                &workspace(),
+                &cwd
+            ),
+            PatchSafety::AutoApprove
+        );
+    }
+
+    #[test]
+    fn a_hard_linked_file_is_asked_about() {
+        let dir = TempDir::new().unwrap();
+        let outside = TempDir::new().unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        std::fs::write(outside.path().join("secret"), "x\n").unwrap();
+        std::fs::hard_link(outside.path().join("secret"), cwd.join("linked")).unwrap();
+        let path = cwd.join("linked");
+        assert!(matches!(
+            check(&path, AskForApproval::OnRequest, &workspace(), &cwd),
+            PatchSafety::AskUser { reason, .. } if reason.contains("has other hard links")
+        ));
+        assert!(matches!(
+            check(&path, AskForApproval::Never, &workspace(), &cwd),
+            PatchSafety::Reject { .. }
+        ));
+    }
+
+    #[test]
+    fn a_symlink_loop_is_outside() {
+        let dir = TempDir::new().unwrap();
+        let cwd = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink("b", cwd.join("a")).unwrap();
+        std::os::unix::fs::symlink("a", cwd.join("b")).unwrap();
+        assert!(matches!(
+            check(&cwd.join("a"), AskForApproval::Never, &workspace(), &cwd),
+            PatchSafety::Reject { .. }
+        ));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Whether a command may run, must be asked about, or is refused: the approval-policy ×
-//! sandbox matrix.
+//! sandbox matrix. Being known read-only decides only whether to ask, never whether to run
+//! unconfined: a "read-only" program can still run code or config planted in the workspace
+//! (a `build.rs`, a git `core.fsmonitor`), so only the user's approval lifts the sandbox.
 
 use crate::protocol::AskForApproval;
 use crate::protocol::SandboxPolicy;
@@ -20,20 +22,24 @@ pub(crate) struct CommandAssessment<'a> {
     pub(crate) sandbox_policy: &'a SandboxPolicy,
     /// The platform sandbox, if this machine has one.
     pub(crate) platform_sandbox: Option<SandboxType>,
-    /// Known read-only, or approved for this conversation already.
-    pub(crate) trusted: bool,
+    /// Known read-only (`command_safety.rs`): spares the question under `untrusted`, and
+    /// nothing else.
+    pub(crate) known_safe: bool,
+    /// The user approved this exact command for the conversation: their decision, so it runs
+    /// as an approved command does, unconfined.
+    pub(crate) approved_for_session: bool,
     pub(crate) with_escalated_permissions: bool,
     pub(crate) justification: Option<&'a str>,
 }
 
 pub(crate) fn assess_command_safety(assessment: &CommandAssessment<'_>) -> SafetyCheck {
-    if assessment.trusted {
+    if assessment.approved_for_session {
         return SafetyCheck::AutoApprove {
             sandbox: SandboxType::None,
         };
     }
     let policy = assessment.approval_policy;
-    if policy == AskForApproval::UnlessTrusted {
+    if policy == AskForApproval::UnlessTrusted && !assessment.known_safe {
         return SafetyCheck::AskUser { reason: None };
     }
     if *assessment.sandbox_policy == SandboxPolicy::DangerFullAccess {
@@ -48,9 +54,11 @@ pub(crate) fn assess_command_safety(assessment: &CommandAssessment<'_>) -> Safet
     }
     match (assessment.platform_sandbox, policy) {
         (Some(sandbox), _) => SafetyCheck::AutoApprove { sandbox },
+        // Without a sandbox every command would run unconfined, known read-only or not, and
+        // nothing runs unconfined without an approval.
         (None, AskForApproval::Never) => SafetyCheck::Reject {
             reason: format!(
-                "command rejected: the {} sandbox is not available on this machine and approval_policy is never, so only known read-only commands can run; use read-only commands or ask the user to change the policy",
+                "command rejected: the {} sandbox is not available on this machine and approval_policy is never, so no command can run without an approval; ask the user to change the policy",
                 assessment.sandbox_policy.mode().as_str()
             ),
         },
@@ -73,17 +81,27 @@ mod tests {
         policy: AskForApproval,
         sandbox: &SandboxPolicy,
         platform: Option<SandboxType>,
-        trusted: bool,
+        known_safe: bool,
         escalated: bool,
     ) -> SafetyCheck {
         assess_command_safety(&CommandAssessment {
             approval_policy: policy,
             sandbox_policy: sandbox,
             platform_sandbox: platform,
-            trusted,
+            known_safe,
+            approved_for_session: false,
             with_escalated_permissions: escalated,
             justification: Some("needs network"),
         })
+    }
+
+    fn workspace() -> SandboxPolicy {
+        SandboxPolicy::WorkspaceWrite {
+            writable_roots: vec![],
+            network_access: false,
+            exclude_tmpdir_env_var: false,
+            exclude_slash_tmp: false,
+        }
     }
 
     #[test]
@@ -135,13 +153,7 @@ mod tests {
         let landlock = SafetyCheck::AutoApprove {
             sandbox: SandboxType::LinuxLandlock,
         };
-        let workspace = SandboxPolicy::WorkspaceWrite {
-            writable_roots: vec![],
-            network_access: false,
-            exclude_tmpdir_env_var: false,
-            exclude_slash_tmp: false,
-        };
-        for policy in [&SandboxPolicy::ReadOnly, &workspace] {
+        for policy in [&SandboxPolicy::ReadOnly, &workspace()] {
             for approval in [OnRequest, OnFailure, Never] {
                 assert_eq!(
                     check(approval, policy, sandbox, false, false),
@@ -160,13 +172,6 @@ mod tests {
                     reason: Some("needs network".into())
                 }
             );
-            // Trusted commands run unconfined, as before.
-            assert_eq!(
-                check(Never, policy, sandbox, true, false),
-                SafetyCheck::AutoApprove {
-                    sandbox: SandboxType::None
-                }
-            );
         }
         // Full access never needs the sandbox.
         assert_eq!(
@@ -181,5 +186,68 @@ mod tests {
                 sandbox: SandboxType::None
             }
         );
+    }
+
+    /// The escape the audit found: `git status`, `cargo check` or `cat /proc/<pid>/environ`
+    /// ran unconfined because they were on the read-only list.
+    #[test]
+    fn known_read_only_commands_still_run_in_the_sandbox() {
+        use AskForApproval::*;
+        let sandbox = Some(SandboxType::LinuxLandlock);
+        for policy in [&SandboxPolicy::ReadOnly, &workspace()] {
+            for approval in [UnlessTrusted, OnRequest, OnFailure, Never] {
+                assert_eq!(
+                    check(approval, policy, sandbox, true, false),
+                    SafetyCheck::AutoApprove {
+                        sandbox: SandboxType::LinuxLandlock
+                    },
+                    "{approval:?} {policy:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_sandbox_known_read_only_commands_are_asked_about_or_refused() {
+        use AskForApproval::*;
+        for policy in [&SandboxPolicy::ReadOnly, &workspace()] {
+            for approval in [UnlessTrusted, OnRequest, OnFailure] {
+                assert!(
+                    matches!(
+                        check(approval, policy, None, true, false),
+                        SafetyCheck::AskUser { reason: Some(_) }
+                    ),
+                    "{approval:?} {policy:?}"
+                );
+            }
+            assert!(matches!(
+                check(Never, policy, None, true, false),
+                SafetyCheck::Reject { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn only_a_command_approved_for_the_conversation_runs_unconfined_without_asking() {
+        use AskForApproval::*;
+        for approval in [UnlessTrusted, OnRequest, OnFailure, Never] {
+            for platform in [None, Some(SandboxType::LinuxLandlock)] {
+                let checked = assess_command_safety(&CommandAssessment {
+                    approval_policy: approval,
+                    sandbox_policy: &workspace(),
+                    platform_sandbox: platform,
+                    known_safe: false,
+                    approved_for_session: true,
+                    with_escalated_permissions: false,
+                    justification: None,
+                });
+                assert_eq!(
+                    checked,
+                    SafetyCheck::AutoApprove {
+                        sandbox: SandboxType::None
+                    }
+                );
+            }
+        }
     }
 }

@@ -116,13 +116,12 @@ pub(crate) async fn handle_shell_call(
         ));
     }
 
-    let trusted =
-        is_known_safe_command(&params.command) || turn.is_approved_for_session(&params.command);
     let check = assess_command_safety(&CommandAssessment {
         approval_policy: config.approval_policy,
         sandbox_policy: &config.sandbox_policy,
         platform_sandbox: platform_sandbox(config),
-        trusted,
+        known_safe: is_known_safe_command(&params.command),
+        approved_for_session: turn.is_approved_for_session(&params.command),
         with_escalated_permissions: escalated,
         justification: params.justification.as_deref(),
     });

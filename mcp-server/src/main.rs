@@ -109,6 +109,9 @@ fn main() -> anyhow::Result<()> {
             command,
         } => sandbox_exec(&policy, cwd, command),
         Command::Mcp => {
+            // Before any secret is read or any command runs: see `protect_server_process`.
+            codex_core::sandbox::protect_server_process()
+                .context("making the server process non-dumpable")?;
             init_tracing();
             let oss = cli
                 .oss
@@ -139,11 +142,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// `codex sandbox-exec`: on success this process becomes the command, so this only returns by
-/// exiting. Its stdout belongs to the command; errors go to stderr, worded so that a failure
-/// to set up the sandbox reads as a sandbox denial and a missing program does not.
+/// `codex sandbox-exec`: exits with the command's exit code (or, under `danger-full-access`,
+/// becomes the command). Its stdout belongs to the command; errors go to stderr, worded so
+/// that a failure to set up the sandbox reads as a sandbox denial and a missing program does
+/// not.
 fn sandbox_exec(policy: &str, cwd: Option<PathBuf>, command: Vec<OsString>) -> ! {
-    let err = codex_core::sandbox::run_sandbox_exec(policy, cwd, command);
+    let err = match codex_core::sandbox::run_sandbox_exec(policy, cwd, command) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => err,
+    };
     #[allow(clippy::print_stderr)] // No tracing yet: a plain line is all a caller needs.
     match &err {
         SandboxExecError::Exec { source, .. } => {

@@ -2,7 +2,8 @@
 //!
 //! [`verify_patch`] reads every file and computes every new content without touching the disk,
 //! so the caller can show the changes for approval and check each path it would write against
-//! the sandbox policy first; only [`VerifiedPatch::apply`] writes.
+//! the sandbox policy first; only [`VerifiedPatch::apply`] writes, and only to the files that
+//! were verified, without following links (`pinned_write.rs`).
 
 use std::collections::HashMap;
 use std::io;
@@ -17,6 +18,9 @@ use similar::TextDiff;
 use crate::apply_patch::error::ApplyPatchError;
 use crate::apply_patch::parser::Hunk;
 use crate::apply_patch::parser::UpdateFileChunk;
+use crate::apply_patch::pinned_write::FileId;
+use crate::apply_patch::pinned_write::WriteResult;
+use crate::apply_patch::pinned_write::WriteTarget;
 use crate::apply_patch::seek_sequence::seek_sequence;
 
 /// What a patch does to one file, as shown to approval prompts and in events.
@@ -60,12 +64,14 @@ struct VerifiedChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PlannedWrite {
     /// Create or overwrite `path` with these contents.
-    Contents(String),
+    Contents(WriteTarget, String),
     /// Remove `path`.
-    Remove,
+    Remove(WriteTarget),
     /// Write the contents to `destination`, then remove `path`.
     Move {
+        source: WriteTarget,
         destination: PathBuf,
+        at: WriteTarget,
         contents: String,
     },
 }
@@ -86,7 +92,7 @@ impl VerifiedPatch {
         for change in &self.changes {
             let destination = match &change.write {
                 PlannedWrite::Move { destination, .. } => Some(destination),
-                PlannedWrite::Contents(_) | PlannedWrite::Remove => None,
+                PlannedWrite::Contents(..) | PlannedWrite::Remove(_) => None,
             };
             for path in std::iter::once(&change.path).chain(destination) {
                 if !paths.contains(path) {
@@ -102,8 +108,12 @@ impl VerifiedPatch {
     /// A failure part way leaves the earlier hunks written: the file system offers no
     /// transaction, and the error names the file that failed.
     pub fn apply(&self) -> Result<String, ApplyPatchError> {
+        // What this patch's own earlier hunks left at each real location, so that a file added
+        // and then updated by one patch is not mistaken for a file swapped behind its back.
+        let mut written: HashMap<PathBuf, Option<FileId>> = HashMap::new();
         for change in &self.changes {
-            write_change(change)?;
+            write_change(change, &mut written)
+                .map_err(|(action, path, err)| ApplyPatchError::io(action, path, err))?;
         }
 
         let mut added = String::new();
@@ -145,6 +155,7 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
         let verified = match hunk {
             Hunk::AddFile { path, contents } => {
                 let absolute = resolve(cwd, path);
+                let target = locate(&absolute)?;
                 pending.set(&absolute, Some(contents.clone()));
                 VerifiedChange {
                     written_path: path.clone(),
@@ -153,11 +164,12 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
                     change: FileChange::Add {
                         content: contents.clone(),
                     },
-                    write: PlannedWrite::Contents(contents.clone()),
+                    write: PlannedWrite::Contents(target, contents.clone()),
                 }
             }
             Hunk::DeleteFile { path } => {
                 let absolute = resolve(cwd, path);
+                let target = locate_entry(&absolute)?;
                 let content = pending.read(&absolute, "Failed to read file to delete")?;
                 pending.set(&absolute, None);
                 VerifiedChange {
@@ -165,7 +177,7 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
                     written_move_path: None,
                     path: absolute,
                     change: FileChange::Delete { content },
-                    write: PlannedWrite::Remove,
+                    write: PlannedWrite::Remove(target),
                 }
             }
             Hunk::UpdateFile {
@@ -174,6 +186,9 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
                 chunks,
             } => {
                 let absolute = resolve(cwd, path);
+                let target = locate(&absolute)?;
+                // A move removes the entry it came from (a symlink itself, not its target).
+                let source = locate_entry(&absolute)?;
                 let original = pending.read(&absolute, "Failed to read file to update")?;
                 let contents = apply_chunks(&original, &absolute, chunks)?;
                 let unified_diff = TextDiff::from_lines(original.as_str(), contents.as_str())
@@ -186,13 +201,15 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
                         pending.set(&absolute, None);
                         pending.set(destination, Some(contents.clone()));
                         PlannedWrite::Move {
+                            source,
                             destination: destination.clone(),
+                            at: locate(destination)?,
                             contents,
                         }
                     }
                     None => {
                         pending.set(&absolute, Some(contents.clone()));
-                        PlannedWrite::Contents(contents)
+                        PlannedWrite::Contents(target, contents)
                     }
                 };
                 VerifiedChange {
@@ -211,6 +228,15 @@ pub fn verify_patch(hunks: &[Hunk], cwd: &Path) -> Result<VerifiedPatch, ApplyPa
     }
 
     Ok(VerifiedPatch { changes })
+}
+
+fn locate(path: &Path) -> Result<WriteTarget, ApplyPatchError> {
+    WriteTarget::locate(path).map_err(|(action, path, err)| ApplyPatchError::io(action, path, err))
+}
+
+fn locate_entry(path: &Path) -> Result<WriteTarget, ApplyPatchError> {
+    WriteTarget::locate_entry(path)
+        .map_err(|(action, path, err)| ApplyPatchError::io(action, path, err))
 }
 
 /// File contents as earlier hunks of the patch leave them (`None`: deleted), over the disk.
@@ -360,38 +386,38 @@ fn compute_replacements(
     Ok(replacements)
 }
 
-fn write_change(change: &VerifiedChange) -> Result<(), ApplyPatchError> {
+fn write_change(
+    change: &VerifiedChange,
+    written: &mut HashMap<PathBuf, Option<FileId>>,
+) -> WriteResult<()> {
+    let expected = |target: &WriteTarget, written: &HashMap<PathBuf, Option<FileId>>| {
+        written
+            .get(target.resolved())
+            .copied()
+            .unwrap_or(target.found())
+    };
     match &change.write {
-        PlannedWrite::Contents(contents) => write_file(&change.path, contents),
-        PlannedWrite::Remove => std::fs::remove_file(&change.path)
-            .map_err(|err| ApplyPatchError::io("Failed to delete file", change.path.clone(), err)),
+        PlannedWrite::Contents(target, contents) => {
+            let id = target.write(expected(target, written), contents)?;
+            written.insert(target.resolved().to_path_buf(), Some(id));
+        }
+        PlannedWrite::Remove(target) => {
+            target.remove(expected(target, written), "Failed to delete file")?;
+            written.insert(target.resolved().to_path_buf(), None);
+        }
         PlannedWrite::Move {
-            destination,
+            source,
+            at,
             contents,
+            ..
         } => {
-            write_file(destination, contents)?;
-            if destination != &change.path {
-                std::fs::remove_file(&change.path).map_err(|err| {
-                    ApplyPatchError::io("Failed to remove original file", change.path.clone(), err)
-                })?;
+            let id = at.write(expected(at, written), contents)?;
+            written.insert(at.resolved().to_path_buf(), Some(id));
+            if at.resolved() != source.resolved() {
+                source.remove(expected(source, written), "Failed to remove original file")?;
+                written.insert(source.resolved().to_path_buf(), None);
             }
-            Ok(())
         }
     }
-}
-
-fn write_file(path: &Path, contents: &str) -> Result<(), ApplyPatchError> {
-    if let Some(parent) = path.parent()
-        && !parent.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(parent).map_err(|err| {
-            ApplyPatchError::io(
-                "Failed to create parent directories for",
-                path.to_path_buf(),
-                err,
-            )
-        })?;
-    }
-    std::fs::write(path, contents)
-        .map_err(|err| ApplyPatchError::io("Failed to write file", path.to_path_buf(), err))
+    Ok(())
 }

@@ -11,6 +11,7 @@ mod apply;
 mod error;
 mod invocation;
 mod parser;
+mod pinned_write;
 mod seek_sequence;
 
 pub use apply::FileChange;
@@ -21,6 +22,8 @@ pub use invocation::extract_patch_from_shell;
 pub use parser::Hunk;
 pub use parser::UpdateFileChunk;
 pub use parser::parse_patch;
+pub(crate) use pinned_write::hard_link_count;
+pub(crate) use pinned_write::resolve_links;
 
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,9 @@
 //! The filesystem half of the Linux sandbox: a Landlock ruleset that lets the command read and
-//! execute everything but write only beneath the writable roots and to `/dev/null`.
+//! execute everything but write only beneath the writable roots and to `/dev/null`. Where the
+//! kernel has scoping (Landlock ABI 6, Linux 6.12), the same ruleset keeps the command from
+//! signalling processes outside the sandbox (the server) and from connecting to abstract Unix
+//! sockets created outside it. Landlock also refuses ptrace of processes outside the sandbox,
+//! which covers `/proc/<pid>/environ` and `mem` of the server, on every ABI.
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -17,6 +21,7 @@ use landlock::RulesetAttr as _;
 use landlock::RulesetCreated;
 use landlock::RulesetCreatedAttr as _;
 use landlock::RulesetStatus;
+use landlock::Scope;
 
 use super::SandboxExecError;
 
@@ -52,8 +57,10 @@ pub(super) fn restrict_writes(
     protected: &[PathBuf],
 ) -> Result<(), SandboxExecError> {
     let landlock_err = |err: &dyn std::fmt::Display| SandboxExecError::Landlock(err.to_string());
+    // Best effort, like the file rights: an older kernel enforces the rest without scoping.
     let mut ruleset = Ruleset::default()
         .handle_access(AccessFs::from_all(TARGET_ABI))
+        .and_then(|ruleset| ruleset.scope(Scope::AbstractUnixSocket | Scope::Signal))
         .and_then(Ruleset::create)
         .map_err(|err| landlock_err(&err))?;
     ruleset = add(ruleset, Path::new("/"), AccessFs::from_read(TARGET_ABI))

@@ -1,16 +1,22 @@
 //! Platform sandboxes: how a command that runs without asking is confined. On Linux the
 //! `codex` binary runs itself again as `codex sandbox-exec`, which confines its own process
-//! (Landlock for files, seccomp for the network) and then execs the command, so the command and
-//! everything it starts inherit the restrictions. Anywhere else, or on a kernel without
+//! (mount and PID namespaces, no capabilities, Landlock for files and signals, seccomp for the
+//! network) and then starts the command as its child, so the command and everything it starts
+//! inherit the restrictions and die with the server. Anywhere else, or on a kernel without
 //! Landlock, there is no sandbox and the approval matrix asks (or refuses) instead.
+//! docs/sandbox.md says what is confined on which kernel.
 
-mod denial;
 #[cfg(target_os = "linux")]
-mod git_protection;
+mod capabilities;
+mod denial;
 #[cfg(target_os = "linux")]
 mod landlock;
 #[cfg(target_os = "linux")]
+mod mount_namespace;
+#[cfg(target_os = "linux")]
 mod seccomp;
+#[cfg(target_os = "linux")]
+mod supervisor;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -28,7 +34,7 @@ pub const SANDBOX_EXEC_SUBCOMMAND: &str = "sandbox-exec";
 /// How a command is confined when it runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SandboxType {
-    /// Not confined: trusted, approved, or under `danger-full-access`.
+    /// Not confined: approved by the user, or under `danger-full-access`.
     None,
     /// `codex sandbox-exec`: Landlock and seccomp, applied before the command is exec'd.
     LinuxLandlock,
@@ -149,6 +155,10 @@ pub enum SandboxExecError {
     EmptyCommand,
     #[error("could not set no_new_privs: {0}")]
     NoNewPrivs(String),
+    #[error("could not drop capabilities: {0}")]
+    Capabilities(String),
+    #[error("could not watch over the command: {0}")]
+    Supervise(String),
     #[error("Landlock could not confine the command: {0}")]
     Landlock(String),
     #[error("seccomp could not take the network away: {0}")]
@@ -164,48 +174,47 @@ pub enum SandboxExecError {
 }
 
 /// `codex sandbox-exec`: confines this process under `policy_json` (a [`SandboxPolicy`] as JSON)
-/// with `cwd` as the workspace, then execs `command`. It returns only if something failed,
-/// before the command ran. Call it from a single-threaded process (before any runtime starts):
-/// the restrictions apply to the calling thread, and the mount namespace that keeps `.git`
-/// read-only can only be entered by a single-threaded process.
+/// with `cwd` as the workspace, then runs `command` and returns the exit code to leave with
+/// (under `danger-full-access` it execs the command instead and returns only on failure). An
+/// error means the command did not run. Call it from a single-threaded process (before any
+/// runtime starts): the restrictions apply to the calling thread, and namespaces can only be
+/// entered by a single-threaded process.
 pub fn run_sandbox_exec(
     policy_json: &str,
     cwd: Option<PathBuf>,
     command: Vec<OsString>,
-) -> SandboxExecError {
-    let policy: SandboxPolicy = match serde_json::from_str(policy_json) {
-        Ok(policy) => policy,
-        Err(err) => return SandboxExecError::Policy(err),
-    };
+) -> Result<i32, SandboxExecError> {
+    // Before anything else, so that a server that dies while we set up is noticed.
+    let parent = nix::unistd::getppid();
+    let policy: SandboxPolicy =
+        serde_json::from_str(policy_json).map_err(SandboxExecError::Policy)?;
     let cwd = match cwd {
         Some(cwd) => cwd,
-        None => match std::env::current_dir() {
-            Ok(cwd) => cwd,
-            Err(source) => {
-                return SandboxExecError::Cwd {
-                    path: PathBuf::from("."),
-                    source,
-                };
-            }
-        },
+        None => std::env::current_dir().map_err(|source| SandboxExecError::Cwd {
+            path: PathBuf::from("."),
+            source,
+        })?,
     };
     if let Err(source) = std::fs::metadata(&cwd) {
-        return SandboxExecError::Cwd { path: cwd, source };
+        return Err(SandboxExecError::Cwd { path: cwd, source });
     }
     let Some((program, args)) = command.split_first() else {
-        return SandboxExecError::EmptyCommand;
+        return Err(SandboxExecError::EmptyCommand);
     };
-    if let Err(err) = confine(&policy, &cwd) {
-        return err;
+    if policy == SandboxPolicy::DangerFullAccess {
+        return Err(exec(program, args));
     }
-    exec(program, args)
+    confine_and_run(&policy, &cwd, program, args, parent)
 }
 
 #[cfg(target_os = "linux")]
-fn confine(policy: &SandboxPolicy, cwd: &Path) -> Result<(), SandboxExecError> {
-    if *policy == SandboxPolicy::DangerFullAccess {
-        return Ok(());
-    }
+fn confine_and_run(
+    policy: &SandboxPolicy,
+    cwd: &Path,
+    program: &OsString,
+    args: &[OsString],
+    parent: nix::unistd::Pid,
+) -> Result<i32, SandboxExecError> {
     let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
     let roots = sandbox_writable_roots(policy, cwd, tmpdir.as_deref());
     // `.git` at the top of a writable root stays read-only: hooks or config written there
@@ -215,33 +224,43 @@ fn confine(policy: &SandboxPolicy, cwd: &Path) -> Result<(), SandboxExecError> {
         .map(|root| root.join(".git"))
         .filter(|git| git.symlink_metadata().is_ok())
         .collect();
+    let git_read_only = mount_namespace::confine_mounts(&roots, &git_dirs);
     // A read-only bind mount keeps the whole root writable around `.git`. Where no mount
     // namespace can be had, Landlock alone must leave `.git` out, which costs the right to
     // create new entries at the top of that root (see docs/sandbox.md).
-    let protected_by_landlock = if git_dirs.is_empty() || git_protection::bind_read_only(&git_dirs)
-    {
-        Vec::new()
-    } else {
-        git_dirs
-    };
+    let protected_by_landlock = if git_read_only { Vec::new() } else { git_dirs };
+    // After the mounts, which need CAP_SYS_ADMIN; before Landlock, which needs no_new_privs.
+    capabilities::drop_all()?;
     nix::sys::prctl::set_no_new_privs()
         .map_err(|err| SandboxExecError::NoNewPrivs(err.to_string()))?;
     landlock::restrict_writes(&roots, &protected_by_landlock)?;
     if !policy.has_network_access() {
         seccomp::deny_network()?;
     }
-    Ok(())
+    supervisor::supervise(program, args, parent)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn confine(policy: &SandboxPolicy, _cwd: &Path) -> Result<(), SandboxExecError> {
-    if *policy == SandboxPolicy::DangerFullAccess {
-        return Ok(());
-    }
+fn confine_and_run(
+    _policy: &SandboxPolicy,
+    _cwd: &Path,
+    _program: &OsString,
+    _args: &[OsString],
+    _parent: nix::unistd::Pid,
+) -> Result<i32, SandboxExecError> {
     Err(SandboxExecError::Unsupported(format!(
         "no sandbox is implemented for {}",
         std::env::consts::OS
     )))
+}
+
+/// Makes the server's own process unreadable to the commands it runs, even to one running as
+/// the same user: a process that is not dumpable has its `/proc/<pid>/environ`, `mem`, `maps`
+/// and the like owned by root and refused to anyone without CAP_SYS_PTRACE (which sandboxed
+/// commands do not have), and cannot be ptraced by them. Call it once at start-up; it is
+/// not inherited across `exec`, so commands are unaffected.
+pub fn protect_server_process() -> std::io::Result<()> {
+    nix::sys::prctl::set_dumpable(false).map_err(std::io::Error::from)
 }
 
 fn exec(program: &OsString, args: &[OsString]) -> SandboxExecError {

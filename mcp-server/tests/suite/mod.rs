@@ -32,6 +32,7 @@ mod long_calls;
 mod modern;
 mod retries;
 mod sandbox;
+mod sandbox_escapes;
 mod saved_config;
 mod shell;
 mod tools_list;

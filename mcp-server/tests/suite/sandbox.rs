@@ -83,7 +83,7 @@ async fn workspace_write_allows_the_workspace_and_nothing_else() -> anyhow::Resu
     let denied = sandbox_exec(WORKSPACE_ONLY_CWD, &cwd_path, &bash(&script)).await?;
     assert!(!denied.status.success());
     assert!(
-        stderr(&denied).contains("Permission denied"),
+        stderr(&denied).contains("Read-only file system"),
         "{}",
         stderr(&denied)
     );
@@ -198,7 +198,7 @@ async fn read_only_allows_reads_and_no_writes() -> anyhow::Result<()> {
         let output = sandbox_exec(READ_ONLY, &cwd_path, &bash(&script)).await?;
         assert!(!output.status.success(), "{script} succeeded");
         assert!(
-            stderr(&output).contains("Permission denied"),
+            stderr(&output).contains("Read-only file system"),
             "{script}: {}",
             stderr(&output)
         );
@@ -276,12 +276,12 @@ os.waitpid(pid, 0)\"",
     );
     let output = sandbox_exec(WORKSPACE_ONLY_CWD, &real(&cwd), &bash(&script)).await?;
     assert!(
-        stderr(&output).contains("Permission denied"),
+        stderr(&output).contains("Read-only file system"),
         "{}",
         stderr(&output)
     );
     assert!(
-        stdout(&output).starts_with("grandchild: [Errno 13] Permission denied"),
+        stdout(&output).starts_with("grandchild: [Errno 30] Read-only file system"),
         "{}",
         stdout(&output)
     );
@@ -412,7 +412,7 @@ async fn never_returns_the_denial_to_the_model_without_asking() -> anyhow::Resul
     assert_eq!(
         text,
         format!(
-            "command failed in the workspace-write sandbox, which blocks writes outside the writable roots (and to their .git) and network access; approval_policy is never, so it cannot run outside the sandbox: do without it or tell the user\nbash: line 1: {}: Permission denied\n",
+            "command failed in the workspace-write sandbox, which blocks writes outside the writable roots (and to their .git) and network access; approval_policy is never, so it cannot run outside the sandbox: do without it or tell the user\nbash: line 1: {}: Read-only file system\n",
             target.display()
         )
     );

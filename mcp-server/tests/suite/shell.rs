@@ -66,7 +66,7 @@ async fn never_asks() -> anyhow::Result<()> {
     assert_eq!(exit_code(&output), 1);
     assert!(
         output.contains("command failed in the read-only sandbox")
-            && output.contains("Permission denied"),
+            && output.contains("Read-only file system"),
         "{output}"
     );
     Ok(())
