@@ -67,19 +67,45 @@ pub(crate) async fn apply_patch(
     patch: &str,
     cwd: &Path,
 ) -> ToolOutput {
-    let verified = match parse_patch(patch).and_then(|hunks| verify_patch(&hunks, cwd)) {
-        Ok(verified) => verified,
-        Err(err) => return ToolOutput::text(format!("apply_patch verification failed: {err}")),
+    // Verifying and assessing read the files and resolve links: off the async workers.
+    let verified = {
+        let (patch, cwd) = (patch.to_string(), cwd.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            parse_patch(&patch).and_then(|hunks| verify_patch(&hunks, &cwd))
+        })
+        .await
+    };
+    let verified = match verified {
+        Ok(Ok(verified)) => verified,
+        Ok(Err(err)) => {
+            return ToolOutput::text(format!("apply_patch verification failed: {err}"));
+        }
+        Err(join) => return ToolOutput::text(format!("apply_patch verification failed: {join}")),
     };
     let config = turn.config();
     let changes: BTreeMap<PathBuf, FileChange> = verified.changes().into_iter().collect();
-    let safety = assess_patch_safety(
-        &verified.touched_paths(),
-        config.approval_policy,
-        &config.sandbox_policy,
-        &config.cwd,
-        |path| turn.is_path_approved_for_session(path),
-    );
+    let touched = verified.touched_paths();
+    let approved: std::collections::HashSet<PathBuf> = touched
+        .iter()
+        .filter(|path| turn.is_path_approved_for_session(path))
+        .cloned()
+        .collect();
+    let safety = {
+        let (policy, sandbox, cwd) = (
+            config.approval_policy,
+            config.sandbox_policy.clone(),
+            config.cwd.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            assess_patch_safety(&touched, policy, &sandbox, &cwd, |path| {
+                approved.contains(path)
+            })
+        })
+        .await
+        .unwrap_or_else(|join| PatchSafety::Reject {
+            reason: format!("the patch could not be checked: {join}"),
+        })
+    };
     let auto_approved = match safety {
         PatchSafety::AutoApprove => true,
         PatchSafety::Reject { reason } => return ToolOutput::text(reason),
@@ -108,25 +134,29 @@ pub(crate) async fn apply_patch(
             }
         }
     };
-    apply_verified(turn, call_id, &verified, changes, auto_approved)
+    apply_verified(turn, call_id, verified, changes, auto_approved).await
 }
 
-fn apply_verified(
+async fn apply_verified(
     turn: &TurnContext<'_>,
     call_id: &str,
-    verified: &VerifiedPatch,
+    verified: VerifiedPatch,
     changes: BTreeMap<PathBuf, FileChange>,
     auto_approved: bool,
 ) -> ToolOutput {
-    turn.record_patch_originals(verified.touched_paths());
+    turn.record_patch_originals(verified.touched_paths()).await;
     turn.emit(EventMsg::PatchApplyBegin(PatchApplyBeginEvent {
         call_id: call_id.to_string(),
         auto_approved,
         changes,
     }));
-    let (stdout, stderr, success) = match verified.apply() {
+    let applied =
+        tokio::task::spawn_blocking(move || verified.apply().map_err(|err| err.to_string()))
+            .await
+            .unwrap_or_else(|join| Err(join.to_string()));
+    let (stdout, stderr, success) = match applied {
         Ok(summary) => (summary, String::new(), true),
-        Err(err) => (String::new(), err.to_string(), false),
+        Err(err) => (String::new(), err, false),
     };
     turn.emit(EventMsg::PatchApplyEnd(PatchApplyEndEvent {
         call_id: call_id.to_string(),

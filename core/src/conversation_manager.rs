@@ -252,7 +252,13 @@ impl ConversationManager {
     /// path.
     pub async fn archive_conversation(&self, id: ConversationId, path: &Path) -> Result<PathBuf> {
         let _disk = self.disk.lock(id).await;
-        let path = rollout::validate_archive_path(&self.codex_home, id, path)?;
+        // Canonicalizing reads the disk: off the async workers.
+        let (home, requested) = (self.codex_home.clone(), path.to_path_buf());
+        let path = tokio::task::spawn_blocking(move || {
+            rollout::validate_archive_path(&home, id, &requested)
+        })
+        .await
+        .map_err(|join| CodexErr::Io(std::io::Error::other(join)))??;
         if let Some(live) = self.remove_conversation(id) {
             shut_down(&live, SHUTDOWN_TIMEOUT).await;
         }

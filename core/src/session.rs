@@ -570,7 +570,11 @@ async fn run_task(
     };
     let terminal = match outcome {
         Ok(last_agent_message) => {
-            if let Some(unified_diff) = lock(&turn.diff).unified_diff() {
+            let tracker = lock(&turn.diff).clone();
+            let diff = tokio::task::spawn_blocking(move || tracker.unified_diff())
+                .await
+                .unwrap_or_default();
+            if let Some(unified_diff) = diff {
                 session.emit(&sub_id, EventMsg::TurnDiff(TurnDiffEvent { unified_diff }));
             }
             if compact_only {
@@ -1029,9 +1033,18 @@ impl TurnContext<'_> {
         lock(&self.session.approved_paths).extend(paths);
     }
 
-    /// Remembers the content of files about to be patched, for the turn's diff.
-    pub(crate) fn record_patch_originals(&self, paths: Vec<PathBuf>) {
-        lock(&self.diff).record(paths);
+    /// Remembers the content of files about to be patched, for the turn's diff; the files are
+    /// read on the blocking pool.
+    pub(crate) async fn record_patch_originals(&self, paths: Vec<PathBuf>) {
+        let unseen = lock(&self.diff).unseen(paths);
+        if unseen.is_empty() {
+            return;
+        }
+        let originals =
+            tokio::task::spawn_blocking(move || crate::turn_diff::read_originals(unseen))
+                .await
+                .unwrap_or_default();
+        lock(&self.diff).insert_originals(originals);
     }
 
     /// Asks the client whether a patch may be applied; like `request_exec_approval`.

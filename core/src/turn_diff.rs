@@ -6,23 +6,38 @@ use std::path::PathBuf;
 
 use similar::TextDiff;
 
-#[derive(Default)]
+/// Plain data: the file reads happen outside it (see `TurnContext::record_patch_originals`),
+/// and the diff is computed on a copy, off the async workers.
+#[derive(Default, Clone)]
 pub(crate) struct TurnDiffTracker {
     /// Content before the turn first touched the file; `None` when it did not exist.
     originals: BTreeMap<PathBuf, Option<String>>,
 }
 
 impl TurnDiffTracker {
-    /// Remembers the current content of `paths` not seen yet in this turn.
+    /// Remembers the current content of `paths` not seen yet in this turn (reads files).
+    #[cfg(test)]
     pub(crate) fn record(&mut self, paths: Vec<PathBuf>) {
-        for path in paths {
-            self.originals
-                .entry(path)
-                .or_insert_with_key(|path| std::fs::read_to_string(path).ok());
+        let unseen = self.unseen(paths);
+        self.insert_originals(read_originals(unseen));
+    }
+
+    /// The paths among `paths` whose original content is not known yet.
+    pub(crate) fn unseen(&self, paths: Vec<PathBuf>) -> Vec<PathBuf> {
+        paths
+            .into_iter()
+            .filter(|path| !self.originals.contains_key(path))
+            .collect()
+    }
+
+    /// Keeps contents read by [`read_originals`]; a path already known keeps its first.
+    pub(crate) fn insert_originals(&mut self, originals: Vec<(PathBuf, Option<String>)>) {
+        for (path, content) in originals {
+            self.originals.entry(path).or_insert(content);
         }
     }
 
-    /// One unified diff over every changed file, or `None` when nothing differs.
+    /// One unified diff over every changed file, or `None` when nothing differs (reads files).
     pub(crate) fn unified_diff(&self) -> Option<String> {
         let mut diff = String::new();
         for (path, before) in &self.originals {
@@ -48,6 +63,17 @@ impl TurnDiffTracker {
         }
         (!diff.is_empty()).then_some(diff)
     }
+}
+
+/// The current content of each of `paths` (`None` where there is no file): blocking reads.
+pub(crate) fn read_originals(paths: Vec<PathBuf>) -> Vec<(PathBuf, Option<String>)> {
+    paths
+        .into_iter()
+        .map(|path| {
+            let content = std::fs::read_to_string(&path).ok();
+            (path, content)
+        })
+        .collect()
 }
 
 #[cfg(test)]

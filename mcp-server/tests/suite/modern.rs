@@ -606,7 +606,8 @@ async fn a_task_that_cannot_be_recorded_is_refused_and_its_turn_stopped() -> any
     let mut client = Modern::start(FULL_ACCESS, elicitation_and_tasks()).await?;
     // Where the records go is a file: no record can be written.
     std::fs::write(client.server.home().join("tasks"), "not a directory")?;
-    let marker = mount_sleep(&client, 36).await;
+    // A slow model: the turn is still waiting for it when the record fails.
+    client.server.model.mount_echo(Duration::from_secs(5)).await;
     let cwd = TempDir::new()?;
     let id = client
         .codex(&json!({"prompt": "wait", "cwd": cwd.path()}))
@@ -619,11 +620,8 @@ async fn a_task_that_cannot_be_recorded_is_refused_and_its_turn_stopped() -> any
         ),
         "{refused}"
     );
-    // Cancelled indeed: its command does not run on (or is killed if it had started).
+    // Cancelled indeed: the turn is aborted (left alone, it would complete once the model
+    // answered, with `task_complete`).
     client.event(id, "turn_aborted").await?;
-    assert!(
-        wait_for_processes(&format!("sleep {marker}"), false, Duration::from_secs(10)).await,
-        "the turn's command runs on"
-    );
     Ok(())
 }
