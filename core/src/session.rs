@@ -169,16 +169,7 @@ impl Session {
 
     /// Appends the history items not yet in the rollout.
     async fn persist_history(&self, state: &mut SessionState) {
-        let items: Vec<RolloutItem> = state.history[state.persisted..]
-            .iter()
-            .cloned()
-            .map(RolloutItem::ResponseItem)
-            .collect();
-        let end = state.history.len();
-        self.rollout.record(items).await;
-        // Only once they are queued: a turn cancelled while the writer was behind leaves them
-        // for the next call, which the end of every turn makes.
-        state.persisted = end;
+        persist_items(&self.rollout, &state.history, &mut state.persisted).await;
     }
 
     /// Writes and syncs everything recorded so far; an error means part of the conversation
@@ -491,6 +482,19 @@ async fn submission_loop(
             }
         }
     }
+}
+
+/// Queues `history[*persisted..]` for the rollout and then advances `persisted`: only once
+/// they are queued, so that a turn cancelled while the writer was behind leaves them for the
+/// next call, which the end of every turn makes.
+async fn persist_items(rollout: &RolloutRecorder, history: &[ResponseItem], persisted: &mut usize) {
+    let items: Vec<RolloutItem> = history[*persisted..]
+        .iter()
+        .cloned()
+        .map(RolloutItem::ResponseItem)
+        .collect();
+    rollout.record(items).await;
+    *persisted = history.len();
 }
 
 /// `work`'s result, or [`CodexErr::TurnPanicked`] if it panics. The history it was building
@@ -1150,6 +1154,47 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
+
+    /// A cancel while the writer is behind (its queue full) must not count the items as
+    /// persisted: the end of the turn writes them.
+    #[tokio::test]
+    async fn history_cancelled_on_its_way_to_the_rollout_is_not_counted_as_persisted() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let fifo = dir.path().join("stalled.jsonl");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|status| status.success()), "mkfifo");
+        // Opening a FIFO for writing waits for a reader: the writer stalls on its first batch.
+        let rollout = RolloutRecorder::resume(fifo.clone());
+        let filler = || {
+            vec![RolloutItem::ResponseItem(ResponseItem::text_message(
+                "user", "x",
+            ))]
+        };
+        let mut queued = 0;
+        while tokio::time::timeout(std::time::Duration::from_secs(1), rollout.record(filler()))
+            .await
+            .is_ok()
+        {
+            queued += 1;
+            assert!(queued < 10_000, "the writer never stalled");
+        }
+        let history = vec![ResponseItem::text_message("user", "keep me")];
+        let mut persisted = 0;
+        let cancelled = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            persist_items(&rollout, &history, &mut persisted),
+        )
+        .await;
+        // Unstall the writer first, so that its blocking thread ends whatever is asserted.
+        let reader = std::thread::spawn(move || std::fs::read(&fifo));
+        drop(rollout);
+        assert!(cancelled.is_err(), "the queue was full");
+        assert_eq!(
+            persisted, 0,
+            "nothing was queued, so nothing counts as persisted"
+        );
+        let _ = reader.join();
+    }
 
     #[tokio::test]
     async fn a_panicking_turn_becomes_an_error() {
