@@ -124,6 +124,18 @@ impl McpServer {
         home: &Path,
         cwd: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_reading(command, extra_args, home, cwd, None)
+    }
+
+    /// Like [`Self::spawn`], for a slow host: after each notification it reads, the client
+    /// waits `pause` before it reads the next line.
+    pub(crate) fn spawn_reading(
+        command: &ServerCommand,
+        extra_args: &[&str],
+        home: &Path,
+        cwd: &Path,
+        pause: Option<Duration>,
+    ) -> anyhow::Result<Self> {
         let mut child = Command::new(&command.program)
             .args(&command.args)
             .args(extra_args)
@@ -148,6 +160,7 @@ impl McpServer {
             stdout,
             Arc::clone(&pending),
             Arc::clone(&notifications),
+            pause,
         ));
         let stderr_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         tokio::spawn({
@@ -326,6 +339,7 @@ async fn read_stdout(
     stdout: tokio::process::ChildStdout,
     pending: Pending,
     notifications: Arc<AtomicU64>,
+    pause: Option<Duration>,
 ) {
     let mut stdout = BufReader::with_capacity(1 << 20, stdout);
     let mut line = Vec::with_capacity(64 * 1024);
@@ -344,6 +358,9 @@ async fn read_stdout(
         };
         let Some(id) = id else {
             notifications.fetch_add(1, Ordering::Relaxed);
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
             continue;
         };
         let received = Instant::now();

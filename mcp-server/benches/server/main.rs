@@ -49,6 +49,8 @@ const DELTA_BYTES: usize = 16;
 const STREAM_BYTES: usize = 1 << 20;
 /// How long the endless provider streams before it hangs up (figure 8).
 const ENDLESS_FOR: Duration = Duration::from_secs(10);
+/// The slow host of figure 8 waits this long after each notification it reads.
+const SLOW_HOST_PAUSE: Duration = Duration::from_millis(10);
 /// Bound on any single MCP request of the bench; a figure that needs longer has failed.
 const CALL_LIMIT: Duration = Duration::from_secs(60);
 /// Bound on start-up to an answered `initialize`.
@@ -410,10 +412,27 @@ async fn run_figures(bench: &Bench, command: &ServerCommand, plan: &Plan) -> Vec
 /// (8) Memory while a provider streams without end (for [`ENDLESS_FOR`]) and every delta is
 /// forwarded to the host: the server must slow the stream down rather than queue it.
 async fn endless(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for pause in [None, Some(SLOW_HOST_PAUSE)] {
+        rows.push(match endless_variant(bench, command, plan, pause).await {
+            Ok(row) => row,
+            Err(err) => Row::failed("(8) a stream without end", &err),
+        });
+    }
+    Ok(rows)
+}
+
+async fn endless_variant(
+    bench: &Bench,
+    command: &ServerCommand,
+    plan: &Plan,
+    pause: Option<Duration>,
+) -> anyhow::Result<Row> {
     let mut peaks = Samples::default();
     for _ in 0..plan.endless_runs {
         let home = bench.fresh_home()?;
-        let server = bench.spawn(command, &home).await?;
+        let server = McpServer::spawn_reading(command, &[], &home, &bench.work, pause)?;
+        server.initialize(START_LIMIT).await?;
         // The call ends in an error when the provider hangs up; only the memory matters.
         server
             .request(
@@ -425,14 +444,21 @@ async fn endless(bench: &Bench, command: &ServerCommand, plan: &Plan) -> anyhow:
         peaks.push(mib(server.memory()?.hwm_kib));
         server.shutdown().await?;
     }
-    Ok(vec![Row::new(
+    let host = match pause {
+        None => String::new(),
+        Some(pause) => format!(
+            ", to a host that pauses {} ms after each notification",
+            pause.as_millis()
+        ),
+    };
+    Ok(Row::new(
         format!(
-            "(8) peak RSS while a provider streams {DELTA_BYTES}-byte deltas without end for {} s, events on (MiB)",
+            "(8) peak RSS while a provider streams {DELTA_BYTES}-byte deltas without end for {} s, events on{host} (MiB)",
             ENDLESS_FOR.as_secs()
         ),
         peaks,
         Target::AtMost(64.0),
-    )])
+    ))
 }
 
 fn or_failed(figure: &str, rows: anyhow::Result<Vec<Row>>) -> Vec<Row> {
