@@ -289,13 +289,13 @@ async fn read_line(
         match &mut dropped {
             Some((bytes, _)) => *bytes += chunk.len(),
             None if line.len() + chunk.len() > MAX_LINE_BYTES => {
+                let bytes = line.len() + chunk.len();
                 let mut prefix = std::mem::take(line);
                 prefix.truncate(ID_SEARCH_BYTES);
                 let wanted = ID_SEARCH_BYTES
                     .saturating_sub(prefix.len())
                     .min(chunk.len());
                 prefix.extend_from_slice(&chunk[..wanted]);
-                let bytes = line.capacity().max(prefix.len()) + chunk.len();
                 dropped = Some((bytes, raw_id_in_prefix(&prefix)));
                 // Give the memory back.
                 *line = Vec::new();

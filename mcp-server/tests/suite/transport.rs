@@ -235,6 +235,10 @@ async fn an_oversized_line_is_refused_by_name_and_the_server_carries_on() -> any
         message.contains("over the limit of 16777216 bytes"),
         "{message}"
     );
+    assert!(
+        message.contains(&format!("a message of {} bytes", huge.len())),
+        "{message}"
+    );
     let ping = server.mcp.request("ping", json!({})).await?;
     assert_eq!(ping["result"], json!({}));
     Ok(())
