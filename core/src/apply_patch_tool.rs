@@ -150,13 +150,11 @@ async fn apply_verified(
         auto_approved,
         changes,
     }));
-    let applied =
-        tokio::task::spawn_blocking(move || verified.apply().map_err(|err| err.to_string()))
-            .await
-            .unwrap_or_else(|join| Err(join.to_string()));
-    let (stdout, stderr, success) = match applied {
+    // Applied in place, not on the blocking pool: with no `.await` between its begin and end
+    // events, a cancelled turn either applied the patch and said so, or did not apply it.
+    let (stdout, stderr, success) = match verified.apply() {
         Ok(summary) => (summary, String::new(), true),
-        Err(err) => (String::new(), err, false),
+        Err(err) => (String::new(), err.to_string(), false),
     };
     turn.emit(EventMsg::PatchApplyEnd(PatchApplyEndEvent {
         call_id: call_id.to_string(),

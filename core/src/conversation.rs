@@ -72,7 +72,7 @@ pub(crate) struct ConversationShared {
     last_active: Mutex<Instant>,
     /// Extra receivers of every event, beside the event queue (conversation listeners).
     /// A std lock: taken briefly per event, never across an `.await`.
-    observers: Mutex<Vec<mpsc::Sender<Event>>>,
+    observers: Mutex<Vec<(mpsc::Sender<Event>, Arc<AtomicBool>)>>,
     /// The running turn's hold on the thread against other processes (`turn_lock.rs`).
     turn_lock: Mutex<Option<TurnLock>>,
     /// The rollout's length as this process last left it; another length under the turn
@@ -128,16 +128,19 @@ impl ConversationShared {
     pub(crate) fn notify_observers(&self, event: &Event) {
         let mut observers = lock(&self.observers);
         if !observers.is_empty() {
-            observers.retain(|observer| match observer.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(
-                        "an observer fell {OBSERVER_BACKLOG} events behind and was dropped"
-                    );
-                    false
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+            observers.retain(
+                |(observer, lagged)| match observer.try_send(event.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::warn!(
+                            "an observer fell {OBSERVER_BACKLOG} events behind and was dropped"
+                        );
+                        lagged.store(true, Ordering::Release);
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                },
+            );
         }
     }
 }
@@ -284,16 +287,17 @@ impl CodexConversation {
     /// A copy of every event from now on, without taking anything from the event queue.
     /// Drop the receiver to stop. A receiver that falls [`OBSERVER_BACKLOG`] events behind is
     /// dropped: it then ends.
-    pub fn subscribe(&self) -> mpsc::Receiver<Event> {
-        let (tx, rx) = mpsc::channel(OBSERVER_BACKLOG);
-        lock(&self.shared.observers).push(tx);
-        rx
+    pub fn subscribe(&self) -> Subscription {
+        let (tx, events) = mpsc::channel(OBSERVER_BACKLOG);
+        let lagged = Arc::new(AtomicBool::new(false));
+        lock(&self.shared.observers).push((tx, Arc::clone(&lagged)));
+        Subscription { events, lagged }
     }
 
     /// Whether anyone observes the conversation through [`Self::subscribe`].
     pub fn has_observers(&self) -> bool {
         let mut observers = lock(&self.shared.observers);
-        observers.retain(|observer| !observer.is_closed());
+        observers.retain(|(observer, _)| !observer.is_closed());
         !observers.is_empty()
     }
 }
@@ -318,9 +322,65 @@ impl EventReceiver<'_> {
     }
 }
 
+/// A copy of a conversation's events, from [`CodexConversation::subscribe`].
+pub struct Subscription {
+    events: mpsc::Receiver<Event>,
+    lagged: Arc<AtomicBool>,
+}
+
+impl Subscription {
+    /// The next event; `None` once the conversation has ended or this subscription was
+    /// dropped for falling behind (see [`Self::lagged`]).
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.events.recv().await
+    }
+
+    /// Whether the subscription ended because it fell too far behind, rather than because
+    /// the conversation ended: events after that point were not delivered.
+    pub fn lagged(&self) -> bool {
+        self.lagged.load(Ordering::Acquire)
+    }
+}
+
 /// Locks a std mutex, recovering from poisoning: the data is plain and stays consistent.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod subscription_tests {
+    use super::*;
+    use crate::protocol::BackgroundEventEvent;
+    use crate::protocol::EventMsg;
+
+    fn event(n: usize) -> Event {
+        Event {
+            id: "1".to_string(),
+            msg: EventMsg::BackgroundEvent(BackgroundEventEvent {
+                message: n.to_string(),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observer_that_falls_behind_is_dropped_and_says_so() {
+        let shared = ConversationShared::new();
+        let (tx, events) = mpsc::channel(OBSERVER_BACKLOG);
+        let lagged = Arc::new(AtomicBool::new(false));
+        lock(&shared.observers).push((tx, Arc::clone(&lagged)));
+        let mut subscription = Subscription { events, lagged };
+        for n in 0..=OBSERVER_BACKLOG {
+            shared.notify_observers(&event(n));
+        }
+        assert!(lock(&shared.observers).is_empty(), "dropped");
+        let mut received = 0;
+        while let Some(got) = subscription.recv().await {
+            assert_eq!(got, event(received));
+            received += 1;
+        }
+        assert_eq!(received, OBSERVER_BACKLOG);
+        assert!(subscription.lagged());
+    }
 }

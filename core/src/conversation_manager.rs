@@ -290,6 +290,19 @@ impl ConversationManager {
         write(&self.conversations).remove(&id)
     }
 
+    /// Forgets `stale` if it is still the conversation the manager holds for its id (another
+    /// call may have loaded a fresh copy already, which must stay).
+    pub fn remove_stale(&self, stale: &Arc<CodexConversation>) {
+        let mut conversations = write(&self.conversations);
+        let id = stale.conversation_id();
+        if conversations
+            .get(&id)
+            .is_some_and(|held| Arc::ptr_eq(held, stale))
+        {
+            conversations.remove(&id);
+        }
+    }
+
     async fn spawn(
         &self,
         config: Config,

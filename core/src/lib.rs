@@ -49,6 +49,7 @@ pub use crate::config::ConfigOverrides;
 pub use crate::config_override::ConfigOverride;
 pub use crate::conversation::CodexConversation;
 pub use crate::conversation::EventReceiver;
+pub use crate::conversation::Subscription;
 pub use crate::conversation_manager::ConversationManager;
 pub use crate::conversation_manager::ForkSource;
 pub use crate::conversation_manager::NewConversation;

@@ -240,6 +240,9 @@ pub(crate) async fn spawn(
         .base_instructions
         .clone()
         .unwrap_or_else(|| BASE_INSTRUCTIONS.to_string());
+    // The length the history below corresponds to: what was read of a loaded file (another
+    // process may write to it before this one looks again), or the new file as created.
+    let mut loaded_len = None;
     let (rollout, history, initial_messages) = match initial {
         InitialHistory::New => {
             let meta = session_meta(conversation_id, &config).await;
@@ -247,7 +250,10 @@ pub(crate) async fn spawn(
             (rollout, initial_context(&config), None)
         }
         InitialHistory::Resumed(loaded) => {
-            let LoadedRollout { path, items, .. } = *loaded;
+            let LoadedRollout {
+                path, items, len, ..
+            } = *loaded;
+            loaded_len = Some(len);
             let rollout = RolloutRecorder::resume(path);
             let (history, events) = rebuild_history(items, &config);
             (rollout, history, Some(events))
@@ -297,9 +303,11 @@ pub(crate) async fn spawn(
             rollout_path: Some(rollout_path.clone()),
         }),
     );
-    session
-        .shared
-        .set_rollout_len(crate::turn_lock::rollout_len(rollout_path.clone()).await);
+    let rollout_len = match loaded_len {
+        Some(len) => Some(len),
+        None => crate::turn_lock::rollout_len(rollout_path.clone()).await,
+    };
+    session.shared.set_rollout_len(rollout_len);
     let state = SessionState {
         config,
         history,

@@ -189,10 +189,10 @@ async fn reply(
         .await
         {
             Ok(started) => return Ok(started),
-            Err(Refused::Stale(returned, _)) if attempt == 0 => {
+            Err(Refused::Stale(returned, stale)) if attempt == 0 => {
                 tracing::info!(%conversation_id, "thread continued by another process; loading it again");
                 // The stale copy was idle; dropping the last handle ends it.
-                drop(conversations.remove_conversation(conversation_id));
+                conversations.remove_stale(&stale);
                 host = returned;
             }
             Err(refused) => return Err(refused.into_result()),
@@ -210,14 +210,15 @@ enum Refused {
     Failed(CallToolResult),
     /// The conversation in memory is stale (another process continued the thread); the host
     /// is handed back for a fresh copy.
-    Stale(TurnHost, ConversationId),
+    Stale(TurnHost, Arc<CodexConversation>),
 }
 
 impl Refused {
     fn into_result(self) -> CallToolResult {
         match self {
             Refused::Failed(result) => result,
-            Refused::Stale(_, id) => {
+            Refused::Stale(_, stale) => {
+                let id = stale.conversation_id();
                 ToolCallError::Submit(CodexErr::ChangedElsewhere(id)).into_result(Some(id))
             }
         }
@@ -272,7 +273,7 @@ async fn submit(
                 channel: reporter.host,
                 progress: reporter.progress,
             },
-            thread_id,
+            conversation,
         )),
         Err(err @ (CodexErr::Busy(_) | CodexErr::BusyElsewhere { .. })) => Err(Refused::Failed(
             ToolCallError::Busy(err).into_result(Some(thread_id)),

@@ -17,6 +17,7 @@ use codex_core::EventMsg;
 use codex_core::ForkSource;
 use codex_core::NewConversation;
 use codex_core::Op;
+use codex_core::Subscription;
 use codex_core::auth::AuthError;
 use codex_core::protocol;
 use codex_core::protocol::Submission;
@@ -235,6 +236,7 @@ impl ConversationApi {
                 let task = tokio::spawn(forward_to_listener(
                     conversation.subscribe(),
                     conversation.conversation_id(),
+                    subscription_id.clone(),
                     context.peer,
                 ));
                 lock(&self.listeners).insert(subscription_id.clone(), task.abort_handle());
@@ -356,9 +358,9 @@ impl ConversationApi {
                 op,
             })
             .await;
-        if let Err(CodexErr::ChangedElsewhere(id)) = &started {
+        if let Err(CodexErr::ChangedElsewhere(_)) = &started {
             // Stale: the next request loads the thread again from its rollout.
-            drop(self.conversations.remove_conversation(*id));
+            self.conversations.remove_stale(&conversation);
         }
         started?;
         // A 2026-07-28 client is not asked: this request's answer is already the turn's start.
@@ -444,9 +446,13 @@ async fn interrupt(conversation: &CodexConversation) -> Result<TurnAbortReason, 
 
 /// Sends every event of a conversation to the host as `codex/event/<type>` until the
 /// conversation ends or the listener is removed.
+/// Sent when a listener is dropped for falling behind.
+const LISTENER_DROPPED_METHOD: &str = "codex/listenerDropped";
+
 async fn forward_to_listener(
-    mut events: tokio::sync::mpsc::Receiver<codex_core::Event>,
+    mut events: Subscription,
     conversation_id: ConversationId,
+    subscription_id: String,
     peer: Peer<RoleServer>,
 ) {
     let conversation_id = conversation_id.to_string();
@@ -469,6 +475,20 @@ async fn forward_to_listener(
             ServerNotification::CustomNotification(CustomNotification::new(method, Some(params)));
         if peer.send_notification(notification).await.is_err() {
             return; // The host is gone.
+        }
+    }
+    if events.lagged() {
+        // Not silently: the host learns the listener is gone and why, and can add another.
+        let notification = ServerNotification::CustomNotification(CustomNotification::new(
+            LISTENER_DROPPED_METHOD,
+            Some(serde_json::json!({
+                "subscriptionId": subscription_id,
+                "conversationId": conversation_id,
+                "reason": "the listener fell 4096 events behind the conversation; later events were not sent",
+            })),
+        ));
+        if let Err(err) = peer.send_notification(notification).await {
+            tracing::debug!("listener drop not delivered (host gone?): {err}");
         }
     }
 }

@@ -278,6 +278,17 @@ pub(crate) async fn drive_turn(
             Ok(event) => event,
             Err(err) => return TurnOutcome::Lost(err),
         };
+        // While events keep coming the branches above never win: their deadlines are
+        // honoured here.
+        let now = Instant::now();
+        if held.deadline().is_some_and(|at| at <= now)
+            && let Some(due) = held.take()
+        {
+            reporter.forward(&due).await;
+        }
+        if progress.next_heartbeat() <= now {
+            progress.heartbeat().await;
+        }
         if event.id != sub_id {
             tracing::debug!(event_id = %event.id, sub_id, "skipping an event of another turn");
             continue;

@@ -19,6 +19,9 @@ pub struct LoadedRollout {
     pub meta: SessionMeta,
     /// Every item after the first `session_meta`, in file order.
     pub items: Vec<RolloutItem>,
+    /// How many bytes of the file were read: the length it had when these items were its
+    /// whole content.
+    pub len: u64,
 }
 
 impl LoadedRollout {
@@ -118,6 +121,7 @@ fn parse_rollout(path: &Path, bytes: &[u8]) -> Result<LoadedRollout, RolloutErro
         path: path.to_path_buf(),
         meta,
         items,
+        len: bytes.len() as u64,
     })
 }
 
@@ -264,6 +268,7 @@ mod tests {
                 path: path.clone(),
                 meta: meta.clone(),
                 items: items.clone(),
+                len: std::fs::metadata(&path).unwrap().len(),
             }
         );
         assert_eq!(loaded.conversation_id(), meta.id);

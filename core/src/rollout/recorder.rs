@@ -269,7 +269,11 @@ impl Writer {
                 self.line_start = true;
                 self.unsynced = true;
             }
-            Err(err) => self.failed(&err),
+            Err(err) => {
+                // If cutting the failed write back off failed too, the file may end mid-line.
+                self.line_start = false;
+                self.failed(&err);
+            }
         }
     }
 
