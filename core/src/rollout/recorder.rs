@@ -65,15 +65,17 @@ impl RolloutRecorder {
         initial: Vec<RolloutItem>,
     ) -> Result<Self, RolloutError> {
         let path = new_rollout_path(codex_home, &meta);
+        // The directories this creates (a new day's `YYYY/MM/DD`), to be synced with the file.
+        let mut made = Vec::new();
         if let Some(dir) = path.parent() {
             let dir = dir.to_path_buf();
             let created = {
                 let dir = dir.clone();
-                tokio::task::spawn_blocking(move || std::fs::create_dir_all(&dir))
+                tokio::task::spawn_blocking(move || create_dirs(&dir))
                     .await
                     .unwrap_or_else(|join| Err(io::Error::other(join)))
             };
-            created.map_err(|source| RolloutError::Io { path: dir, source })?;
+            made = created.map_err(|source| RolloutError::Io { path: dir, source })?;
         }
         let recorder = Self::resume(path);
         let mut items = Vec::with_capacity(initial.len() + 1);
@@ -81,16 +83,25 @@ impl RolloutRecorder {
         items.extend(initial);
         recorder.record(items).await;
         recorder.flush().await?;
-        // A new file is durable only once its directory entry is.
+        // A new file is durable only once its directory entry is, and so is every directory
+        // made for it, in its parent.
         if let Some(dir) = recorder.path.parent() {
-            let dir = dir.to_path_buf();
-            let synced = {
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || std::fs::File::open(&dir)?.sync_all())
-                    .await
-                    .unwrap_or_else(|join| Err(io::Error::other(join)))
-            };
-            synced.map_err(|source| RolloutError::Io { path: dir, source })?;
+            let mut to_sync: Vec<PathBuf> = vec![dir.to_path_buf()];
+            to_sync.extend(
+                made.iter()
+                    .filter_map(|made| made.parent().map(Path::to_path_buf)),
+            );
+            let synced = tokio::task::spawn_blocking(move || {
+                for dir in &to_sync {
+                    std::fs::File::open(dir)
+                        .and_then(|dir_file| dir_file.sync_all())
+                        .map_err(|source| (dir.clone(), source))?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap_or_else(|join| Err((dir.to_path_buf(), io::Error::other(join))));
+            synced.map_err(|(path, source)| RolloutError::Io { path, source })?;
         }
         Ok(recorder)
     }
@@ -145,6 +156,17 @@ impl RolloutRecorder {
             .map_err(|_| RolloutError::WriterGone)?;
         ack_rx.await.map_err(|_| RolloutError::WriterGone)?
     }
+}
+
+/// Creates `dir` and its missing ancestors; returns those it made, deepest last.
+fn create_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|ancestor| !ancestor.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    Ok(missing.into_iter().rev().collect())
 }
 
 /// `sessions/YYYY/MM/DD/rollout-YYYY-MM-DDThh-mm-ss-<id>.jsonl`, in local time like the server
@@ -411,6 +433,17 @@ mod tests {
                 .arg(self.dir.path())
                 .status();
         }
+    }
+
+    #[test]
+    fn the_directories_made_for_a_rollout_are_named_for_syncing() {
+        let home = TempDir::new().unwrap();
+        std::fs::create_dir(home.path().join("2026")).unwrap();
+        let day = home.path().join("2026").join("12").join("04");
+        let made = create_dirs(&day).unwrap();
+        assert_eq!(made, vec![home.path().join("2026").join("12"), day.clone()]);
+        assert!(day.is_dir());
+        assert_eq!(create_dirs(&day).unwrap(), Vec::<PathBuf>::new());
     }
 
     #[tokio::test]
