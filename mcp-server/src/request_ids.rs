@@ -144,13 +144,15 @@ impl InFlight {
         }
     }
 
-    /// Frees the ids of the responses in `batch` (whole lines rmcp wrote). Only lines that
-    /// begin like a response are parsed.
+    /// Frees the ids of the responses in `batch` (whole lines rmcp wrote). The batch is on
+    /// the per-event path, so it is searched (SIMD) for the start of a response rather than
+    /// split into lines; only what follows such a start at a line's beginning is parsed.
     pub(crate) fn answered(&self, batch: &[u8]) {
-        for line in batch.split(|&b| b == b'\n') {
-            let Some(rest) = line.strip_prefix(RESPONSE_PREFIX) else {
+        for at in memmem::find_iter(batch, RESPONSE_PREFIX) {
+            if at > 0 && batch[at - 1] != b'\n' {
                 continue;
-            };
+            }
+            let rest = &batch[at + RESPONSE_PREFIX.len()..];
             let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<&RawValue>();
             let Some(Ok(id)) = values.next() else {
                 continue;

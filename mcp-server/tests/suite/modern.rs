@@ -100,6 +100,17 @@ impl Modern {
         .await
     }
 
+    /// The retry that accepts question `key`, echoing `state`.
+    async fn accept(&mut self, arguments: &Value, state: &Value, key: &str) -> anyhow::Result<i64> {
+        self.retry(
+            arguments,
+            state,
+            json!({ key: {"action": "accept"} }),
+            json!({}),
+        )
+        .await
+    }
+
     async fn result_of(&mut self, id: i64) -> anyhow::Result<Value> {
         let response = self.server.mcp.read_until_response(id).await?;
         response
@@ -314,12 +325,7 @@ async fn a_forged_altered_or_replayed_state_approves_nothing() -> anyhow::Result
 
     // The first state has been used: replaying it approves nothing.
     let replay = client
-        .retry(
-            &arguments,
-            &json!(state),
-            json!({ second_key.clone(): {"action": "accept"} }),
-            json!({}),
-        )
+        .accept(&arguments, &json!(state), &second_key)
         .await?;
     let refused = client.server.mcp.read_until_response(replay).await?;
     assert_eq!(refused["error"]["code"], -32602, "{refused}");
@@ -332,12 +338,7 @@ async fn a_forged_altered_or_replayed_state_approves_nothing() -> anyhow::Result
     assert!(!cwd.path().join("b.txt").exists());
 
     let last = client
-        .retry(
-            &arguments,
-            &asked_again["requestState"],
-            json!({ second_key: {"action": "accept"} }),
-            json!({}),
-        )
+        .accept(&arguments, &asked_again["requestState"], &second_key)
         .await?;
     let done = client.result_of(last).await?;
     assert_eq!(done["structuredContent"]["content"], "done", "{done}");
@@ -367,12 +368,7 @@ async fn an_unanswered_approval_is_denied_after_the_timeout() -> anyhow::Result<
     // A late retry collects the result; its answer reaches nothing.
     let (key, _) = only_question(&asked);
     let late = client
-        .retry(
-            &arguments,
-            &asked["requestState"],
-            json!({ key: {"action": "accept"} }),
-            json!({}),
-        )
+        .accept(&arguments, &asked["requestState"], &key)
         .await?;
     let done = client.result_of(late).await?;
     assert_eq!(
@@ -413,12 +409,7 @@ async fn cancelling_a_retried_call_interrupts_the_turn() -> anyhow::Result<()> {
     let asked = client.result_of(first).await?;
     let (key, _) = only_question(&asked);
     let retry = client
-        .retry(
-            &arguments,
-            &asked["requestState"],
-            json!({ key: {"action": "accept"} }),
-            json!({}),
-        )
+        .accept(&arguments, &asked["requestState"], &key)
         .await?;
     let sleep = format!("sleep {marker}");
     assert!(wait_for_processes(&sleep, true, Duration::from_secs(10)).await);
