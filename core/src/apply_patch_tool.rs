@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::apply_patch::FileChange;
 use crate::apply_patch::VerifiedPatch;
 use crate::apply_patch::parse_patch;
 use crate::apply_patch::verify_patch;
 use crate::patch_safety::PatchSafety;
 use crate::patch_safety::assess_patch_safety;
 use crate::protocol::EventMsg;
+use crate::protocol::FileChange;
 use crate::protocol::PatchApplyBeginEvent;
 use crate::protocol::PatchApplyEndEvent;
 use crate::protocol::ReviewDecision;

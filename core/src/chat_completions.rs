@@ -15,8 +15,8 @@ use crate::error::CodexErr;
 use crate::error::Result;
 use crate::model_client::Prompt;
 use crate::model_client::ResponseEvent;
+use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
-use crate::response_item::ResponseItem;
 
 /// The request body: instructions as the system message, then the history.
 pub(crate) fn request_body(model: &str, prompt: &Prompt<'_>) -> Result<Vec<u8>> {

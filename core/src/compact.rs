@@ -1,7 +1,7 @@
 //! Compaction: when a conversation outgrows the model's context, the model summarises it and
 //! the history restarts from that summary, keeping what the user asked.
 
-use crate::response_item::ResponseItem;
+use crate::protocol::ResponseItem;
 
 /// Asked of the model when the caller gave no `compact_prompt` of its own.
 pub(crate) const SUMMARIZATION_PROMPT: &str = "\
@@ -13,7 +13,7 @@ matter. Reply with the summary only.";
 
 /// Opens the message that carries a summary, so it is never mistaken for something the user
 /// wrote (see [`ResponseItem::user_message_text`]).
-pub(crate) const SUMMARY_PREFIX: &str = "<conversation_summary>";
+use crate::protocol::items::SUMMARY_PREFIX;
 
 /// At most this much of the user's own messages survives a compaction (about 20k tokens): the
 /// most recent first, because they matter most for what comes next.

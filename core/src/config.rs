@@ -14,7 +14,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Value;
 
-use crate::auth::AuthMode;
 use crate::auth::AuthSettings;
 use crate::auth::DEFAULT_AUTH_ISSUER;
 use crate::auth::DEFAULT_CLIENT_ID;
@@ -27,6 +26,7 @@ use crate::model_provider::OPENAI_PROVIDER_ID;
 use crate::model_provider::built_in_model_providers;
 use crate::project_doc;
 use crate::protocol::AskForApproval;
+use crate::protocol::AuthMode;
 use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;
 use crate::protocol::SandboxMode;

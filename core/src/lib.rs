@@ -26,8 +26,6 @@ pub mod parse_command;
 mod patch_safety;
 mod plan_tool;
 mod project_doc;
-pub mod protocol;
-pub mod response_item;
 mod responses_api;
 pub mod rollout;
 mod safety;
@@ -42,7 +40,6 @@ mod turn_lock;
 mod user_agent;
 
 pub use crate::auth::AuthManager;
-pub use crate::auth::AuthMode;
 pub use crate::auth::AuthSettings;
 pub use crate::config::Config;
 pub use crate::config::ConfigOverrides;
@@ -55,12 +52,15 @@ pub use crate::conversation_manager::ForkSource;
 pub use crate::conversation_manager::NewConversation;
 pub use crate::conversation_manager::SavedSettings;
 pub use crate::error::CodexErr;
-pub use crate::protocol::ConversationId;
-pub use crate::protocol::Event;
-pub use crate::protocol::EventMsg;
-pub use crate::protocol::Op;
 pub use crate::user_agent::UserAgent;
 pub use crate::user_agent::base_user_agent;
+/// The engine's queue-pair types, defined once in `codex_protocol` for the engine and the wire.
+pub use codex_protocol as protocol;
+pub use codex_protocol::AuthMode;
+pub use codex_protocol::ConversationId;
+pub use codex_protocol::Event;
+pub use codex_protocol::EventMsg;
+pub use codex_protocol::Op;
 
 /// Sent as the `originator` header so providers can tell our traffic apart.
 pub const ORIGINATOR: &str = "codex_mcp_server";

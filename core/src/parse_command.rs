@@ -4,31 +4,7 @@
 //! A summary must never hide part of what will run: whenever a script is more than a plain
 //! list of commands, it is reported as a single [`ParsedCommand::Unknown`] with its full text.
 
-use serde::Deserialize;
-use serde::Serialize;
-
-/// What one command does, as far as can be told from its argv.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ParsedCommand {
-    Read {
-        cmd: String,
-        name: String,
-        path: String,
-    },
-    ListFiles {
-        cmd: String,
-        path: Option<String>,
-    },
-    Search {
-        cmd: String,
-        query: Option<String>,
-        path: Option<String>,
-    },
-    Unknown {
-        cmd: String,
-    },
-}
+use crate::protocol::ParsedCommand;
 
 /// Tokens that separate the commands of a script.
 const SCRIPT_OPERATORS: &[&str] = &["&&", "||", ";", "|"];

@@ -1,37 +1,14 @@
 //! The `update_plan` tool: the model keeps a visible checklist of its steps; the host sees it
 //! as `plan_update` events.
 
-use serde::Deserialize;
-use serde::Serialize;
 use serde_json::json;
 
 use crate::protocol::EventMsg;
+use crate::protocol::UpdatePlanArgs;
 use crate::session::TurnContext;
 use crate::tool_router::ToolOutput;
 
 pub(crate) const PLAN_TOOL_NAME: &str = "update_plan";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepStatus {
-    Pending,
-    InProgress,
-    Completed,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanItem {
-    pub step: String,
-    pub status: StepStatus,
-}
-
-/// The tool's arguments, which are also the `plan_update` event's payload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UpdatePlanArgs {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub explanation: Option<String>,
-    pub plan: Vec<PlanItem>,
-}
 
 pub(crate) fn plan_tool_spec() -> serde_json::Value {
     json!({
@@ -78,6 +55,8 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
+    use crate::protocol::PlanItem;
+    use crate::protocol::StepStatus;
 
     #[test]
     fn arguments_parse_and_reject_unknown_statuses() {

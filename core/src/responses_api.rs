@@ -11,8 +11,8 @@ use crate::model_client::ResponseEvent;
 use crate::protocol::ConversationId;
 use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;
+use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
-use crate::response_item::ResponseItem;
 
 #[derive(Serialize)]
 struct ResponsesRequest<'a> {

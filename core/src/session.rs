@@ -23,7 +23,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::apply_patch::FileChange;
 use crate::compact::SUMMARIZATION_PROMPT;
 use crate::compact::compacted_history;
 use crate::config::Config;
@@ -51,10 +50,13 @@ use crate::protocol::ErrorEvent;
 use crate::protocol::Event;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecApprovalRequestEvent;
+use crate::protocol::FileChange;
 use crate::protocol::InputItem;
 use crate::protocol::Op;
 use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;
+use crate::protocol::ReasoningSummaryPart;
+use crate::protocol::ResponseItem;
 use crate::protocol::ReviewDecision;
 use crate::protocol::SandboxPolicy;
 use crate::protocol::SessionConfiguredEvent;
@@ -68,8 +70,6 @@ use crate::protocol::TurnAbortReason;
 use crate::protocol::TurnAbortedEvent;
 use crate::protocol::TurnDiffEvent;
 use crate::protocol::UserMessageEvent;
-use crate::response_item::ReasoningSummaryPart;
-use crate::response_item::ResponseItem;
 use crate::rollout::CompactedItem;
 use crate::rollout::LoadedRollout;
 use crate::rollout::RolloutItem;
@@ -666,10 +666,13 @@ async fn run_turn(
     if needs_compaction(state) {
         compact(turn, state).await?;
     }
+    // Image items are refused where they enter (the conversation API) until the engine sends
+    // images to the model; text is all a turn carries.
     let text: String = items
         .into_iter()
-        .map(|item| match item {
-            InputItem::Text { text } => text,
+        .filter_map(|item| match item {
+            InputItem::Text { text } => Some(text),
+            InputItem::Image { .. } | InputItem::LocalImage { .. } => None,
         })
         .collect::<Vec<_>>()
         .join("\n");

@@ -9,6 +9,7 @@ use codex_core::AuthManager;
 use codex_core::AuthMode;
 use codex_core::ConversationManager;
 use codex_core::auth::ChatGptLogin;
+use codex_core::auth::CodexAuth;
 use codex_mcp_types::AccountRequest;
 use codex_mcp_types::CodexToolCallParam;
 use codex_mcp_types::account_api;
@@ -97,7 +98,7 @@ impl AccountApi {
                 }
                 let current = auth.auth();
                 to_json(GetAuthStatusResponse {
-                    auth_method: current.as_ref().map(|auth| wire_mode(auth.mode())),
+                    auth_method: current.as_ref().map(CodexAuth::mode),
                     auth_token: current
                         .filter(|_| params.include_token == Some(true))
                         .map(|auth| auth.token().expose().to_string()),
@@ -203,7 +204,7 @@ impl AccountApi {
 
 async fn send_auth_status(peer: &Peer<RoleServer>, auth: &AuthManager) {
     let params = AuthStatusChangeNotification {
-        auth_method: auth.mode().map(wire_mode),
+        auth_method: auth.mode(),
     };
     notify(peer, account_api::AUTH_STATUS_CHANGE, params).await;
 }
@@ -220,12 +221,5 @@ async fn notify(peer: &Peer<RoleServer>, method: &str, params: impl Serialize) {
         ServerNotification::CustomNotification(CustomNotification::new(method, Some(params)));
     if let Err(err) = peer.send_notification(notification).await {
         tracing::debug!("{method} not delivered: {err}");
-    }
-}
-
-fn wire_mode(mode: AuthMode) -> account_api::AuthMode {
-    match mode {
-        AuthMode::ApiKey => account_api::AuthMode::ApiKey,
-        AuthMode::ChatGpt => account_api::AuthMode::ChatGpt,
     }
 }

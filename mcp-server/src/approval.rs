@@ -15,7 +15,6 @@ use codex_core::config::ApprovalFallback;
 use codex_core::protocol::ApplyPatchApprovalRequestEvent;
 use codex_core::protocol::ExecApprovalRequestEvent;
 use codex_core::protocol::ReviewDecision;
-use codex_mcp_types::ApprovalDecision;
 use codex_mcp_types::ApprovalElicitCommon;
 use codex_mcp_types::EXEC_APPROVAL_ELICITATION;
 use codex_mcp_types::ExecApprovalElicitParams;
@@ -122,15 +121,7 @@ async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
         .ask(params, timeout, &request.turn_ended)
         .await?;
     Some(match reply {
-        Ok(reply) => match parse_approval_reply(&reply) {
-            ApprovalDecision::Approved => ReviewDecision::Approved,
-            ApprovalDecision::ApprovedForSession => ReviewDecision::ApprovedForSession,
-            ApprovalDecision::Denied { rejection: None } => ReviewDecision::Denied,
-            ApprovalDecision::Denied {
-                rejection: Some(reason),
-            } => ReviewDecision::DeniedWithReason(reason),
-            ApprovalDecision::Abort => ReviewDecision::Abort,
-        },
+        Ok(reply) => parse_approval_reply(&reply),
         Err(err) => {
             tracing::warn!(call_id = request.kind.call_id(), "approval denied: {err}");
             add_note(
@@ -172,7 +163,7 @@ fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, se
             ),
             codex_command: event.command.clone(),
             codex_cwd: event.cwd.display().to_string(),
-            codex_parsed_cmd: serde_json::to_value(&event.parsed_cmd)?,
+            codex_parsed_cmd: event.parsed_cmd.clone(),
         }),
         ApprovalKind::Patch(event) => {
             let question = "Allow Codex to apply proposed code changes?";
@@ -191,7 +182,7 @@ fn elicitation_params(request: &ApprovalRequest) -> Result<serde_json::Value, se
                     .grant_root
                     .as_ref()
                     .map(|root| root.display().to_string()),
-                codex_changes: serde_json::to_value(&event.changes)?,
+                codex_changes: event.changes.clone(),
             })
         }
     }

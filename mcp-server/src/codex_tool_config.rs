@@ -10,11 +10,7 @@ use codex_core::ConfigOverrides;
 use codex_core::SavedSettings;
 use codex_core::config::DEFAULT_LOGIN_CALLBACK_PORT;
 use codex_core::config::DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS;
-use codex_core::protocol::AskForApproval;
-use codex_core::protocol::SandboxMode;
-use codex_mcp_types::CodexToolCallApprovalPolicy;
 use codex_mcp_types::CodexToolCallParam;
-use codex_mcp_types::CodexToolCallSandboxMode;
 use codex_mcp_types::NewConversationParams;
 
 /// Settings the server was started with; every session starts from them.
@@ -77,8 +73,8 @@ impl ServerConfigLayer {
             model: params.model.clone(),
             profile: params.profile.clone().or_else(|| self.profile.clone()),
             cwd: params.cwd.as_ref().map(PathBuf::from),
-            approval_policy: params.approval_policy.map(approval_policy),
-            sandbox_mode: params.sandbox.map(sandbox_mode),
+            approval_policy: params.approval_policy,
+            sandbox_mode: params.sandbox,
             base_instructions: params.base_instructions.clone(),
             developer_instructions: params.developer_instructions.clone(),
             compact_prompt: params.compact_prompt.clone(),
@@ -108,9 +104,7 @@ impl ServerConfigLayer {
         }
         params.model = params.model.or(saved.model);
         params.base_instructions = params.base_instructions.or(saved.base_instructions);
-        params.approval_policy = params
-            .approval_policy
-            .or(saved.approval_policy.map(approval_policy_param));
+        params.approval_policy = params.approval_policy.or(saved.approval_policy);
         let mut config = self.load_for_call(&params).await?;
         if !explicit_sandbox && let Some(policy) = saved.sandbox_policy {
             config.sandbox_policy = policy;
@@ -138,31 +132,5 @@ pub(crate) fn tool_params(params: NewConversationParams) -> CodexToolCallParam {
         base_instructions: params.base_instructions,
         developer_instructions: params.developer_instructions,
         compact_prompt: params.compact_prompt,
-    }
-}
-
-pub(crate) fn approval_policy(policy: CodexToolCallApprovalPolicy) -> AskForApproval {
-    match policy {
-        CodexToolCallApprovalPolicy::Untrusted => AskForApproval::UnlessTrusted,
-        CodexToolCallApprovalPolicy::OnFailure => AskForApproval::OnFailure,
-        CodexToolCallApprovalPolicy::OnRequest => AskForApproval::OnRequest,
-        CodexToolCallApprovalPolicy::Never => AskForApproval::Never,
-    }
-}
-
-pub(crate) fn approval_policy_param(policy: AskForApproval) -> CodexToolCallApprovalPolicy {
-    match policy {
-        AskForApproval::UnlessTrusted => CodexToolCallApprovalPolicy::Untrusted,
-        AskForApproval::OnFailure => CodexToolCallApprovalPolicy::OnFailure,
-        AskForApproval::OnRequest => CodexToolCallApprovalPolicy::OnRequest,
-        AskForApproval::Never => CodexToolCallApprovalPolicy::Never,
-    }
-}
-
-fn sandbox_mode(mode: CodexToolCallSandboxMode) -> SandboxMode {
-    match mode {
-        CodexToolCallSandboxMode::ReadOnly => SandboxMode::ReadOnly,
-        CodexToolCallSandboxMode::WorkspaceWrite => SandboxMode::WorkspaceWrite,
-        CodexToolCallSandboxMode::DangerFullAccess => SandboxMode::DangerFullAccess,
     }
 }

@@ -31,11 +31,8 @@ use codex_mcp_types::InputItem;
 use codex_mcp_types::InterruptConversationResponse;
 use codex_mcp_types::ListConversationsResponse;
 use codex_mcp_types::NewConversationResponse;
-use codex_mcp_types::ReasoningEffort;
-use codex_mcp_types::ReasoningSummary;
 use codex_mcp_types::RemoveConversationListenerResponse;
 use codex_mcp_types::ResumeConversationResponse;
-use codex_mcp_types::SandboxPolicy;
 use codex_mcp_types::SendUserMessageResponse;
 use codex_mcp_types::TurnAbortReason;
 use codex_mcp_types::conversation_event_method;
@@ -55,7 +52,6 @@ use tokio_util::sync::CancellationToken;
 use crate::account_api::AccountApi;
 use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::codex_tool_config::approval_policy;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
 use crate::settings_api;
@@ -199,7 +195,7 @@ impl ConversationApi {
                 to_json(NewConversationResponse {
                     conversation_id: new.conversation_id.to_string(),
                     model: new.session_configured.model.clone(),
-                    reasoning_effort: new.session_configured.reasoning_effort.map(effort_param),
+                    reasoning_effort: new.session_configured.reasoning_effort,
                     rollout_path: new.conversation.rollout_path().to_path_buf(),
                 })
             }
@@ -216,11 +212,11 @@ impl ConversationApi {
                 let op = Op::UserTurn {
                     items: input_items(params.items)?,
                     cwd: params.cwd,
-                    approval_policy: approval_policy(params.approval_policy),
-                    sandbox_policy: sandbox_policy(params.sandbox_policy),
+                    approval_policy: params.approval_policy,
+                    sandbox_policy: params.sandbox_policy.0,
                     model: params.model,
-                    effort: params.effort.map(effort),
-                    summary: params.summary.map(summary).unwrap_or_default(),
+                    effort: params.effort,
+                    summary: params.summary.unwrap_or_default(),
                 };
                 self.start_turn(conversation, op, context).await?;
                 to_json(SendUserMessageResponse {})
@@ -430,10 +426,7 @@ async fn interrupt(conversation: &CodexConversation) -> Result<TurnAbortReason, 
     })
     .await;
     match ended {
-        Ok(Some(reason)) => Ok(match reason {
-            protocol::TurnAbortReason::Interrupted => TurnAbortReason::Interrupted,
-            protocol::TurnAbortReason::Replaced => TurnAbortReason::Replaced,
-        }),
+        Ok(Some(reason)) => Ok(reason),
         Ok(None) => Err(ApiError::InvalidRequest(
             "the turn ended before it could be interrupted".to_string(),
         )),
@@ -498,64 +491,17 @@ fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
         .map_err(|err: protocol::MalformedConversationId| ApiError::InvalidParams(err.to_string()))
 }
 
-fn input_items(items: Vec<InputItem>) -> Result<Vec<protocol::InputItem>, ApiError> {
-    items
-        .into_iter()
-        .map(|item| match item {
-            InputItem::Text { text } => Ok(protocol::InputItem::Text { text }),
-            InputItem::Image { .. } | InputItem::LocalImage { .. } => Err(ApiError::InvalidParams(
-                "image input is not supported yet; send `text` items".to_string(),
-            )),
-        })
-        .collect()
-}
-
-fn sandbox_policy(policy: SandboxPolicy) -> protocol::SandboxPolicy {
-    match policy {
-        SandboxPolicy::ReadOnly => protocol::SandboxPolicy::ReadOnly,
-        SandboxPolicy::WorkspaceWrite {
-            writable_roots,
-            network_access,
-            exclude_tmpdir_env_var,
-            exclude_slash_tmp,
-        } => protocol::SandboxPolicy::WorkspaceWrite {
-            writable_roots,
-            network_access,
-            exclude_tmpdir_env_var,
-            exclude_slash_tmp,
-        },
-        SandboxPolicy::DangerFullAccess => protocol::SandboxPolicy::DangerFullAccess,
-    }
-}
-
-pub(crate) fn effort(effort: ReasoningEffort) -> protocol::ReasoningEffort {
-    match effort {
-        ReasoningEffort::None => protocol::ReasoningEffort::None,
-        ReasoningEffort::Minimal => protocol::ReasoningEffort::Minimal,
-        ReasoningEffort::Low => protocol::ReasoningEffort::Low,
-        ReasoningEffort::Medium => protocol::ReasoningEffort::Medium,
-        ReasoningEffort::High => protocol::ReasoningEffort::High,
-        ReasoningEffort::Xhigh => protocol::ReasoningEffort::Xhigh,
-    }
-}
-
-pub(crate) fn effort_param(effort: protocol::ReasoningEffort) -> ReasoningEffort {
-    match effort {
-        protocol::ReasoningEffort::None => ReasoningEffort::None,
-        protocol::ReasoningEffort::Minimal => ReasoningEffort::Minimal,
-        protocol::ReasoningEffort::Low => ReasoningEffort::Low,
-        protocol::ReasoningEffort::Medium => ReasoningEffort::Medium,
-        protocol::ReasoningEffort::High => ReasoningEffort::High,
-        protocol::ReasoningEffort::Xhigh => ReasoningEffort::Xhigh,
-    }
-}
-
-fn summary(summary: ReasoningSummary) -> protocol::ReasoningSummary {
-    match summary {
-        ReasoningSummary::Auto => protocol::ReasoningSummary::Auto,
-        ReasoningSummary::Concise => protocol::ReasoningSummary::Concise,
-        ReasoningSummary::Detailed => protocol::ReasoningSummary::Detailed,
-        ReasoningSummary::None => protocol::ReasoningSummary::None,
+/// Refuses image items, which the engine does not send to the model yet, before a turn
+/// starts without them.
+fn input_items(items: Vec<InputItem>) -> Result<Vec<InputItem>, ApiError> {
+    match items
+        .iter()
+        .any(|item| !matches!(item, InputItem::Text { .. }))
+    {
+        true => Err(ApiError::InvalidParams(
+            "image input is not supported yet; send `text` items".to_string(),
+        )),
+        false => Ok(items),
     }
 }
 

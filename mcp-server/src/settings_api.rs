@@ -7,12 +7,9 @@
 use codex_core::config_edit;
 use codex_core::config_edit::ConfigEditError;
 use codex_core::config_edit::ModelSelection;
-use codex_core::protocol;
 use codex_core::saved_config::SavedConfig;
 use codex_core::saved_config::SavedProfile as CoreProfile;
-use codex_mcp_types::CodexToolCallSandboxMode;
 use codex_mcp_types::GetUserSavedConfigResponse;
-use codex_mcp_types::ReasoningSummary;
 use codex_mcp_types::SandboxSettings;
 use codex_mcp_types::SavedProfile;
 use codex_mcp_types::SetDefaultModelParams;
@@ -20,13 +17,9 @@ use codex_mcp_types::SetDefaultModelResponse;
 use codex_mcp_types::SettingsRequest;
 use codex_mcp_types::ToolSettings;
 use codex_mcp_types::UserSavedConfig;
-use codex_mcp_types::Verbosity;
 
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::codex_tool_config::approval_policy_param;
 use crate::conversation_api::ApiError;
-use crate::conversation_api::effort;
-use crate::conversation_api::effort_param;
 use crate::conversation_api::to_json;
 
 impl From<ConfigEditError> for ApiError {
@@ -84,15 +77,15 @@ fn model_selection(params: SetDefaultModelParams) -> Result<ModelSelection, ApiE
     }
     Ok(ModelSelection {
         model: params.model,
-        effort: params.reasoning_effort.map(effort),
+        effort: params.reasoning_effort,
     })
 }
 
 /// The engine's view of config.toml, in wire spelling.
 fn user_saved_config(saved: SavedConfig) -> UserSavedConfig {
     UserSavedConfig {
-        approval_policy: saved.approval_policy.map(approval_policy_param),
-        sandbox_mode: saved.sandbox_mode.map(sandbox_mode_param),
+        approval_policy: saved.approval_policy,
+        sandbox_mode: saved.sandbox_mode,
         sandbox_settings: saved.sandbox_workspace_write.map(|s| SandboxSettings {
             writable_roots: s.writable_roots,
             network_access: s.network_access,
@@ -101,9 +94,9 @@ fn user_saved_config(saved: SavedConfig) -> UserSavedConfig {
         }),
         model: saved.model,
         model_provider: saved.model_provider,
-        model_reasoning_effort: saved.model_reasoning_effort.map(effort_param),
-        model_reasoning_summary: saved.model_reasoning_summary.map(summary_param),
-        model_verbosity: saved.model_verbosity.map(verbosity_param),
+        model_reasoning_effort: saved.model_reasoning_effort,
+        model_reasoning_summary: saved.model_reasoning_summary,
+        model_verbosity: saved.model_verbosity,
         tools: saved.tools.map(|t| ToolSettings {
             web_search: t.web_search,
             view_image: t.view_image,
@@ -121,36 +114,11 @@ fn saved_profile(profile: CoreProfile) -> SavedProfile {
     SavedProfile {
         model: profile.model,
         model_provider: profile.model_provider,
-        approval_policy: profile.approval_policy.map(approval_policy_param),
-        model_reasoning_effort: profile.model_reasoning_effort.map(effort_param),
-        model_reasoning_summary: profile.model_reasoning_summary.map(summary_param),
-        model_verbosity: profile.model_verbosity.map(verbosity_param),
+        approval_policy: profile.approval_policy,
+        model_reasoning_effort: profile.model_reasoning_effort,
+        model_reasoning_summary: profile.model_reasoning_summary,
+        model_verbosity: profile.model_verbosity,
         chatgpt_base_url: profile.chatgpt_base_url,
-    }
-}
-
-fn sandbox_mode_param(mode: protocol::SandboxMode) -> CodexToolCallSandboxMode {
-    match mode {
-        protocol::SandboxMode::ReadOnly => CodexToolCallSandboxMode::ReadOnly,
-        protocol::SandboxMode::WorkspaceWrite => CodexToolCallSandboxMode::WorkspaceWrite,
-        protocol::SandboxMode::DangerFullAccess => CodexToolCallSandboxMode::DangerFullAccess,
-    }
-}
-
-fn summary_param(summary: protocol::ReasoningSummary) -> ReasoningSummary {
-    match summary {
-        protocol::ReasoningSummary::Auto => ReasoningSummary::Auto,
-        protocol::ReasoningSummary::Concise => ReasoningSummary::Concise,
-        protocol::ReasoningSummary::Detailed => ReasoningSummary::Detailed,
-        protocol::ReasoningSummary::None => ReasoningSummary::None,
-    }
-}
-
-fn verbosity_param(verbosity: protocol::Verbosity) -> Verbosity {
-    match verbosity {
-        protocol::Verbosity::Low => Verbosity::Low,
-        protocol::Verbosity::Medium => Verbosity::Medium,
-        protocol::Verbosity::High => Verbosity::High,
     }
 }
 

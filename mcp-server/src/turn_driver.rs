@@ -211,7 +211,7 @@ impl TurnReporter {
                 thread_id: Some(self.thread_id.to_string()),
             },
             id: Cow::Borrowed(&event.id),
-            msg: &event.msg,
+            msg: Cow::Borrowed(&event.msg),
         };
         let params = match serde_json::to_value(params) {
             Ok(params) => params,

@@ -5,6 +5,7 @@
 //! Method names and field spellings are those of the reference server's 2025 extension API
 //! (`getAuthStatus`, `loginChatGpt`, `authStatusChange`, ...).
 
+use codex_protocol::AuthMode;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
@@ -26,15 +27,6 @@ pub const USER_INFO: &str = "userInfo";
 pub const AUTH_STATUS_CHANGE: &str = "authStatusChange";
 /// Notification: a `loginChatGpt` ended (signed in, failed, cancelled or timed out).
 pub const LOGIN_CHATGPT_COMPLETE: &str = "loginChatGptComplete";
-
-/// How the user is signed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum AuthMode {
-    #[serde(rename = "apikey")]
-    ApiKey,
-    #[serde(rename = "chatgpt")]
-    ChatGpt,
-}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

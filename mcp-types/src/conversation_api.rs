@@ -14,9 +14,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::CodexToolCallApprovalPolicy;
-use crate::CodexToolCallSandboxMode;
+use codex_protocol::AskForApproval;
+use codex_protocol::EventMsg;
+use codex_protocol::InputItem;
+use codex_protocol::ReasoningEffort;
+use codex_protocol::ReasoningSummary;
+use codex_protocol::SandboxMode;
+use codex_protocol::TurnAbortReason;
+
 use crate::account_api::AccountRequest;
+use crate::sandbox_policy_by_mode::SandboxPolicyByMode;
 use crate::settings_api::SettingsRequest;
 
 /// Starts a conversation.
@@ -72,10 +79,10 @@ pub struct NewConversationParams {
     pub cwd: Option<String>,
     /// When the agent must ask before it acts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+    pub approval_policy: Option<AskForApproval>,
     /// What the agent's commands may touch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<CodexToolCallSandboxMode>,
+    pub sandbox: Option<SandboxMode>,
     /// Settings that override `$CODEX_HOME/config.toml`, as dotted keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<Map<String, Value>>,
@@ -105,30 +112,6 @@ pub struct NewConversationResponse {
     pub rollout_path: PathBuf,
 }
 
-/// One piece of a user message.
-///
-/// Adjacently tagged (`{"type", "data"}`) because that is how the reference server spelled it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", content = "data", rename_all = "camelCase")]
-pub enum InputItem {
-    /// Plain text.
-    Text {
-        /// The text.
-        text: String,
-    },
-    /// An image by URL (including `data:` URLs).
-    Image {
-        /// The image's URL.
-        #[serde(rename = "imageUrl")]
-        image_url: String,
-    },
-    /// An image file on the server's machine.
-    LocalImage {
-        /// Path of the image file.
-        path: PathBuf,
-    },
-}
-
 /// Params of `sendUserMessage`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -154,9 +137,9 @@ pub struct SendUserTurnParams {
     /// Working directory from this turn on.
     pub cwd: PathBuf,
     /// Approval policy from this turn on.
-    pub approval_policy: CodexToolCallApprovalPolicy,
+    pub approval_policy: AskForApproval,
     /// Sandbox from this turn on.
-    pub sandbox_policy: SandboxPolicy,
+    pub sandbox_policy: SandboxPolicyByMode,
     /// Model from this turn on.
     pub model: String,
     /// Reasoning effort from this turn on; absent means none (the model's default).
@@ -170,66 +153,6 @@ pub struct SendUserTurnParams {
 /// Result of `sendUserTurn`: `{}`, sent once the turn has been accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SendUserTurnResponse {}
-
-/// A full sandbox policy, as `sendUserTurn` takes it.
-///
-/// Tagged by `mode` with snake_case settings, unlike the rest of the API, because the reference
-/// server passed its engine's type through unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "mode", rename_all = "kebab-case")]
-pub enum SandboxPolicy {
-    /// Commands may read anything and write nothing.
-    ReadOnly,
-    /// Commands may write the working directory, the temp dirs and `writable_roots`.
-    WorkspaceWrite {
-        /// Directories writable besides the working directory.
-        #[serde(default)]
-        writable_roots: Vec<PathBuf>,
-        /// Whether commands may use the network.
-        #[serde(default)]
-        network_access: bool,
-        /// Keep `$TMPDIR` read-only.
-        #[serde(default)]
-        exclude_tmpdir_env_var: bool,
-        /// Keep `/tmp` read-only.
-        #[serde(default)]
-        exclude_slash_tmp: bool,
-    },
-    /// No sandbox.
-    DangerFullAccess,
-}
-
-/// How hard the model thinks before answering.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ReasoningEffort {
-    /// No reasoning.
-    None,
-    /// Minimal reasoning.
-    Minimal,
-    /// Low effort.
-    Low,
-    /// Medium effort.
-    Medium,
-    /// High effort.
-    High,
-    /// Extra-high effort.
-    Xhigh,
-}
-
-/// How much of its reasoning the model summarises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ReasoningSummary {
-    /// The model decides.
-    Auto,
-    /// A short summary.
-    Concise,
-    /// A detailed summary.
-    Detailed,
-    /// No summary.
-    None,
-}
 
 /// Params of `interruptConversation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -245,16 +168,6 @@ pub struct InterruptConversationParams {
 pub struct InterruptConversationResponse {
     /// Why the turn ended.
     pub abort_reason: TurnAbortReason,
-}
-
-/// Why a turn was aborted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TurnAbortReason {
-    /// The host interrupted it.
-    Interrupted,
-    /// A newer turn took its place.
-    Replaced,
 }
 
 /// Params of `addConversationListener`.
@@ -404,13 +317,13 @@ pub fn conversation_event_method(event_type: &str) -> String {
 ///
 /// Borrows everything because the server sends each event to every listener; the event is
 /// serialized straight from the engine's value, never copied.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ConversationEventNotificationParams<'a, M: Serialize + ?Sized> {
+pub struct ConversationEventNotificationParams<'a> {
     /// The id of the submission (turn) that caused the event.
     pub id: &'a str,
     /// The event itself: `{"type": "<snake_case>", ...}`.
-    pub msg: &'a M,
+    pub msg: &'a EventMsg,
     /// The conversation the event belongs to.
     pub conversation_id: &'a str,
 }
@@ -554,6 +467,8 @@ pub(crate) mod tests {
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
+    use codex_protocol::SandboxPolicy;
+
     use super::*;
 
     /// Pins the wire both ways: `value` serializes to exactly `wire`, and `wire` reads back as it.
@@ -587,14 +502,17 @@ pub(crate) mod tests {
 
     #[test]
     fn sandbox_policies_are_tagged_by_mode() {
-        assert_wire(&SandboxPolicy::ReadOnly, json!({"mode": "read-only"}));
         assert_wire(
-            &SandboxPolicy::WorkspaceWrite {
+            &SandboxPolicyByMode(SandboxPolicy::ReadOnly),
+            json!({"mode": "read-only"}),
+        );
+        assert_wire(
+            &SandboxPolicyByMode(SandboxPolicy::WorkspaceWrite {
                 writable_roots: vec![PathBuf::from("/srv/shared")],
                 network_access: true,
                 exclude_tmpdir_env_var: false,
                 exclude_slash_tmp: true,
-            },
+            }),
             json!({
                 "mode": "workspace-write",
                 "writable_roots": ["/srv/shared"],
@@ -604,17 +522,17 @@ pub(crate) mod tests {
             }),
         );
         assert_wire(
-            &SandboxPolicy::DangerFullAccess,
+            &SandboxPolicyByMode(SandboxPolicy::DangerFullAccess),
             json!({"mode": "danger-full-access"}),
         );
     }
 
     #[test]
     fn workspace_write_settings_default_to_off() {
-        let policy: SandboxPolicy =
+        let policy: SandboxPolicyByMode =
             serde_json::from_value(json!({"mode": "workspace-write"})).unwrap();
         assert_eq!(
-            policy,
+            policy.0,
             SandboxPolicy::WorkspaceWrite {
                 writable_roots: Vec::new(),
                 network_access: false,
@@ -702,7 +620,9 @@ pub(crate) mod tests {
 
     #[test]
     fn listener_notification_params_wrap_the_borrowed_event() {
-        let event = json!({"type": "task_complete", "last_agent_message": "Done."});
+        let event = EventMsg::TaskComplete(codex_protocol::TaskCompleteEvent {
+            last_agent_message: Some("Done.".into()),
+        });
         let params = ConversationEventNotificationParams {
             id: "7",
             msg: &event,
@@ -745,13 +665,13 @@ pub(crate) mod tests {
                 conversation_id: "c1".into(),
                 items: vec![InputItem::Text { text: "go".into() }],
                 cwd: PathBuf::from("/work"),
-                approval_policy: CodexToolCallApprovalPolicy::OnRequest,
-                sandbox_policy: SandboxPolicy::WorkspaceWrite {
+                approval_policy: AskForApproval::OnRequest,
+                sandbox_policy: SandboxPolicyByMode(SandboxPolicy::WorkspaceWrite {
                     writable_roots: Vec::new(),
                     network_access: true,
                     exclude_tmpdir_env_var: false,
                     exclude_slash_tmp: false,
-                },
+                }),
                 model: "gpt-5.2".into(),
                 effort: Some(ReasoningEffort::High),
                 summary: Some(ReasoningSummary::Concise),

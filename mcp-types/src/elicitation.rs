@@ -5,6 +5,13 @@
 //! accepted in both the MCP standard shape (`{action, content}`) and the reference's legacy
 //! shape (`{decision}`); anything else is a denial.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use codex_protocol::FileChange;
+use codex_protocol::ParsedCommand;
+use codex_protocol::ReviewDecision;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,7 +24,7 @@ pub const EXEC_APPROVAL_ELICITATION: &str = "exec-approval";
 pub const PATCH_APPROVAL_ELICITATION: &str = "patch-approval";
 
 /// What every approval `elicitation/create` carries, whatever it asks about.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ApprovalElicitCommon {
     pub message: String,
     #[serde(rename = "requestedSchema")]
@@ -37,17 +44,17 @@ pub struct ApprovalElicitCommon {
 }
 
 /// Params of an exec-approval `elicitation/create`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExecApprovalElicitParams {
     #[serde(flatten)]
     pub common: ApprovalElicitCommon,
     pub codex_command: Vec<String>,
     pub codex_cwd: String,
-    pub codex_parsed_cmd: Value,
+    pub codex_parsed_cmd: Vec<ParsedCommand>,
 }
 
 /// Params of a patch-approval `elicitation/create`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PatchApprovalElicitParams {
     #[serde(flatten)]
     pub common: ApprovalElicitCommon,
@@ -55,7 +62,7 @@ pub struct PatchApprovalElicitParams {
     pub codex_grant_root: Option<String>,
     /// Absolute path → `{type: "add", content}` | `{type: "delete", content}` |
     /// `{type: "update", unified_diff, move_path}`.
-    pub codex_changes: Value,
+    pub codex_changes: BTreeMap<PathBuf, FileChange>,
 }
 
 /// The form offered with every approval: one optional choice, approving once by default.
@@ -75,23 +82,11 @@ pub fn approval_requested_schema() -> Value {
     })
 }
 
-/// What the host decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ApprovalDecision {
-    Approved,
-    ApprovedForSession,
-    /// Denied, with the host's explanation for the model when it gave one.
-    Denied {
-        rejection: Option<String>,
-    },
-    Abort,
-}
-
 /// Reads an elicitation result in either accepted shape. Unknown or malformed answers deny, and
 /// so does a reply that contradicts itself: every decision it states (in `content` and at the
 /// top level) must agree with each other and with its `action`, and `content` must be an object.
-pub fn parse_approval_reply(reply: &Value) -> ApprovalDecision {
-    let denied = ApprovalDecision::Denied { rejection: None };
+pub fn parse_approval_reply(reply: &Value) -> ReviewDecision {
+    let denied = ReviewDecision::Denied;
     let Some(fields) = reply.as_object() else {
         return denied;
     };
@@ -118,30 +113,28 @@ pub fn parse_approval_reply(reply: &Value) -> ApprovalDecision {
         return denied;
     }
     match (action.as_str(), stated.first()) {
-        (Some("accept"), None) => ApprovalDecision::Approved,
+        (Some("accept"), None) => ReviewDecision::Approved,
         (Some("accept"), Some(decision)) => decision.clone(),
-        (Some("cancel"), None | Some(ApprovalDecision::Abort)) => ApprovalDecision::Abort,
+        (Some("cancel"), None | Some(ReviewDecision::Abort)) => ReviewDecision::Abort,
         _ => denied,
     }
 }
 
 /// The reference's `ReviewDecision` spelling: a string, or `{"denied": {"rejection": ...}}`.
-fn parse_decision(decision: &Value) -> Option<ApprovalDecision> {
+fn parse_decision(decision: &Value) -> Option<ReviewDecision> {
     match decision {
         Value::String(s) => match s.as_str() {
-            "approved" => Some(ApprovalDecision::Approved),
-            "approved_for_session" => Some(ApprovalDecision::ApprovedForSession),
-            "denied" | "timed_out" => Some(ApprovalDecision::Denied { rejection: None }),
-            "abort" => Some(ApprovalDecision::Abort),
+            "approved" => Some(ReviewDecision::Approved),
+            "approved_for_session" => Some(ReviewDecision::ApprovedForSession),
+            "denied" | "timed_out" => Some(ReviewDecision::Denied),
+            "abort" => Some(ReviewDecision::Abort),
             _ => None,
         },
         Value::Object(map) => {
             let denied = map.get("denied")?;
-            Some(ApprovalDecision::Denied {
-                rejection: denied
-                    .get("rejection")
-                    .and_then(Value::as_str)
-                    .map(str::to_string),
+            Some(match denied.get("rejection").and_then(Value::as_str) {
+                Some(rejection) => ReviewDecision::DeniedWithReason(rejection.to_string()),
+                None => ReviewDecision::Denied,
             })
         }
         _ => None,
@@ -157,28 +150,25 @@ mod tests {
     #[test]
     fn standard_replies() {
         let cases = [
-            (json!({"action": "accept"}), ApprovalDecision::Approved),
+            (json!({"action": "accept"}), ReviewDecision::Approved),
             (
                 json!({"action": "accept", "content": {}}),
-                ApprovalDecision::Approved,
+                ReviewDecision::Approved,
             ),
             (
                 json!({"action": "accept", "content": {"decision": "approved_for_session"}}),
-                ApprovalDecision::ApprovedForSession,
+                ReviewDecision::ApprovedForSession,
             ),
             (
                 json!({"action": "accept", "content": {"decision": "abort"}}),
-                ApprovalDecision::Abort,
+                ReviewDecision::Abort,
             ),
             (
                 json!({"action": "accept", "content": {"decision": "maybe"}}),
-                ApprovalDecision::Denied { rejection: None },
+                ReviewDecision::Denied,
             ),
-            (
-                json!({"action": "decline"}),
-                ApprovalDecision::Denied { rejection: None },
-            ),
-            (json!({"action": "cancel"}), ApprovalDecision::Abort),
+            (json!({"action": "decline"}), ReviewDecision::Denied),
+            (json!({"action": "cancel"}), ReviewDecision::Abort),
         ];
         for (reply, expected) in cases {
             assert_eq!(parse_approval_reply(&reply), expected, "{reply}");
@@ -188,21 +178,16 @@ mod tests {
     #[test]
     fn legacy_replies() {
         let cases = [
-            (json!({"decision": "approved"}), ApprovalDecision::Approved),
+            (json!({"decision": "approved"}), ReviewDecision::Approved),
             (
                 json!({"decision": "approved_for_session"}),
-                ApprovalDecision::ApprovedForSession,
+                ReviewDecision::ApprovedForSession,
             ),
-            (
-                json!({"decision": "denied"}),
-                ApprovalDecision::Denied { rejection: None },
-            ),
-            (json!({"decision": "abort"}), ApprovalDecision::Abort),
+            (json!({"decision": "denied"}), ReviewDecision::Denied),
+            (json!({"decision": "abort"}), ReviewDecision::Abort),
             (
                 json!({"decision": {"denied": {"rejection": "not on main"}}}),
-                ApprovalDecision::Denied {
-                    rejection: Some("not on main".into()),
-                },
+                ReviewDecision::DeniedWithReason("not on main".into()),
             ),
         ];
         for (reply, expected) in cases {
@@ -225,7 +210,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_approval_reply(&reply),
-                ApprovalDecision::Denied { rejection: None },
+                ReviewDecision::Denied,
                 "{reply}"
             );
         }
@@ -234,11 +219,11 @@ mod tests {
             parse_approval_reply(
                 &json!({"action": "accept", "content": {"decision": "approved_for_session"}, "decision": "approved_for_session"})
             ),
-            ApprovalDecision::ApprovedForSession
+            ReviewDecision::ApprovedForSession
         );
         assert_eq!(
             parse_approval_reply(&json!({"action": "cancel", "decision": "abort"})),
-            ApprovalDecision::Abort
+            ReviewDecision::Abort
         );
     }
 
@@ -252,7 +237,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse_approval_reply(&reply),
-                ApprovalDecision::Denied { rejection: None },
+                ReviewDecision::Denied,
                 "{reply}"
             );
         }

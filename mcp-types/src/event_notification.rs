@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use codex_protocol::EventMsg;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 
@@ -12,7 +14,7 @@ pub const CODEX_EVENT_METHOD: &str = "codex/event";
 
 /// Which tool call and conversation an event belongs to; several run at once on one
 /// connection.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CodexEventMeta {
     /// The id of the `tools/call` request that is running the turn.
@@ -24,16 +26,16 @@ pub struct CodexEventMeta {
 
 /// Params of a `codex/event` notification: `{_meta, id, msg}`.
 ///
-/// Generic over the event payload so that this crate stays free of the engine; the server
-/// fills `msg` with the engine's event, serialized once, straight from a borrow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CodexEventNotificationParams<'a, M> {
+/// The server fills `msg` with the engine's event by borrow, so it is serialized once and
+/// never copied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CodexEventNotificationParams<'a> {
     #[serde(rename = "_meta")]
     pub meta: CodexEventMeta,
     /// The id of the submission (turn) that caused the event; empty for `session_configured`.
     pub id: Cow<'a, str>,
     /// The event itself: `{"type": "<snake_case>", ...}`.
-    pub msg: M,
+    pub msg: Cow<'a, EventMsg>,
 }
 
 #[cfg(test)]
@@ -51,7 +53,9 @@ mod tests {
                 thread_id: Some("t".into()),
             },
             id: Cow::Borrowed("3"),
-            msg: json!({"type": "task_started"}),
+            msg: Cow::Owned(EventMsg::TaskStarted(codex_protocol::TaskStartedEvent {
+                model_context_window: None,
+            })),
         };
         assert_eq!(
             serde_json::to_value(&params).unwrap(),

@@ -10,6 +10,7 @@ pub mod conversation_api;
 mod elicitation;
 mod error;
 mod event_notification;
+mod sandbox_policy_by_mode;
 pub mod settings_api;
 mod tool_schema;
 
@@ -18,6 +19,21 @@ use std::fmt;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
+
+/// The engine's types that are also wire types, so a host needs only this crate.
+pub use codex_protocol::AskForApproval;
+pub use codex_protocol::AuthMode;
+pub use codex_protocol::EventMsg;
+pub use codex_protocol::FileChange;
+pub use codex_protocol::InputItem;
+pub use codex_protocol::ParsedCommand;
+pub use codex_protocol::ReasoningEffort;
+pub use codex_protocol::ReasoningSummary;
+pub use codex_protocol::ReviewDecision;
+pub use codex_protocol::SandboxMode;
+pub use codex_protocol::SandboxPolicy;
+pub use codex_protocol::TurnAbortReason;
+pub use codex_protocol::Verbosity;
 
 pub use crate::account_api::AccountRequest;
 pub use crate::conversation_api::ADD_CONVERSATION_LISTENER;
@@ -39,7 +55,6 @@ pub use crate::conversation_api::INTERNAL_ERROR;
 pub use crate::conversation_api::INTERRUPT_CONVERSATION;
 pub use crate::conversation_api::INVALID_PARAMS;
 pub use crate::conversation_api::INVALID_REQUEST;
-pub use crate::conversation_api::InputItem;
 pub use crate::conversation_api::InterruptConversationParams;
 pub use crate::conversation_api::InterruptConversationResponse;
 pub use crate::conversation_api::LIST_CONVERSATIONS;
@@ -51,22 +66,17 @@ pub use crate::conversation_api::NewConversationParams;
 pub use crate::conversation_api::NewConversationResponse;
 pub use crate::conversation_api::REMOVE_CONVERSATION_LISTENER;
 pub use crate::conversation_api::RESUME_CONVERSATION;
-pub use crate::conversation_api::ReasoningEffort;
-pub use crate::conversation_api::ReasoningSummary;
 pub use crate::conversation_api::RemoveConversationListenerParams;
 pub use crate::conversation_api::RemoveConversationListenerResponse;
 pub use crate::conversation_api::ResumeConversationParams;
 pub use crate::conversation_api::ResumeConversationResponse;
 pub use crate::conversation_api::SEND_USER_MESSAGE;
 pub use crate::conversation_api::SEND_USER_TURN;
-pub use crate::conversation_api::SandboxPolicy;
 pub use crate::conversation_api::SendUserMessageParams;
 pub use crate::conversation_api::SendUserMessageResponse;
 pub use crate::conversation_api::SendUserTurnParams;
 pub use crate::conversation_api::SendUserTurnResponse;
-pub use crate::conversation_api::TurnAbortReason;
 pub use crate::conversation_api::conversation_event_method;
-pub use crate::elicitation::ApprovalDecision;
 pub use crate::elicitation::ApprovalElicitCommon;
 pub use crate::elicitation::ELICITATION_CREATE_METHOD;
 pub use crate::elicitation::EXEC_APPROVAL_ELICITATION;
@@ -79,6 +89,7 @@ pub use crate::error::McpTypesError;
 pub use crate::event_notification::CODEX_EVENT_METHOD;
 pub use crate::event_notification::CodexEventMeta;
 pub use crate::event_notification::CodexEventNotificationParams;
+pub use crate::sandbox_policy_by_mode::SandboxPolicyByMode;
 pub use crate::settings_api::GET_USER_SAVED_CONFIG;
 pub use crate::settings_api::GetUserSavedConfigParams;
 pub use crate::settings_api::GetUserSavedConfigResponse;
@@ -90,7 +101,6 @@ pub use crate::settings_api::SetDefaultModelResponse;
 pub use crate::settings_api::SettingsRequest;
 pub use crate::settings_api::ToolSettings;
 pub use crate::settings_api::UserSavedConfig;
-pub use crate::settings_api::Verbosity;
 pub use crate::tool_schema::tool_input_schema;
 pub use crate::tool_schema::tool_output_schema;
 
@@ -124,12 +134,12 @@ pub struct CodexToolCallParam {
     /// known to be read-only), `on-failure` (ask to retry without the sandbox after a failure),
     /// `on-request` (ask when the agent wants to leave the sandbox), `never` (never ask).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+    pub approval_policy: Option<AskForApproval>,
 
     /// What the agent's commands may touch: `read-only`, `workspace-write` (the working
     /// directory and temp dirs), or `danger-full-access` (no sandbox).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox: Option<CodexToolCallSandboxMode>,
+    pub sandbox: Option<SandboxMode>,
 
     /// Settings that override `$CODEX_HOME/config.toml`, as dotted keys, e.g.
     /// `{"model_reasoning_effort": "high", "sandbox_workspace_write.network_access": true}`.
@@ -147,25 +157,6 @@ pub struct CodexToolCallParam {
     /// Prompt used when the conversation is compacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact_prompt: Option<String>,
-}
-
-/// The `approval-policy` argument of the `codex` tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CodexToolCallApprovalPolicy {
-    Untrusted,
-    OnFailure,
-    OnRequest,
-    Never,
-}
-
-/// The `sandbox` argument of the `codex` tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum CodexToolCallSandboxMode {
-    ReadOnly,
-    WorkspaceWrite,
-    DangerFullAccess,
 }
 
 /// Arguments of the `codex-reply` tool.
@@ -244,8 +235,8 @@ mod tests {
             param,
             CodexToolCallParam {
                 prompt: "hi".into(),
-                approval_policy: Some(CodexToolCallApprovalPolicy::OnRequest),
-                sandbox: Some(CodexToolCallSandboxMode::WorkspaceWrite),
+                approval_policy: Some(AskForApproval::OnRequest),
+                sandbox: Some(SandboxMode::WorkspaceWrite),
                 base_instructions: Some("b".into()),
                 developer_instructions: Some("d".into()),
                 compact_prompt: Some("c".into()),

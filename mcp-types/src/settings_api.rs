@@ -9,17 +9,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use codex_protocol::AskForApproval;
+use codex_protocol::ReasoningEffort;
+use codex_protocol::ReasoningSummary;
+use codex_protocol::SandboxMode;
+use codex_protocol::Verbosity;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::CodexToolCallApprovalPolicy;
-use crate::CodexToolCallSandboxMode;
 use crate::conversation_api::ConversationParamsError;
-use crate::conversation_api::ReasoningEffort;
-use crate::conversation_api::ReasoningSummary;
 use crate::conversation_api::decode;
 
 /// Returns the settings saved in config.toml.
@@ -44,10 +45,10 @@ pub struct GetUserSavedConfigResponse {
 pub struct UserSavedConfig {
     /// `approval_policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+    pub approval_policy: Option<AskForApproval>,
     /// `sandbox_mode`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sandbox_mode: Option<CodexToolCallSandboxMode>,
+    pub sandbox_mode: Option<SandboxMode>,
     /// `[sandbox_workspace_write]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox_settings: Option<SandboxSettings>,
@@ -119,7 +120,7 @@ pub struct SavedProfile {
     pub model_provider: Option<String>,
     /// `approval_policy`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub approval_policy: Option<CodexToolCallApprovalPolicy>,
+    pub approval_policy: Option<AskForApproval>,
     /// `model_reasoning_effort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_reasoning_effort: Option<ReasoningEffort>,
@@ -132,18 +133,6 @@ pub struct SavedProfile {
     /// `chatgpt_base_url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chatgpt_base_url: Option<String>,
-}
-
-/// How long the model's answers are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Verbosity {
-    /// Short answers.
-    Low,
-    /// The model's default.
-    Medium,
-    /// Long answers.
-    High,
 }
 
 /// Params of `setDefaultModel`. An absent or `null` field removes its key from config.toml.
@@ -216,8 +205,8 @@ mod tests {
         assert_wire(
             &GetUserSavedConfigResponse {
                 config: UserSavedConfig {
-                    approval_policy: Some(CodexToolCallApprovalPolicy::OnRequest),
-                    sandbox_mode: Some(CodexToolCallSandboxMode::WorkspaceWrite),
+                    approval_policy: Some(AskForApproval::OnRequest),
+                    sandbox_mode: Some(SandboxMode::WorkspaceWrite),
                     sandbox_settings: Some(SandboxSettings {
                         writable_roots: vec![PathBuf::from("/srv")],
                         network_access: Some(true),
@@ -239,7 +228,7 @@ mod tests {
                         SavedProfile {
                             model: Some("o3".into()),
                             model_provider: Some("openai".into()),
-                            approval_policy: Some(CodexToolCallApprovalPolicy::Untrusted),
+                            approval_policy: Some(AskForApproval::UnlessTrusted),
                             model_reasoning_effort: Some(ReasoningEffort::Xhigh),
                             model_reasoning_summary: Some(ReasoningSummary::None),
                             model_verbosity: Some(Verbosity::Low),

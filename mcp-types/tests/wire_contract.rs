@@ -85,7 +85,12 @@ fn wire_contract() -> BTreeMap<&'static str, Value> {
 
 /// Payloads that became typed when the engine's types moved into the protocol crate.
 fn typed_payloads() -> BTreeMap<&'static str, Value> {
-    BTreeMap::new()
+    contract! {
+        "elicitation/create.exec-approval" => ExecApprovalElicitParams,
+        "elicitation/create.patch-approval" => PatchApprovalElicitParams,
+        "codex/event" => CodexEventNotificationParams<'static>,
+        "codex/event/<type>" => ConversationEventNotificationParams<'static>,
+    }
 }
 
 #[test]

@@ -11,8 +11,6 @@ use std::path::Component;
 use std::path::Path;
 use std::path::PathBuf;
 
-use serde::Deserialize;
-use serde::Serialize;
 use similar::TextDiff;
 
 use crate::apply_patch::error::ApplyPatchError;
@@ -22,25 +20,7 @@ use crate::apply_patch::pinned_write::FileId;
 use crate::apply_patch::pinned_write::WriteResult;
 use crate::apply_patch::pinned_write::WriteTarget;
 use crate::apply_patch::seek_sequence::seek_sequence;
-
-/// What a patch does to one file, as shown to approval prompts and in events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum FileChange {
-    Add {
-        content: String,
-    },
-    /// `content` is what the file held before it was deleted.
-    Delete {
-        content: String,
-    },
-    /// `unified_diff` holds the hunks only, without `---`/`+++` lines. `move_path` is the
-    /// resolved destination of a rename.
-    Update {
-        unified_diff: String,
-        move_path: Option<PathBuf>,
-    },
-}
+use crate::protocol::FileChange;
 
 /// A patch whose hunks all apply to the files as they are now, ready to be written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,6 @@ mod parser;
 mod pinned_write;
 mod seek_sequence;
 
-pub use apply::FileChange;
 pub use apply::VerifiedPatch;
 pub use apply::verify_patch;
 pub use error::ApplyPatchError;

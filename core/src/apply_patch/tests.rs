@@ -10,6 +10,7 @@ use pretty_assertions::assert_eq;
 use tempfile::TempDir;
 
 use super::*;
+use crate::protocol::FileChange;
 
 const SUMMARY_HEAD: &str = "Success. Updated the following files:\n";
 

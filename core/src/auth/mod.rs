@@ -29,6 +29,7 @@ pub use crate::auth::storage::AuthDotJson;
 pub use crate::auth::storage::TokenData;
 use crate::error::CodexErr;
 use crate::model_provider::ModelProviderInfo;
+use crate::protocol::AuthMode;
 
 const OPENAI_API_KEY_ENV_VAR: &str = "OPENAI_API_KEY";
 /// OpenAI's issuer; config.toml's `auth_issuer` points elsewhere (a test server, say).
@@ -58,28 +59,6 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
-    }
-}
-
-/// How the user is signed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// An OpenAI API key.
-    #[serde(rename = "apikey")]
-    ApiKey,
-    /// ChatGPT tokens from the browser login.
-    #[default]
-    #[serde(rename = "chatgpt")]
-    ChatGpt,
-}
-
-impl AuthMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::ApiKey => "apikey",
-            AuthMode::ChatGpt => "chatgpt",
-        }
     }
 }
 

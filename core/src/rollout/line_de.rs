@@ -134,8 +134,8 @@ mod tests {
     use crate::protocol::ConversationId;
     use crate::protocol::EventMsg;
     use crate::protocol::ReasoningSummary;
+    use crate::protocol::ResponseItem;
     use crate::protocol::SandboxPolicy;
-    use crate::response_item::ResponseItem;
     use crate::rollout::CompactedItem;
     use crate::rollout::SessionMeta;
     use crate::rollout::SessionSource;

@@ -372,8 +372,8 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
+    use crate::protocol::ResponseItem;
     use crate::protocol::UserMessageEvent;
-    use crate::response_item::ResponseItem;
     use crate::rollout::SessionMeta;
     use crate::rollout::SessionSource;
 

@@ -14,8 +14,8 @@ use crate::protocol::ConversationId;
 use crate::protocol::EventMsg;
 use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;
+use crate::protocol::ResponseItem;
 use crate::protocol::SandboxPolicy;
-use crate::response_item::ResponseItem;
 
 mod archive;
 mod git_info;

@@ -162,14 +162,14 @@ mod tests {
     use pretty_assertions::assert_eq;
     use tempfile::TempDir;
 
-    use crate::response_item::ResponseItem;
+    use crate::protocol::ResponseItem;
 
     use super::*;
     use crate::protocol::AgentMessageEvent;
     use crate::protocol::AskForApproval;
+    use crate::protocol::ContentItem;
     use crate::protocol::SandboxPolicy;
     use crate::protocol::UserMessageEvent;
-    use crate::response_item::ContentItem;
     use crate::rollout::CompactedItem;
     use crate::rollout::SessionSource;
     use crate::rollout::recorder::utc_timestamp;

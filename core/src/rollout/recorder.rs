@@ -381,8 +381,8 @@ mod tests {
     use super::*;
     use crate::protocol::ConversationId;
     use crate::protocol::EventMsg;
+    use crate::protocol::ResponseItem;
     use crate::protocol::UserMessageEvent;
-    use crate::response_item::ResponseItem;
     use crate::rollout::SessionSource;
 
     fn meta() -> SessionMeta {

@@ -3,10 +3,11 @@
 //! History is kept in exactly the form the Responses API takes as `input`, so a request is a
 //! serialization of the history and nothing is converted per request.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseItem {
     Message {
@@ -44,7 +45,7 @@ pub enum ResponseItem {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ContentItem {
     InputText { text: String },
@@ -52,7 +53,7 @@ pub enum ContentItem {
     InputImage { image_url: String },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ReasoningSummaryPart {
     SummaryText { text: String },
@@ -110,11 +111,14 @@ impl ResponseItem {
     }
 }
 
+/// How the summary that replaces a compacted history opens.
+pub const SUMMARY_PREFIX: &str = "<conversation_summary>";
+
 /// Openings of the user-role messages the engine writes itself.
-pub(crate) const SYNTHETIC_USER_PREFIXES: [&str; 3] = [
+const SYNTHETIC_USER_PREFIXES: [&str; 3] = [
     "<user_instructions>",
     "<environment_context>",
-    crate::compact::SUMMARY_PREFIX,
+    SUMMARY_PREFIX,
 ];
 
 #[cfg(test)]
