@@ -14,12 +14,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::auth::AuthManager;
+use crate::client::ModelTransport;
+use crate::client::user_agent::UserAgent;
 use crate::config::Config;
 use crate::conversation::CodexConversation;
 use crate::conversation::ConversationShared;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::model_client::ModelTransport;
 use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::EventMsg;
@@ -33,7 +34,6 @@ use crate::rollout::ConversationsPage;
 use crate::rollout::LoadedRollout;
 use crate::session;
 use crate::session::InitialHistory;
-use crate::user_agent::UserAgent;
 
 /// How long `archive` waits for a live conversation to shut down.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,7 +111,7 @@ impl ConversationManager {
         max_model_requests: usize,
     ) -> Result<Self> {
         let http = reqwest::Client::builder()
-            .user_agent(crate::user_agent::base_user_agent())
+            .user_agent(crate::client::user_agent::base_user_agent())
             .build()?;
         Ok(Self {
             conversations: Arc::new(RwLock::new(HashMap::new())),

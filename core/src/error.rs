@@ -38,12 +38,6 @@ pub enum CodexErr {
     #[error("model provider `{0}` not found: define [model_providers.{0}] in config.toml")]
     ProviderNotFound(String),
 
-    /// The provider's `env_key` names a variable that is not set.
-    #[error(
-        "environment variable `{var}` is not set; model provider `{provider}` reads its API key from it"
-    )]
-    EnvVarMissing { var: String, provider: String },
-
     /// No conversation with this id is loaded.
     #[error("no conversation with id {0}")]
     ConversationNotFound(ConversationId),
@@ -127,7 +121,7 @@ pub enum CodexErr {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
-    #[error("request to the model provider failed: {}", with_causes(.0))]
+    #[error("request to the model provider failed: {}", crate::net::with_causes(.0))]
     Http(#[from] reqwest::Error),
 
     #[error(transparent)]
@@ -168,17 +162,4 @@ impl CodexErr {
             _ => None,
         }
     }
-}
-
-/// reqwest's own message omits the cause ("error sending request"); the cause ("connection
-/// refused") is what a reader needs.
-pub(crate) fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -103,7 +103,9 @@ impl From<CodexErr> for ApiError {
             | CodexErr::InvalidOverride(_)
             | CodexErr::ProfileNotFound(_)
             | CodexErr::ProviderNotFound(_)
-            | CodexErr::EnvVarMissing { .. } => ApiError::InvalidRequest(err.to_string()),
+            | CodexErr::Auth(AuthError::EnvVarMissing { .. }) => {
+                ApiError::InvalidRequest(err.to_string())
+            }
             CodexErr::Rollout(
                 RolloutError::Empty { .. }
                 | RolloutError::MissingSessionMeta { .. }

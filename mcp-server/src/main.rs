@@ -28,7 +28,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use clap::Subcommand;
 use codex_core::ConfigOverride;
-use codex_core::sandbox::SandboxExecError;
+use codex_core::exec::sandbox::SandboxExecError;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::filter::Targets;
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
         } => sandbox_exec(&policy, cwd, command),
         Command::Mcp => {
             // Before any secret is read or any command runs: see `protect_server_process`.
-            codex_core::sandbox::protect_server_process()
+            codex_core::exec::sandbox::protect_server_process()
                 .context("making the server process non-dumpable")?;
             init_tracing();
             let oss = cli
@@ -147,7 +147,7 @@ fn main() -> anyhow::Result<()> {
 /// that a failure to set up the sandbox reads as a sandbox denial and a missing program does
 /// not.
 fn sandbox_exec(policy: &str, cwd: Option<PathBuf>, command: Vec<OsString>) -> ! {
-    let err = match codex_core::sandbox::run_sandbox_exec(policy, cwd, command) {
+    let err = match codex_core::exec::sandbox::run_sandbox_exec(policy, cwd, command) {
         Ok(code) => std::process::exit(code),
         Err(err) => err,
     };

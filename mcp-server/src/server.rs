@@ -8,7 +8,7 @@ use codex_core::AuthManager;
 use codex_core::ConfigOverride;
 use codex_core::ConversationManager;
 use codex_core::config::find_codex_home;
-use codex_core::sandbox::sandbox_unavailable_reason;
+use codex_core::exec::sandbox::sandbox_unavailable_reason;
 use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
 use rmcp::ServerHandler;

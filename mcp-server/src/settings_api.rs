@@ -4,11 +4,11 @@
 //! The engine reads and edits the file (`SavedConfig`, `config_edit`); this module maps its
 //! types to the wire, in one place.
 
-use codex_core::config_edit;
-use codex_core::config_edit::ConfigEditError;
-use codex_core::config_edit::ModelSelection;
-use codex_core::saved_config::SavedConfig;
-use codex_core::saved_config::SavedProfile as CoreProfile;
+use codex_core::config::edit;
+use codex_core::config::edit::ConfigEditError;
+use codex_core::config::edit::ModelSelection;
+use codex_core::config::saved::SavedConfig;
+use codex_core::config::saved::SavedProfile as CoreProfile;
 use codex_mcp_types::GetUserSavedConfigResponse;
 use codex_mcp_types::SandboxSettings;
 use codex_mcp_types::SavedProfile;
@@ -52,10 +52,9 @@ pub(crate) async fn dispatch(
         SettingsRequest::SetDefaultModel(params) => {
             let selection = model_selection(params)?;
             let codex_home = config.codex_home.clone();
-            let profile =
-                config_edit::profile_from_flags(config.profile.as_deref(), &config.overrides);
+            let profile = edit::profile_from_flags(config.profile.as_deref(), &config.overrides);
             tokio::task::spawn_blocking(move || {
-                config_edit::persist_model_selection(&codex_home, profile.as_deref(), &selection)
+                edit::persist_model_selection(&codex_home, profile.as_deref(), &selection)
             })
             .await
             .map_err(|err| ApiError::Internal(err.to_string()))??;

@@ -27,8 +27,6 @@ pub use crate::auth::id_token::IdTokenClaims;
 pub use crate::auth::storage::AUTH_JSON_FILE;
 pub use crate::auth::storage::AuthDotJson;
 pub use crate::auth::storage::TokenData;
-use crate::error::CodexErr;
-use crate::model_provider::ModelProviderInfo;
 use crate::protocol::AuthMode;
 
 const OPENAI_API_KEY_ENV_VAR: &str = "OPENAI_API_KEY";
@@ -121,6 +119,11 @@ impl Default for AuthSettings {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
+    /// The provider's `env_key` names a variable that is not set.
+    #[error(
+        "environment variable `{var}` is not set; model provider `{provider}` reads its API key from it"
+    )]
+    EnvVarMissing { var: String, provider: String },
     /// The refresh token is dead (expired, reused or revoked): only a new login helps.
     #[error(
         "your ChatGPT login is no longer valid ({0}); please log in again (loginChatGpt) or use an API key"
@@ -142,6 +145,17 @@ pub enum AuthError {
     /// The browser login could not start or did not finish.
     #[error("ChatGPT login failed: {0}")]
     Login(String),
+}
+
+/// What [`AuthManager::request_auth`] needs to know of a model provider.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProviderAuth<'a> {
+    /// The provider's id in config.toml, for error messages.
+    pub(crate) id: &'a str,
+    /// The variable its API key is read from, if it names one.
+    pub(crate) env_key: Option<&'a str>,
+    /// Whether it takes this manager's OpenAI credentials.
+    pub(crate) requires_openai_auth: bool,
 }
 
 /// What one model request authenticates with.
@@ -177,7 +191,7 @@ impl AuthManager {
     /// Loads auth.json (or, without one, `OPENAI_API_KEY`) once and shares the result.
     pub fn shared(codex_home: &Path, settings: AuthSettings) -> Arc<Self> {
         let http = reqwest::Client::builder()
-            .user_agent(crate::user_agent::base_user_agent())
+            .user_agent(crate::client::user_agent::base_user_agent())
             .build()
             .unwrap_or_else(|err| {
                 tracing::warn!("default HTTP client settings for auth requests: {err}");
@@ -247,10 +261,9 @@ impl AuthManager {
     /// none gets no `Authorization` header (a local server, say).
     pub(crate) async fn request_auth(
         &self,
-        provider_id: &str,
-        provider: &ModelProviderInfo,
-    ) -> Result<Option<RequestAuth>, CodexErr> {
-        if let Some(var) = &provider.env_key {
+        provider: ProviderAuth<'_>,
+    ) -> Result<Option<RequestAuth>, AuthError> {
+        if let Some(var) = provider.env_key {
             if let Ok(value) = std::env::var(var)
                 && !value.trim().is_empty()
             {
@@ -261,9 +274,9 @@ impl AuthManager {
                 }));
             }
             if !provider.requires_openai_auth || self.auth().is_none() {
-                return Err(CodexErr::EnvVarMissing {
-                    var: var.clone(),
-                    provider: provider_id.to_string(),
+                return Err(AuthError::EnvVarMissing {
+                    var: var.to_string(),
+                    provider: provider.id.to_string(),
                 });
             }
         }
@@ -279,7 +292,7 @@ impl AuthManager {
                 .await
             {
                 Ok(()) => auth = self.auth(),
-                Err(err @ AuthError::LoginRequired(_)) => return Err(err.into()),
+                Err(err @ AuthError::LoginRequired(_)) => return Err(err),
                 // The old token may still work; a 401 would bring us back here.
                 Err(err) => tracing::warn!("proactive token refresh failed: {err}"),
             }

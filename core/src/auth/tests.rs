@@ -35,15 +35,16 @@ fn chatgpt_auth_json(access: &str, last_refresh: DateTime<Utc>) -> AuthDotJson {
     }
 }
 
-fn openai_provider() -> ModelProviderInfo {
-    ModelProviderInfo {
-        requires_openai_auth: true,
-        ..Default::default()
+fn provider<'a>(id: &'a str, env_key: Option<&'a str>, openai: bool) -> ProviderAuth<'a> {
+    ProviderAuth {
+        id,
+        env_key,
+        requires_openai_auth: openai,
     }
 }
 
 async fn token(auth: &AuthManager) -> Option<String> {
-    auth.request_auth("openai", &openai_provider())
+    auth.request_auth(provider("openai", None, true))
         .await
         .unwrap()
         .map(|auth| auth.token.expose().to_string())
@@ -59,23 +60,17 @@ async fn auth_json_key_is_used_for_openai_providers_only() {
     .unwrap();
     let auth = AuthManager::shared(home.path(), AuthSettings::default());
     assert_eq!(token(&auth).await.as_deref(), Some("sk-file"));
-    let local = ModelProviderInfo::default();
-    assert!(auth.request_auth("local", &local).await.unwrap().is_none());
+    let local = provider("local", None, false);
+    assert!(auth.request_auth(local).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn missing_env_key_is_an_error_naming_the_variable() {
     let home = TempDir::new().unwrap();
     let auth = AuthManager::shared(home.path(), AuthSettings::default());
-    let provider = ModelProviderInfo {
-        env_key: Some("CODEX_TEST_SURELY_UNSET_VAR".into()),
-        ..Default::default()
-    };
+    let mock = provider("mock", Some("CODEX_TEST_SURELY_UNSET_VAR"), false);
     assert_eq!(
-        auth.request_auth("mock", &provider)
-            .await
-            .unwrap_err()
-            .to_string(),
+        auth.request_auth(mock).await.unwrap_err().to_string(),
         "environment variable `CODEX_TEST_SURELY_UNSET_VAR` is not set; model provider `mock` reads its API key from it"
     );
 }
@@ -243,7 +238,7 @@ async fn tokens_older_than_28_days_are_refreshed_before_use() {
     // Fresh now: the next request does not refresh again (the mock expects one call).
     assert_eq!(token(&auth).await.as_deref(), Some("access-new"));
     let request = auth
-        .request_auth("openai", &openai_provider())
+        .request_auth(provider("openai", None, true))
         .await
         .unwrap()
         .unwrap();

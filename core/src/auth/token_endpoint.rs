@@ -8,8 +8,8 @@ use serde_json::json;
 
 use super::AuthError;
 use super::Secret;
-use crate::error::with_causes;
-use crate::model_client::backoff;
+use crate::net::backoff;
+use crate::net::with_causes;
 
 /// Refresh attempts for transient failures (network, 429, 5xx) before giving up.
 const REFRESH_ATTEMPTS: u64 = 3;

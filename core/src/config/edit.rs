@@ -20,7 +20,7 @@ use toml_edit::visit::Visit;
 use toml_edit::visit_mut::VisitMut;
 
 use crate::config::CONFIG_TOML_FILE;
-use crate::config_override::ConfigOverride;
+use crate::config::overrides::ConfigOverride;
 use crate::protocol::ReasoningEffort;
 
 /// Serialises read-modify-write cycles within this process, so two edits at once cannot

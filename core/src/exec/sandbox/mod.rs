@@ -25,7 +25,6 @@ use std::sync::OnceLock;
 
 pub(crate) use denial::is_likely_sandbox_denied;
 
-use crate::config::Config;
 use crate::protocol::SandboxPolicy;
 
 /// The hidden subcommand of the `codex` binary that runs a command inside the sandbox.
@@ -40,14 +39,11 @@ pub(crate) enum SandboxType {
     LinuxLandlock,
 }
 
-/// The sandbox commands of a conversation with `config` run in, if this machine has one.
-/// Without the helper binary (a library user that never set `codex_linux_sandbox_exe`) there is
-/// nothing to run commands through, so there is no sandbox either.
-pub(crate) fn platform_sandbox(config: &Config) -> Option<SandboxType> {
-    platform_sandbox_for(
-        config.codex_linux_sandbox_exe.as_deref(),
-        sandbox_unavailable_reason(),
-    )
+/// The sandbox commands run in through `helper` (`codex_linux_sandbox_exe`), if this machine
+/// has one. Without the helper binary (a library user that never set it) there is nothing to
+/// run commands through, so there is no sandbox either.
+pub(crate) fn platform_sandbox(helper: Option<&Path>) -> Option<SandboxType> {
+    platform_sandbox_for(helper, sandbox_unavailable_reason())
 }
 
 fn platform_sandbox_for(helper: Option<&Path>, unavailable: Option<&str>) -> Option<SandboxType> {

@@ -6,6 +6,12 @@
 //! `config` map after them, so the call wins), then the selected profile, then config.toml,
 //! then built-in defaults.
 
+pub mod edit;
+pub mod overrides;
+pub(crate) mod project_doc;
+pub mod providers;
+pub mod saved;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
@@ -17,14 +23,13 @@ use toml::Value;
 use crate::auth::AuthSettings;
 use crate::auth::DEFAULT_AUTH_ISSUER;
 use crate::auth::DEFAULT_CLIENT_ID;
-use crate::config_override::ConfigOverride;
+use crate::config::overrides::ConfigOverride;
+use crate::config::providers::ModelProviderInfo;
+use crate::config::providers::OPENAI_PROVIDER_ID;
+use crate::config::providers::built_in_model_providers;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::exec_env::ShellEnvironmentPolicy;
-use crate::model_provider::ModelProviderInfo;
-use crate::model_provider::OPENAI_PROVIDER_ID;
-use crate::model_provider::built_in_model_providers;
-use crate::project_doc;
+use crate::exec::env::ShellEnvironmentPolicy;
 use crate::protocol::AskForApproval;
 use crate::protocol::AuthMode;
 use crate::protocol::ReasoningEffort;
@@ -445,7 +450,7 @@ mod tests {
     use tempfile::TempDir;
 
     use super::*;
-    use crate::model_provider::WireApi;
+    use crate::config::providers::WireApi;
 
     const FILE: &str = r#"
 model = "file-model"

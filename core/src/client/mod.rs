@@ -3,6 +3,11 @@
 //! It knows the provider (URL, headers, credentials) and the wire API; the agent loop sees
 //! only [`ResponseEvent`]s.
 
+pub(crate) mod chat_completions;
+pub(crate) mod responses;
+pub(crate) mod sse;
+pub(crate) mod user_agent;
+
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,27 +15,24 @@ use std::time::Duration;
 use futures::Stream;
 use futures::StreamExt;
 use hyper::body::Bytes;
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 
 use crate::auth::AuthManager;
+use crate::auth::ProviderAuth;
 use crate::auth::RequestAuth;
-use crate::chat_completions;
-use crate::chat_completions::ChatAggregator;
+use crate::client::chat_completions::ChatAggregator;
+use crate::client::user_agent::UserAgent;
 use crate::config::Config;
+use crate::config::providers::ModelProviderInfo;
+use crate::config::providers::WireApi;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::model_provider::WireApi;
 use crate::protocol::ConversationId;
 use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
-use crate::responses_api;
-use crate::sse;
-use crate::user_agent::UserAgent;
 
 /// First retry delay; doubled for each further attempt.
-const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// A `Retry-After` beyond this is not worth waiting for inside one tool call.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -94,7 +96,7 @@ impl ModelClient {
         let (path, body) = match provider.wire_api {
             WireApi::Responses => (
                 "/responses",
-                responses_api::request_body(config, prompt, &self.conversation_id)?,
+                responses::request_body(config, prompt, &self.conversation_id)?,
             ),
             WireApi::Chat => (
                 "/chat/completions",
@@ -109,7 +111,7 @@ impl ModelClient {
             .map_err(|_| CodexErr::Stream("the model client is shutting down".to_string()))?;
         let auth = &self.transport.auth;
         let credentials = auth
-            .request_auth(&config.model_provider_id, provider)
+            .request_auth(provider_auth(&config.model_provider_id, provider))
             .await?;
         let response = self.send(config, path, &body, credentials.as_ref()).await?;
         let response = match credentials {
@@ -117,7 +119,7 @@ impl ModelClient {
                 tracing::info!("the provider refused the ChatGPT token; refreshing it");
                 auth.refresh_after_unauthorized(&rejected.token).await?;
                 let renewed = auth
-                    .request_auth(&config.model_provider_id, provider)
+                    .request_auth(provider_auth(&config.model_provider_id, provider))
                     .await?;
                 self.send(config, path, &body, renewed.as_ref()).await?
             }
@@ -212,6 +214,14 @@ async fn error_body(mut response: reqwest::Response, limit: Duration) -> String 
 }
 
 /// `<chatgpt_base_url>/codex<path>`: where the Codex backend serves ChatGPT accounts.
+fn provider_auth<'a>(id: &'a str, provider: &'a ModelProviderInfo) -> ProviderAuth<'a> {
+    ProviderAuth {
+        id,
+        env_key: provider.env_key.as_deref(),
+        requires_openai_auth: provider.requires_openai_auth,
+    }
+}
+
 fn chatgpt_url(chatgpt_base_url: &str, path: &str) -> String {
     format!("{}/codex{path}", chatgpt_base_url.trim_end_matches('/'))
 }
@@ -251,16 +261,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse()
         .ok()?;
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
-}
-
-/// 200 ms × 2^(attempt-1), with ±10 % jitter so that concurrent turns do not retry in step.
-pub(crate) fn backoff(attempt: u64) -> Duration {
-    let exponent = u32::try_from(attempt.saturating_sub(1))
-        .unwrap_or(u32::MAX)
-        .min(16);
-    let base = INITIAL_BACKOFF.saturating_mul(2u32.saturating_pow(exponent));
-    let jitter = rand::rng().random_range(0.9..1.1);
-    base.mul_f64(jitter)
 }
 
 type SseStream = Pin<Box<dyn Stream<Item = std::result::Result<sse::Event, sse::Error>> + Send>>;
@@ -332,7 +332,7 @@ impl ResponseStream {
             };
             match (&mut self.decoder, sse) {
                 (Decoder::Responses { completed }, Some(sse)) => {
-                    match responses_api::parse_event(&sse.data) {
+                    match responses::parse_event(&sse.data) {
                         Ok(Some(event)) => {
                             *completed = matches!(event, ResponseEvent::Completed { .. });
                             return Some(Ok(event));
@@ -369,17 +369,6 @@ impl ResponseStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_with_jitter() {
-        for (attempt, nominal) in [(1, 200.0), (2, 400.0), (3, 800.0)] {
-            let ms = backoff(attempt).as_secs_f64() * 1000.0;
-            assert!(
-                ms >= nominal * 0.9 && ms <= nominal * 1.1,
-                "{attempt}: {ms}"
-            );
-        }
-    }
 
     #[test]
     fn status_errors_keep_the_provider_message_and_classify() {

@@ -3,9 +3,13 @@
 //! unconfined: a "read-only" program can still run code or config planted in the workspace
 //! (a `build.rs`, a git `core.fsmonitor`), so only the user's approval lifts the sandbox.
 
+pub(crate) mod command;
+pub mod parse_command;
+pub(crate) mod patch;
+
+use crate::exec::sandbox::SandboxType;
 use crate::protocol::AskForApproval;
 use crate::protocol::SandboxPolicy;
-use crate::sandbox::SandboxType;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum SafetyCheck {

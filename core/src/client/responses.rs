@@ -3,11 +3,11 @@
 use serde::Deserialize;
 use serde::Serialize;
 
+use crate::client::Prompt;
+use crate::client::ResponseEvent;
 use crate::config::Config;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::model_client::Prompt;
-use crate::model_client::ResponseEvent;
 use crate::protocol::ConversationId;
 use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;

@@ -8,16 +8,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::apply_patch::extract_patch_from_shell;
-use crate::apply_patch_tool::apply_patch;
-use crate::command_safety::is_known_safe_command;
 use crate::config::Config;
 use crate::exec;
 use crate::exec::ExecError;
 use crate::exec::ExecOutput;
 use crate::exec::ExecParams;
-use crate::exec_env::CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR;
-use crate::exec_env::create_env;
-use crate::parse_command::parse_command;
+use crate::exec::env::CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR;
+use crate::exec::env::create_env;
+use crate::exec::sandbox::SandboxType;
+use crate::exec::sandbox::is_likely_sandbox_denied;
+use crate::exec::sandbox::platform_sandbox;
+use crate::exec::sandbox::sandboxed_command;
 use crate::protocol::AskForApproval;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecCommandBeginEvent;
@@ -28,12 +29,11 @@ use crate::protocol::SandboxPolicy;
 use crate::safety::CommandAssessment;
 use crate::safety::SafetyCheck;
 use crate::safety::assess_command_safety;
-use crate::sandbox::SandboxType;
-use crate::sandbox::is_likely_sandbox_denied;
-use crate::sandbox::platform_sandbox;
-use crate::sandbox::sandboxed_command;
+use crate::safety::command::is_known_safe_command;
+use crate::safety::parse_command::parse_command;
 use crate::session::TurnContext;
-use crate::tool_router::ToolOutput;
+use crate::tools::ToolOutput;
+use crate::tools::apply_patch::apply_patch;
 
 pub(crate) const SHELL_TOOL_NAME: &str = "shell";
 
@@ -119,7 +119,7 @@ pub(crate) async fn handle_shell_call(
     let check = assess_command_safety(&CommandAssessment {
         approval_policy: config.approval_policy,
         sandbox_policy: &config.sandbox_policy,
-        platform_sandbox: platform_sandbox(config),
+        platform_sandbox: platform_sandbox(config.codex_linux_sandbox_exe.as_deref()),
         known_safe: is_known_safe_command(&params.command),
         approved_for_session: turn.is_approved_for_session(&params.command),
         with_escalated_permissions: escalated,

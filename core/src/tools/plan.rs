@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::protocol::EventMsg;
 use crate::protocol::UpdatePlanArgs;
 use crate::session::TurnContext;
-use crate::tool_router::ToolOutput;
+use crate::tools::ToolOutput;
 
 pub(crate) const PLAN_TOOL_NAME: &str = "update_plan";
 

@@ -11,15 +11,15 @@ use serde_json::json;
 use crate::apply_patch::VerifiedPatch;
 use crate::apply_patch::parse_patch;
 use crate::apply_patch::verify_patch;
-use crate::patch_safety::PatchSafety;
-use crate::patch_safety::assess_patch_safety;
 use crate::protocol::EventMsg;
 use crate::protocol::FileChange;
 use crate::protocol::PatchApplyBeginEvent;
 use crate::protocol::PatchApplyEndEvent;
 use crate::protocol::ReviewDecision;
+use crate::safety::patch::PatchSafety;
+use crate::safety::patch::assess_patch_safety;
 use crate::session::TurnContext;
-use crate::tool_router::ToolOutput;
+use crate::tools::ToolOutput;
 
 pub(crate) const APPLY_PATCH_TOOL_NAME: &str = "apply_patch";
 pub(crate) const PATCH_REJECTED_BY_USER: &str = "patch rejected by user";

@@ -11,10 +11,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::json;
 
+use crate::client::Prompt;
+use crate::client::ResponseEvent;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::model_client::Prompt;
-use crate::model_client::ResponseEvent;
 use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
 

@@ -1,5 +1,7 @@
 //! A handle to one conversation: the queue pair of its session task.
 
+pub(crate) mod turn_lock;
+
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,15 +16,14 @@ use tokio::sync::MutexGuard;
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::conversation::turn_lock::Acquired;
+use crate::conversation::turn_lock::TurnLock;
 use crate::error::CodexErr;
 use crate::error::Result;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
 use crate::protocol::Op;
 use crate::protocol::Submission;
-use crate::turn_lock;
-use crate::turn_lock::Acquired;
-use crate::turn_lock::TurnLock;
 
 /// `ConversationShared::rollout_len` before the length is known.
 const UNKNOWN_LEN: u64 = u64::MAX;

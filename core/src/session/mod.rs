@@ -9,6 +9,9 @@
 //! happen, and a flush before a turn's end is announced, so a client that saw the result can
 //! rely on the file.
 
+mod compaction;
+mod environment_context;
+
 use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::collections::HashSet;
@@ -23,21 +26,16 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::compact::SUMMARIZATION_PROMPT;
-use crate::compact::compacted_history;
+use crate::client::ModelClient;
+use crate::client::ModelTransport;
+use crate::client::Prompt;
+use crate::client::ResponseEvent;
 use crate::config::Config;
 use crate::conversation::ConversationShared;
 use crate::conversation::lock;
-use crate::environment_context::environment_context;
-use crate::environment_context::user_shell_name;
 use crate::error::CodexErr;
 use crate::error::Result;
-use crate::model_client::ModelClient;
-use crate::model_client::ModelTransport;
-use crate::model_client::Prompt;
-use crate::model_client::ResponseEvent;
-use crate::model_client::backoff;
-use crate::parse_command::parse_command;
+use crate::net::backoff;
 use crate::protocol::AgentMessageDeltaEvent;
 use crate::protocol::AgentMessageEvent;
 use crate::protocol::AgentReasoningDeltaEvent;
@@ -80,9 +78,14 @@ use crate::rollout::TurnContextItem;
 use crate::rollout::collect_git_info;
 use crate::rollout::is_persisted_event;
 use crate::rollout::utc_timestamp;
-use crate::tool_router::ToolOutput;
-use crate::tool_router::ToolRouter;
-use crate::turn_diff::TurnDiffTracker;
+use crate::safety::parse_command::parse_command;
+use crate::session::compaction::SUMMARIZATION_PROMPT;
+use crate::session::compaction::compacted_history;
+use crate::session::environment_context::environment_context;
+use crate::session::environment_context::user_shell_name;
+use crate::tools::ToolOutput;
+use crate::tools::ToolRouter;
+use crate::tools::turn_diff::TurnDiffTracker;
 
 /// Submissions waiting for the session task. Small: a client submits one turn at a time and
 /// then reads events; a full queue makes `submit` wait, which is the back-pressure we want.
@@ -305,7 +308,7 @@ pub(crate) async fn spawn(
     );
     let rollout_len = match loaded_len {
         Some(len) => Some(len),
-        None => crate::turn_lock::rollout_len(rollout_path.clone()).await,
+        None => crate::conversation::turn_lock::rollout_len(rollout_path.clone()).await,
     };
     session.shared.set_rollout_len(rollout_len);
     let state = SessionState {
@@ -630,7 +633,8 @@ async fn run_task(
         }),
         (_, terminal) => terminal,
     };
-    let rollout_len = crate::turn_lock::rollout_len(session.rollout.path().to_path_buf()).await;
+    let rollout_len =
+        crate::conversation::turn_lock::rollout_len(session.rollout.path().to_path_buf()).await;
     session.shared.finish_turn(rollout_len);
     session.emit(&sub_id, terminal);
     state
@@ -1056,7 +1060,7 @@ impl TurnContext<'_> {
             return;
         }
         let originals =
-            tokio::task::spawn_blocking(move || crate::turn_diff::read_originals(unseen))
+            tokio::task::spawn_blocking(move || crate::tools::turn_diff::read_originals(unseen))
                 .await
                 .unwrap_or_default();
         lock(&self.diff).insert_originals(originals);

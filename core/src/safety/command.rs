@@ -8,7 +8,7 @@
 //! `build.rs` and proc macros, and every `git` subcommand reads the repository's config, which
 //! can name programs to run (`core.fsmonitor`, `diff.external`, textconv drivers, pagers).
 
-use crate::parse_command::shell_script;
+use crate::safety::parse_command::shell_script;
 
 /// Programs that only read, whatever arguments they are given.
 const ALWAYS_SAFE_PROGRAMS: &[&str] = &[

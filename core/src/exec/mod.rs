@@ -1,6 +1,9 @@
 //! Running one command: a child in its own process group, output captured within fixed
 //! memory, a timeout, and nothing left running afterwards.
 
+pub mod env;
+pub mod sandbox;
+
 use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::path::PathBuf;

@@ -3,19 +3,24 @@
 //! Calls the engine cannot serve are answered, never dropped: the Responses API rejects a
 //! history with a call that has no output, and the model can correct itself from the answer.
 
+pub(crate) mod apply_patch;
+pub(crate) mod plan;
+pub(crate) mod shell;
+pub(crate) mod turn_diff;
+
 use std::sync::LazyLock;
 
-use crate::apply_patch_tool::APPLY_PATCH_TOOL_NAME;
-use crate::apply_patch_tool::apply_patch;
-use crate::apply_patch_tool::apply_patch_tool_spec;
-use crate::apply_patch_tool::handle_apply_patch_call;
-use crate::plan_tool::PLAN_TOOL_NAME;
-use crate::plan_tool::handle_update_plan;
-use crate::plan_tool::plan_tool_spec;
 use crate::session::TurnContext;
-use crate::shell::SHELL_TOOL_NAME;
-use crate::shell::handle_shell_call;
-use crate::shell::shell_tool_spec;
+use crate::tools::apply_patch::APPLY_PATCH_TOOL_NAME;
+use crate::tools::apply_patch::apply_patch;
+use crate::tools::apply_patch::apply_patch_tool_spec;
+use crate::tools::apply_patch::handle_apply_patch_call;
+use crate::tools::plan::PLAN_TOOL_NAME;
+use crate::tools::plan::handle_update_plan;
+use crate::tools::plan::plan_tool_spec;
+use crate::tools::shell::SHELL_TOOL_NAME;
+use crate::tools::shell::handle_shell_call;
+use crate::tools::shell::shell_tool_spec;
 
 /// What a tool call gives back to the model.
 pub(crate) struct ToolOutput {
