@@ -1,18 +1,16 @@
 //! The `codex` binary. `codex mcp` serves coding-agent conversations to an MCP host over stdio.
 #![deny(clippy::print_stdout)]
 
-mod account_api;
+mod api;
 mod approval;
 mod ask_host;
 mod codex_tool_config;
 mod codex_tool_runner;
-mod conversation_api;
 mod delta_coalescing;
 mod request_ids;
 mod request_state;
 mod running_turns;
 mod server;
-mod settings_api;
 mod stdio_transport;
 mod task_store;
 mod tool_definitions;

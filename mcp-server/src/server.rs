@@ -41,13 +41,13 @@ use rmcp::service::ServerInitializeError;
 use tokio::signal::unix::SignalKind;
 use tokio::signal::unix::signal;
 
+use crate::api::ConversationApi;
 use crate::ask_host::HostChannel;
 use crate::ask_host::is_modern;
 use crate::ask_host::lift_codex_fields;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::TurnHost;
-use crate::conversation_api::ConversationApi;
 use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;

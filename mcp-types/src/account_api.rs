@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::conversation_api::ConversationParamsError;
-use crate::conversation_api::decode;
+use crate::params::ConversationParamsError;
+use crate::params::decode;
 
 pub const GET_AUTH_STATUS: &str = "getAuthStatus";
 pub const LOGIN_API_KEY: &str = "loginApiKey";

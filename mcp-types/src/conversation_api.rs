@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Map;
 use serde_json::Value;
 
@@ -22,9 +21,7 @@ use codex_protocol::ReasoningSummary;
 use codex_protocol::SandboxMode;
 use codex_protocol::TurnAbortReason;
 
-use crate::account_api::AccountRequest;
 use crate::sandbox_policy_by_mode::SandboxPolicyByMode;
-use crate::settings_api::SettingsRequest;
 
 /// Starts a conversation.
 pub const NEW_CONVERSATION: &str = "newConversation";
@@ -52,17 +49,6 @@ pub const DEFAULT_LIST_PAGE_SIZE: usize = 25;
 
 /// Method prefix of listener notifications; the event type follows it.
 pub const CONVERSATION_EVENT_METHOD_PREFIX: &str = "codex/event/";
-
-/// JSON-RPC error code for requests naming an unknown conversation or subscription, or a bad
-/// rollout path, and for requests the conversation's state refuses (a busy thread, no turn to
-/// interrupt).
-pub const INVALID_REQUEST: i64 = -32600;
-/// JSON-RPC error code for a method this server does not have.
-pub const METHOD_NOT_FOUND: i64 = -32601;
-/// JSON-RPC error code for params that do not fit the method; the message names the field.
-pub const INVALID_PARAMS: i64 = -32602;
-/// JSON-RPC error code for failures on the server's side (config, disk, engine).
-pub const INTERNAL_ERROR: i64 = -32603;
 
 /// Params of `newConversation`; also the `overrides` of resume and fork.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -328,157 +314,15 @@ pub struct ConversationEventNotificationParams<'a> {
     pub conversation_id: &'a str,
 }
 
-/// A request to one of the custom JSON-RPC methods, its params decoded: the conversation API's,
-/// or another API's that shares its routing.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConversationRequest {
-    /// `newConversation`.
-    NewConversation(NewConversationParams),
-    /// `sendUserMessage`.
-    SendUserMessage(SendUserMessageParams),
-    /// `sendUserTurn`.
-    SendUserTurn(SendUserTurnParams),
-    /// `interruptConversation`.
-    InterruptConversation(InterruptConversationParams),
-    /// `addConversationListener`.
-    AddConversationListener(AddConversationListenerParams),
-    /// `removeConversationListener`.
-    RemoveConversationListener(RemoveConversationListenerParams),
-    /// `listConversations`.
-    ListConversations(ListConversationsParams),
-    /// `resumeConversation`.
-    ResumeConversation(ResumeConversationParams),
-    /// `forkConversation`.
-    ForkConversation(ForkConversationParams),
-    /// `archiveConversation`.
-    ArchiveConversation(ArchiveConversationParams),
-    /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
-    Settings(SettingsRequest),
-    /// `getAuthStatus`, `loginApiKey`, ... (see [`crate::account_api`]).
-    Account(AccountRequest),
-}
-
-impl ConversationRequest {
-    /// Decodes a request of this API.
-    ///
-    /// `Ok(None)` means the method is not one of ours, so the caller can try the MCP methods or
-    /// answer "method not found". Absent (or `null`) params count as `{}`, which lets
-    /// `listConversations` be called bare while a missing required field still gets named.
-    pub fn parse(
-        method: &str,
-        params: Option<Value>,
-    ) -> Result<Option<ConversationRequest>, ConversationParamsError> {
-        let params = match params {
-            None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(params) => params,
-        };
-        let request = match method {
-            NEW_CONVERSATION => Self::NewConversation(decode(NEW_CONVERSATION, params)?),
-            SEND_USER_MESSAGE => Self::SendUserMessage(decode(SEND_USER_MESSAGE, params)?),
-            SEND_USER_TURN => Self::SendUserTurn(decode(SEND_USER_TURN, params)?),
-            INTERRUPT_CONVERSATION => {
-                Self::InterruptConversation(decode(INTERRUPT_CONVERSATION, params)?)
-            }
-            ADD_CONVERSATION_LISTENER => {
-                Self::AddConversationListener(decode(ADD_CONVERSATION_LISTENER, params)?)
-            }
-            REMOVE_CONVERSATION_LISTENER => {
-                Self::RemoveConversationListener(decode(REMOVE_CONVERSATION_LISTENER, params)?)
-            }
-            LIST_CONVERSATIONS => Self::ListConversations(decode(LIST_CONVERSATIONS, params)?),
-            RESUME_CONVERSATION => Self::ResumeConversation(decode(RESUME_CONVERSATION, params)?),
-            FORK_CONVERSATION => Self::ForkConversation(decode(FORK_CONVERSATION, params)?),
-            ARCHIVE_CONVERSATION => {
-                Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
-            }
-            _ if AccountRequest::is_account_method(method) => {
-                return Ok(AccountRequest::parse(method, Some(params))?.map(Self::Account));
-            }
-            _ => return Ok(SettingsRequest::parse(method, Some(params))?.map(Self::Settings)),
-        };
-        Ok(Some(request))
-    }
-
-    /// The JSON-RPC method this request came as.
-    pub fn method(&self) -> &'static str {
-        match self {
-            Self::NewConversation(_) => NEW_CONVERSATION,
-            Self::SendUserMessage(_) => SEND_USER_MESSAGE,
-            Self::SendUserTurn(_) => SEND_USER_TURN,
-            Self::InterruptConversation(_) => INTERRUPT_CONVERSATION,
-            Self::AddConversationListener(_) => ADD_CONVERSATION_LISTENER,
-            Self::RemoveConversationListener(_) => REMOVE_CONVERSATION_LISTENER,
-            Self::ListConversations(_) => LIST_CONVERSATIONS,
-            Self::ResumeConversation(_) => RESUME_CONVERSATION,
-            Self::ForkConversation(_) => FORK_CONVERSATION,
-            Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
-            Self::Settings(request) => request.method(),
-            Self::Account(request) => request.method(),
-        }
-    }
-}
-
-/// Params that do not fit their method; answer with [`INVALID_PARAMS`] and this as the message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid params for {method}: {}", located(.path.as_deref(), .reason))]
-pub struct ConversationParamsError {
-    /// The method whose params were rejected.
-    pub method: &'static str,
-    /// Where in the params the problem is, e.g. `items[0].type`; `None` for the params object
-    /// itself (a missing top-level field, or params that are not an object).
-    pub path: Option<String>,
-    /// What is wrong there, as serde words it.
-    pub reason: String,
-}
-
-impl ConversationParamsError {
-    /// The JSON-RPC error code to answer with.
-    pub fn code(&self) -> i64 {
-        INVALID_PARAMS
-    }
-}
-
-fn located(path: Option<&str>, reason: &str) -> String {
-    match path {
-        Some(path) => format!("`{path}`: {reason}"),
-        None => reason.to_string(),
-    }
-}
-
-pub(crate) fn decode<T: DeserializeOwned>(
-    method: &'static str,
-    params: Value,
-) -> Result<T, ConversationParamsError> {
-    serde_path_to_error::deserialize(params).map_err(|err| {
-        // An empty path prints as ".", which tells a host nothing; the reason names the field.
-        let path = (err.path().iter().next().is_some()).then(|| err.path().to_string());
-        ConversationParamsError {
-            method,
-            path,
-            reason: err.into_inner().to_string(),
-        }
-    })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
-    use std::fmt::Debug;
-
     use pretty_assertions::assert_eq;
     use serde_json::json;
 
     use codex_protocol::SandboxPolicy;
 
     use super::*;
-
-    /// Pins the wire both ways: `value` serializes to exactly `wire`, and `wire` reads back as it.
-    pub(crate) fn assert_wire<T>(value: &T, wire: Value)
-    where
-        T: Serialize + DeserializeOwned + PartialEq + Debug,
-    {
-        assert_eq!(serde_json::to_value(value).unwrap(), wire);
-        assert_eq!(&serde_json::from_value::<T>(wire).unwrap(), value);
-    }
+    use crate::params::assert_wire;
 
     #[test]
     fn input_items_are_adjacently_tagged() {
@@ -639,115 +483,6 @@ pub(crate) mod tests {
                 "msg": {"type": "task_complete", "last_agent_message": "Done."},
                 "conversationId": "c1"
             })
-        );
-    }
-
-    #[test]
-    fn parse_reads_a_send_user_turn() {
-        let request = ConversationRequest::parse(
-            SEND_USER_TURN,
-            Some(json!({
-                "conversationId": "c1",
-                "items": [{"type": "text", "data": {"text": "go"}}],
-                "cwd": "/work",
-                "approvalPolicy": "on-request",
-                "sandboxPolicy": {"mode": "workspace-write", "network_access": true},
-                "model": "gpt-5.2",
-                "effort": "high",
-                "summary": "concise",
-                "someFutureField": 1
-            })),
-        )
-        .unwrap();
-        assert_eq!(
-            request,
-            Some(ConversationRequest::SendUserTurn(SendUserTurnParams {
-                conversation_id: "c1".into(),
-                items: vec![InputItem::Text { text: "go".into() }],
-                cwd: PathBuf::from("/work"),
-                approval_policy: AskForApproval::OnRequest,
-                sandbox_policy: SandboxPolicyByMode(SandboxPolicy::WorkspaceWrite {
-                    writable_roots: Vec::new(),
-                    network_access: true,
-                    exclude_tmpdir_env_var: false,
-                    exclude_slash_tmp: false,
-                }),
-                model: "gpt-5.2".into(),
-                effort: Some(ReasoningEffort::High),
-                summary: Some(ReasoningSummary::Concise),
-            }))
-        );
-        assert_eq!(request.map(|r| r.method()), Some(SEND_USER_TURN));
-    }
-
-    #[test]
-    fn parse_leaves_unknown_methods_to_the_caller() {
-        assert_eq!(
-            ConversationRequest::parse("tools/call", Some(json!({"name": "codex"}))),
-            Ok(None)
-        );
-        assert_eq!(ConversationRequest::parse("getUserAgentX", None), Ok(None));
-        assert_eq!(
-            ConversationRequest::parse(
-                crate::settings_api::SET_DEFAULT_MODEL,
-                Some(json!({"model": "m"}))
-            ),
-            Ok(Some(ConversationRequest::Settings(
-                SettingsRequest::SetDefaultModel(crate::SetDefaultModelParams {
-                    model: Some("m".into()),
-                    reasoning_effort: None,
-                })
-            )))
-        );
-    }
-
-    #[test]
-    fn parse_names_the_offending_field() {
-        let err = ConversationRequest::parse(
-            SEND_USER_MESSAGE,
-            Some(json!({"conversationId": "c1", "items": [{"type": "video", "data": {}}]})),
-        )
-        .unwrap_err();
-        assert_eq!(err.path.as_deref(), Some("items[0].type"));
-        assert_eq!(err.code(), INVALID_PARAMS);
-        let message = err.to_string();
-        assert!(
-            message.starts_with(
-                "invalid params for sendUserMessage: `items[0].type`: unknown variant `video`"
-            ),
-            "{message}"
-        );
-
-        let err = ConversationRequest::parse(SEND_USER_MESSAGE, None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid params for sendUserMessage: missing field `conversationId`"
-        );
-
-        let err = ConversationRequest::parse(
-            FORK_CONVERSATION,
-            Some(json!({"conversationId": "c1", "dropLastMessages": -1})),
-        )
-        .unwrap_err();
-        assert_eq!(err.path.as_deref(), Some("dropLastMessages"));
-    }
-
-    #[test]
-    fn list_conversations_without_params_uses_defaults() {
-        let request = ConversationRequest::parse(LIST_CONVERSATIONS, None).unwrap();
-        assert_eq!(
-            request,
-            Some(ConversationRequest::ListConversations(
-                ListConversationsParams::default()
-            ))
-        );
-        assert_eq!(
-            ListConversationsParams::default().page_size(),
-            DEFAULT_LIST_PAGE_SIZE
-        );
-        assert_eq!(
-            ConversationRequest::parse(LIST_CONVERSATIONS, Some(Value::Null)).unwrap(),
-            request
         );
     }
 }

@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
 
-use crate::conversation_api::ConversationParamsError;
-use crate::conversation_api::decode;
+use crate::params::ConversationParamsError;
+use crate::params::decode;
 
 /// Returns the settings saved in config.toml.
 pub const GET_USER_SAVED_CONFIG: &str = "getUserSavedConfig";
@@ -197,8 +197,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::conversation_api::INVALID_PARAMS;
-    use crate::conversation_api::tests::assert_wire;
+    use crate::params::INVALID_PARAMS;
+    use crate::params::assert_wire;
 
     #[test]
     fn a_full_saved_config_is_camel_case_with_config_toml_values() {

@@ -22,6 +22,7 @@ use crate::error::CodexErr;
 use crate::error::Result;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
+use crate::protocol::EventMsg;
 use crate::protocol::Op;
 use crate::protocol::Submission;
 
@@ -143,6 +144,50 @@ impl ConversationShared {
                 },
             );
         }
+    }
+}
+
+/// The sending half of a conversation's event queue, with its observers: how the session and
+/// the tools of its turns emit events.
+pub(crate) struct EventSink {
+    /// The conversation handle holds the receiver; when it is gone, sends fail silently and
+    /// the session winds down with its submission channel. Events travel boxed: a tokio
+    /// channel allocates its first block of 32 slots up front, and 32 pointers instead of 32
+    /// events save every idle conversation about 7 KiB.
+    tx_event: mpsc::UnboundedSender<Box<Event>>,
+    shared: Arc<ConversationShared>,
+}
+
+impl EventSink {
+    pub(crate) fn new(
+        tx_event: mpsc::UnboundedSender<Box<Event>>,
+        shared: Arc<ConversationShared>,
+    ) -> Self {
+        Self { tx_event, shared }
+    }
+
+    pub(crate) fn emit(&self, id: &str, msg: EventMsg) {
+        let event = Event {
+            id: id.to_string(),
+            msg,
+        };
+        self.shared.notify_observers(&event);
+        // The receiver is gone only when the conversation is being dropped; nobody is left
+        // to tell.
+        let _ = self.tx_event.send(Box::new(event));
+    }
+
+    /// Emits a streamed delta (see [`is_streamed`]): waits while the queue already holds its
+    /// share of them, so that a reader that falls behind slows the model stream down instead
+    /// of letting the queue grow.
+    pub(crate) async fn emit_streamed(&self, id: &str, msg: EventMsg) {
+        debug_assert!(is_streamed(&msg));
+        match self.shared.streamed_backlog.acquire().await {
+            // The slot goes with the event; its reader gives it back.
+            Ok(slot) => slot.forget(),
+            Err(closed) => tracing::debug!("event backlog closed: {closed}"),
+        }
+        self.emit(id, msg);
     }
 }
 

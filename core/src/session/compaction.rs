@@ -1,7 +1,21 @@
 //! Compaction: when a conversation outgrows the model's context, the model summarises it and
 //! the history restarts from that summary, keeping what the user asked.
 
+use super::Session;
+use super::SessionState;
+use super::initial_context;
+use super::retry::Retries;
+use crate::client::Prompt;
+use crate::client::ResponseEvent;
+use crate::error::CodexErr;
+use crate::error::Result;
+// Opens the message that carries a summary, so it is never mistaken for something the user
+// wrote (see `ResponseItem::user_message_text`).
 use crate::protocol::ResponseItem;
+use crate::protocol::items::SUMMARY_PREFIX;
+use crate::rollout::CompactedItem;
+use crate::rollout::RolloutItem;
+use crate::tools::context::TurnContext;
 
 /// Asked of the model when the caller gave no `compact_prompt` of its own.
 pub(crate) const SUMMARIZATION_PROMPT: &str = "\
@@ -10,10 +24,6 @@ of this conversation. Write a concise summary of it: the goal and the user's req
 what has been done (commands run, files changed, results), decisions made and why, open \
 problems, and the next steps. Quote exact file paths, names and error messages where they \
 matter. Reply with the summary only.";
-
-/// Opens the message that carries a summary, so it is never mistaken for something the user
-/// wrote (see [`ResponseItem::user_message_text`]).
-use crate::protocol::items::SUMMARY_PREFIX;
 
 /// At most this much of the user's own messages survives a compaction (about 20k tokens): the
 /// most recent first, because they matter most for what comes next.
@@ -59,6 +69,72 @@ fn truncate_at_char_boundary(text: &str, max_bytes: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// Asks the model to summarise the conversation and restarts the history from the summary.
+pub(super) async fn compact(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+) -> Result<()> {
+    let instruction = turn
+        .config
+        .compact_prompt
+        .as_deref()
+        .unwrap_or(SUMMARIZATION_PROMPT);
+    let mut input = state.history.clone();
+    input.push(ResponseItem::text_message("user", instruction));
+    let mut retries = Retries::new(turn);
+    let summary = loop {
+        match summarise(session, turn, &input).await {
+            Ok(summary) => break summary,
+            Err(err) => retries.wait_or_fail(err).await?,
+        }
+    };
+    let history = compacted_history(initial_context(&turn.config), &state.history, &summary);
+    session.persist_history(state).await;
+    // The state moves on before the line is queued: if the turn is cancelled while it waits,
+    // the file simply holds the whole history without the compaction, and loses nothing.
+    state.history = history.clone();
+    state.persisted = state.history.len();
+    state.context_tokens = None;
+    session
+        .rollout
+        .record(vec![RolloutItem::Compacted(CompactedItem {
+            message: summary,
+            replacement_history: Some(history),
+        })])
+        .await;
+    Ok(())
+}
+
+/// One summary request, without tools: the text of the model's answer.
+async fn summarise(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    input: &[ResponseItem],
+) -> Result<String> {
+    let prompt = Prompt {
+        instructions: &session.instructions,
+        input,
+        tools: &[],
+    };
+    session.record_turn_context(&turn.config).await;
+    let mut stream = session.client.stream(&turn.config, &prompt).await?;
+    let mut summary = String::new();
+    while let Some(event) = stream.next().await {
+        if let ResponseEvent::OutputItemDone(item @ ResponseItem::Message { .. }) = event?
+            && let Some(text) = item.message_text()
+        {
+            summary.push_str(&text);
+        }
+    }
+    if summary.trim().is_empty() {
+        return Err(CodexErr::ResponseFailed(
+            "the model returned an empty summary".to_string(),
+        ));
+    }
+    Ok(summary)
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ use crate::protocol::PatchApplyEndEvent;
 use crate::protocol::ReviewDecision;
 use crate::safety::patch::PatchSafety;
 use crate::safety::patch::assess_patch_safety;
-use crate::session::TurnContext;
-use crate::tools::ToolOutput;
+use crate::tools::context::ToolOutput;
+use crate::tools::context::TurnContext;
 
 pub(crate) const APPLY_PATCH_TOOL_NAME: &str = "apply_patch";
 pub(crate) const PATCH_REJECTED_BY_USER: &str = "patch rejected by user";

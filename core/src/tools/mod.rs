@@ -4,39 +4,25 @@
 //! history with a call that has no output, and the model can correct itself from the answer.
 
 pub(crate) mod apply_patch;
+pub(crate) mod context;
 pub(crate) mod plan;
 pub(crate) mod shell;
 pub(crate) mod turn_diff;
 
 use std::sync::LazyLock;
 
-use crate::session::TurnContext;
 use crate::tools::apply_patch::APPLY_PATCH_TOOL_NAME;
 use crate::tools::apply_patch::apply_patch;
 use crate::tools::apply_patch::apply_patch_tool_spec;
 use crate::tools::apply_patch::handle_apply_patch_call;
+use crate::tools::context::ToolOutput;
+use crate::tools::context::TurnContext;
 use crate::tools::plan::PLAN_TOOL_NAME;
 use crate::tools::plan::handle_update_plan;
 use crate::tools::plan::plan_tool_spec;
 use crate::tools::shell::SHELL_TOOL_NAME;
 use crate::tools::shell::handle_shell_call;
 use crate::tools::shell::shell_tool_spec;
-
-/// What a tool call gives back to the model.
-pub(crate) struct ToolOutput {
-    pub(crate) output: String,
-    /// The user chose to end the turn; the output is still recorded for the model.
-    pub(crate) abort_turn: bool,
-}
-
-impl ToolOutput {
-    pub(crate) fn text(output: String) -> Self {
-        Self {
-            output,
-            abort_turn: false,
-        }
-    }
-}
 
 /// The tools every conversation offers, built once per process: as JSON values they take some
 /// 13 KiB of small allocations, which each idle conversation used to hold a copy of.

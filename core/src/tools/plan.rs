@@ -5,8 +5,8 @@ use serde_json::json;
 
 use crate::protocol::EventMsg;
 use crate::protocol::UpdatePlanArgs;
-use crate::session::TurnContext;
-use crate::tools::ToolOutput;
+use crate::tools::context::ToolOutput;
+use crate::tools::context::TurnContext;
 
 pub(crate) const PLAN_TOOL_NAME: &str = "update_plan";
 

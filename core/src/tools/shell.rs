@@ -31,9 +31,9 @@ use crate::safety::SafetyCheck;
 use crate::safety::assess_command_safety;
 use crate::safety::command::is_known_safe_command;
 use crate::safety::parse_command::parse_command;
-use crate::session::TurnContext;
-use crate::tools::ToolOutput;
 use crate::tools::apply_patch::apply_patch;
+use crate::tools::context::ToolOutput;
+use crate::tools::context::TurnContext;
 
 pub(crate) const SHELL_TOOL_NAME: &str = "shell";
 

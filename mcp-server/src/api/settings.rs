@@ -18,9 +18,9 @@ use codex_mcp_types::SettingsRequest;
 use codex_mcp_types::ToolSettings;
 use codex_mcp_types::UserSavedConfig;
 
+use crate::api::error::ApiError;
+use crate::api::error::to_json;
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::conversation_api::ApiError;
-use crate::conversation_api::to_json;
 
 impl From<ConfigEditError> for ApiError {
     fn from(err: ConfigEditError) -> Self {

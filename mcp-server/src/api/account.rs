@@ -30,9 +30,9 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::error::ApiError;
+use crate::api::error::to_json;
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::conversation_api::ApiError;
-use crate::conversation_api::to_json;
 
 /// A browser login nobody finishes gives its port back after this long.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);

@@ -1,7 +1,7 @@
 //! The conversation API: JSON-RPC methods beside the tools, for hosts and orchestrators that
 //! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
-//! archive). See docs/conversation-api.md. The settings methods share its routing and errors
-//! and are served by `settings_api.rs`.
+//! archive). See docs/conversation-api.md. It routes the account and settings methods too,
+//! which `account.rs` and `settings.rs` serve.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,10 +18,8 @@ use codex_core::ForkSource;
 use codex_core::NewConversation;
 use codex_core::Op;
 use codex_core::Subscription;
-use codex_core::auth::AuthError;
 use codex_core::protocol;
 use codex_core::protocol::Submission;
-use codex_core::rollout::RolloutError;
 use codex_mcp_types::AddConversationListenerResponse;
 use codex_mcp_types::ArchiveConversationResponse;
 use codex_mcp_types::ConversationEventNotificationParams;
@@ -45,16 +43,17 @@ use rmcp::model::CustomResult;
 use rmcp::model::ErrorCode;
 use rmcp::model::ServerNotification;
 use rmcp::service::RequestContext;
-use serde::Serialize;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::account_api::AccountApi;
+use crate::api::account::AccountApi;
+use crate::api::error::ApiError;
+use crate::api::error::to_json;
+use crate::api::settings;
 use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
-use crate::settings_api;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::bounded;
@@ -64,70 +63,6 @@ use crate::turn_driver::drive_turn;
 
 /// How long `interruptConversation` waits for the turn to acknowledge.
 const INTERRUPT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why an API request failed; becomes a JSON-RPC error in [`ApiError::into_mcp`].
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ApiError {
-    /// The request names something that does not exist or cannot be done now (-32600).
-    #[error("{0}")]
-    InvalidRequest(String),
-    #[error("{0}")]
-    InvalidParams(String),
-    #[error("{0}")]
-    Internal(String),
-}
-
-impl ApiError {
-    pub(crate) fn into_mcp(self) -> McpError {
-        match self {
-            ApiError::InvalidRequest(message) => McpError::invalid_request(message, None),
-            ApiError::InvalidParams(message) => McpError::invalid_params(message, None),
-            ApiError::Internal(message) => McpError::internal_error(message, None),
-        }
-    }
-}
-
-impl From<CodexErr> for ApiError {
-    fn from(err: CodexErr) -> Self {
-        if let CodexErr::Auth(err) = err {
-            return err.into();
-        }
-        match &err {
-            CodexErr::ConversationNotFound(_)
-            | CodexErr::Busy(_)
-            | CodexErr::BusyElsewhere { .. }
-            | CodexErr::ChangedElsewhere(_)
-            | CodexErr::AlreadyLoaded(_)
-            | CodexErr::ConfigFile { .. }
-            | CodexErr::ConfigValue { .. }
-            | CodexErr::InvalidOverride(_)
-            | CodexErr::ProfileNotFound(_)
-            | CodexErr::ProviderNotFound(_)
-            | CodexErr::Auth(AuthError::EnvVarMissing { .. }) => {
-                ApiError::InvalidRequest(err.to_string())
-            }
-            CodexErr::Rollout(
-                RolloutError::Empty { .. }
-                | RolloutError::MissingSessionMeta { .. }
-                | RolloutError::OutsideSessions { .. }
-                | RolloutError::IdMismatch { .. }
-                | RolloutError::Io { .. },
-            ) => ApiError::InvalidRequest(err.to_string()),
-            _ => ApiError::Internal(err.to_string()),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(err: AuthError) -> Self {
-        match err {
-            AuthError::LoginRequired(_) | AuthError::NotChatGpt | AuthError::Login(_) => {
-                ApiError::InvalidRequest(err.to_string())
-            }
-            _ => ApiError::Internal(err.to_string()),
-        }
-    }
-}
 
 /// Serves the conversation API. Cheap to share: the server holds it in an `Arc`.
 pub(crate) struct ConversationApi {
@@ -318,7 +253,7 @@ impl ConversationApi {
                 self.account.dispatch(request, context.peer).await
             }
             ConversationRequest::Settings(request) => {
-                settings_api::dispatch(&self.config, request).await
+                settings::dispatch(&self.config, request).await
             }
         }
     }
@@ -507,33 +442,8 @@ fn input_items(items: Vec<InputItem>) -> Result<Vec<InputItem>, ApiError> {
     }
 }
 
-pub(crate) fn to_json(value: impl Serialize) -> Result<serde_json::Value, ApiError> {
-    serde_json::to_value(value).map_err(|err| ApiError::Internal(err.to_string()))
-}
-
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-#[cfg(test)]
-mod tests {
-    use pretty_assertions::assert_eq;
-
-    use super::*;
-
-    #[test]
-    fn unknown_ids_and_config_errors_are_invalid_requests_and_the_rest_internal() {
-        let code = |err: CodexErr| ApiError::from(err).into_mcp().code;
-        assert_eq!(
-            code(CodexErr::ConversationNotFound(ConversationId::new())),
-            ErrorCode::INVALID_REQUEST
-        );
-        assert_eq!(
-            code(CodexErr::ProfileNotFound("x".into())),
-            ErrorCode::INVALID_REQUEST
-        );
-        assert_eq!(code(CodexErr::InternalAgentDied), ErrorCode::INTERNAL_ERROR);
-    }
 }

@@ -1,0 +1,400 @@
+//! One turn of a conversation: the user's input, then model requests until the model stops
+//! calling tools, then the turn's end, recorded before it is announced.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+
+use tokio_util::sync::CancellationToken;
+
+use super::Session;
+use super::SessionState;
+use super::Task;
+use super::TurnSettings;
+use super::catching_panics;
+use super::compaction::compact;
+use super::environment_message;
+use super::orphans::answer_orphaned_calls;
+use super::retry::Retries;
+use crate::client::Prompt;
+use crate::client::ResponseEvent;
+use crate::conversation::lock;
+use crate::error::CodexErr;
+use crate::error::Result;
+use crate::protocol::AgentMessageDeltaEvent;
+use crate::protocol::AgentMessageEvent;
+use crate::protocol::AgentReasoningDeltaEvent;
+use crate::protocol::AgentReasoningEvent;
+use crate::protocol::BackgroundEventEvent;
+use crate::protocol::ErrorEvent;
+use crate::protocol::EventMsg;
+use crate::protocol::InputItem;
+use crate::protocol::ReasoningSummaryPart;
+use crate::protocol::ResponseItem;
+use crate::protocol::TaskCompleteEvent;
+use crate::protocol::TaskStartedEvent;
+use crate::protocol::TokenCountEvent;
+use crate::protocol::TokenUsageInfo;
+use crate::protocol::TurnAbortReason;
+use crate::protocol::TurnAbortedEvent;
+use crate::protocol::TurnDiffEvent;
+use crate::protocol::UserMessageEvent;
+use crate::rollout::RolloutItem;
+use crate::rollout::is_persisted_event;
+use crate::tools::context::ToolOutput;
+use crate::tools::context::TurnContext;
+use crate::tools::turn_diff::TurnDiffTracker;
+
+/// Runs one queued task to its end and hands the state back.
+pub(super) async fn run_task(
+    session: Arc<Session>,
+    mut state: SessionState,
+    sub_id: String,
+    task: Task,
+    cancel: CancellationToken,
+) -> SessionState {
+    session.emit(
+        &sub_id,
+        EventMsg::TaskStarted(TaskStartedEvent {
+            model_context_window: None,
+        }),
+    );
+    let compact_only = matches!(task, Task::Compact);
+    if let Task::Turn {
+        settings: Some(settings),
+        ..
+    } = &task
+    {
+        apply_turn_settings(&mut state, settings);
+    }
+    let turn = TurnContext {
+        events: &session.events,
+        approvals: &session.approvals,
+        config: Arc::clone(&state.config),
+        sub_id: &sub_id,
+        cancel: &cancel,
+        diff: Mutex::new(TurnDiffTracker::default()),
+    };
+    // Dropping the work future on cancel also drops any running command, whose process group
+    // is killed with it. A panic in the work ends this turn with an error instead of taking
+    // the state (and with it the conversation) down.
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(CodexErr::Interrupted),
+        outcome = catching_panics(async {
+            match task {
+                Task::Turn { items, .. } => run_turn(&session, &turn, &mut state, items).await,
+                Task::Compact => compact(&session, &turn, &mut state).await.map(|()| None),
+            }
+        }) => outcome,
+    };
+    let terminal = match outcome {
+        Ok(last_agent_message) => {
+            let tracker = lock(&turn.diff).clone();
+            let diff = tokio::task::spawn_blocking(move || tracker.unified_diff())
+                .await
+                .unwrap_or_default();
+            if let Some(unified_diff) = diff {
+                session.emit(&sub_id, EventMsg::TurnDiff(TurnDiffEvent { unified_diff }));
+            }
+            if compact_only {
+                session.emit(
+                    &sub_id,
+                    EventMsg::BackgroundEvent(BackgroundEventEvent {
+                        message: "conversation compacted".to_string(),
+                    }),
+                );
+            }
+            EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message })
+        }
+        Err(CodexErr::Interrupted) => EventMsg::TurnAborted(TurnAbortedEvent {
+            reason: TurnAbortReason::Interrupted,
+        }),
+        Err(err) => {
+            tracing::warn!(conversation_id = %session.conversation_id, "turn failed: {err}");
+            EventMsg::Error(ErrorEvent {
+                message: err.to_string(),
+            })
+        }
+    };
+    answer_orphaned_calls(&mut state.history);
+    session.persist_history(&mut state).await;
+    if is_persisted_event(&terminal) {
+        session
+            .rollout
+            .record(vec![RolloutItem::EventMsg(terminal.clone())])
+            .await;
+    }
+    // Durable before announced: a client that saw the result may rely on the file, so a turn
+    // that could not be saved is not reported as done.
+    let terminal = match (session.flush_rollout().await, terminal) {
+        (Err(err), EventMsg::TaskComplete(done)) => EventMsg::Error(ErrorEvent {
+            message: format!(
+                "the turn finished but the conversation could not be saved ({err}), so a restart would lose it{}",
+                done.last_agent_message
+                    .map(|text| format!("; its answer was:\n\n{text}"))
+                    .unwrap_or_default()
+            ),
+        }),
+        (_, terminal) => terminal,
+    };
+    let rollout_len =
+        crate::conversation::turn_lock::rollout_len(session.rollout.path().to_path_buf()).await;
+    session.shared.finish_turn(rollout_len);
+    session.emit(&sub_id, terminal);
+    state
+}
+
+/// Makes an `Op::UserTurn`'s settings the conversation's own, telling the model when the
+/// environment it acts in changed.
+fn apply_turn_settings(state: &mut SessionState, settings: &TurnSettings) {
+    let mut config = (*state.config).clone();
+    let environment_changed = config.cwd != settings.cwd
+        || config.approval_policy != settings.approval_policy
+        || config.sandbox_policy != settings.sandbox_policy;
+    config.cwd = settings.cwd.clone();
+    config.approval_policy = settings.approval_policy;
+    config.sandbox_policy = settings.sandbox_policy.clone();
+    config.model = settings.model.clone();
+    config.model_reasoning_effort = settings.effort;
+    config.model_reasoning_summary = settings.summary;
+    if environment_changed {
+        state.history.push(environment_message(&config));
+    }
+    state.config = Arc::new(config);
+}
+
+/// One user turn: the input, then model requests until the model stops calling tools.
+async fn run_turn(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+    items: Vec<InputItem>,
+) -> Result<Option<String>> {
+    // A conversation already past its limit is compacted before the new input, so the input
+    // follows the summary.
+    if needs_compaction(state) {
+        compact(session, turn, state).await?;
+    }
+    // Image items are refused where they enter (the conversation API) until the engine sends
+    // images to the model; text is all a turn carries.
+    let text: String = items
+        .into_iter()
+        .filter_map(|item| match item {
+            InputItem::Text { text } => Some(text),
+            InputItem::Image { .. } | InputItem::LocalImage { .. } => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    state
+        .history
+        .push(ResponseItem::text_message("user", text.clone()));
+    // The message goes to the rollout before its event, so a fork that cuts at the message
+    // also drops the event.
+    session.persist_history(state).await;
+    session
+        .emit_persisted(
+            turn.sub_id,
+            EventMsg::UserMessage(UserMessageEvent { message: text }),
+        )
+        .await;
+    run_model_requests(session, turn, state).await
+}
+
+pub(super) fn needs_compaction(state: &SessionState) -> bool {
+    match (
+        state.config.model_auto_compact_token_limit,
+        state.context_tokens,
+    ) {
+        (Some(limit), Some(used)) => used >= limit,
+        _ => false,
+    }
+}
+
+/// Model requests until the model stops calling tools; returns its last message.
+async fn run_model_requests(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+) -> Result<Option<String>> {
+    let mut last_agent_message = None;
+    let mut retries = Retries::new(turn);
+    loop {
+        session.persist_history(state).await;
+        let checkpoint = state.history.len();
+        match run_one_request(session, turn, state, &mut last_agent_message).await {
+            Ok(true) => {
+                retries.reset();
+                if needs_compaction(state) {
+                    session.persist_history(state).await;
+                    compact(session, turn, state).await?;
+                }
+            }
+            Ok(false) => return Ok(last_agent_message),
+            Err(err) => {
+                // What the failed attempt added is dropped: the retry asks the same question.
+                state.history.truncate(checkpoint);
+                retries.wait_or_fail(err).await?;
+            }
+        }
+    }
+}
+
+/// One model request. Returns whether tools ran (so another request must follow).
+async fn run_one_request(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+    last_agent_message: &mut Option<String>,
+) -> Result<bool> {
+    let sub_id = turn.sub_id;
+    let prompt = Prompt {
+        instructions: &session.instructions,
+        input: &state.history,
+        tools: session.tools.specs(),
+    };
+    session.record_turn_context(&turn.config).await;
+    let mut stream = session.client.stream(&turn.config, &prompt).await?;
+    let mut called_tools = false;
+    while let Some(event) = stream.next().await {
+        match event? {
+            ResponseEvent::Created => {}
+            ResponseEvent::OutputTextDelta(delta) => {
+                session
+                    .emit_streamed(
+                        sub_id,
+                        EventMsg::AgentMessageDelta(AgentMessageDeltaEvent { delta }),
+                    )
+                    .await;
+            }
+            ResponseEvent::ReasoningSummaryDelta(delta) => {
+                session
+                    .emit_streamed(
+                        sub_id,
+                        EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
+                    )
+                    .await;
+            }
+            ResponseEvent::OutputItemDone(item) => {
+                match handle_output_item(session, turn, state, item).await {
+                    ItemOutcome::AgentMessage(text) => *last_agent_message = Some(text),
+                    ItemOutcome::ToolCalled => called_tools = true,
+                    ItemOutcome::AbortTurn => return Err(CodexErr::Interrupted),
+                    ItemOutcome::Recorded => {}
+                }
+            }
+            ResponseEvent::Completed { token_usage, .. } => {
+                if let Some(usage) = token_usage {
+                    state.context_tokens = Some(usage.total_tokens);
+                    let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
+                    info.record(usage);
+                    let info = Some(info.clone());
+                    session
+                        .emit_persisted(sub_id, EventMsg::TokenCount(TokenCountEvent { info }))
+                        .await;
+                }
+            }
+        }
+    }
+    Ok(called_tools)
+}
+
+enum ItemOutcome {
+    AgentMessage(String),
+    /// A tool ran; its output must go back to the model in another request.
+    ToolCalled,
+    /// The user aborted the turn from an approval.
+    AbortTurn,
+    Recorded,
+}
+
+/// Records a finished output item and runs it if it is a tool call.
+async fn handle_output_item(
+    session: &Session,
+    turn: &TurnContext<'_>,
+    state: &mut SessionState,
+    item: ResponseItem,
+) -> ItemOutcome {
+    let sub_id = turn.sub_id;
+    match &item {
+        ResponseItem::Message { role, .. } if role == "assistant" => {
+            let text = item.message_text().unwrap_or_default();
+            state.history.push(item);
+            session
+                .emit_persisted(
+                    sub_id,
+                    EventMsg::AgentMessage(AgentMessageEvent {
+                        message: text.clone(),
+                    }),
+                )
+                .await;
+            ItemOutcome::AgentMessage(text)
+        }
+        ResponseItem::Reasoning { summary, .. } => {
+            for ReasoningSummaryPart::SummaryText { text } in summary {
+                session
+                    .emit_persisted(
+                        sub_id,
+                        EventMsg::AgentReasoning(AgentReasoningEvent { text: text.clone() }),
+                    )
+                    .await;
+            }
+            state.history.push(item);
+            ItemOutcome::Recorded
+        }
+        ResponseItem::FunctionCall {
+            name,
+            arguments,
+            call_id,
+        } => {
+            // Recorded before it runs: an interrupted call stays visible to the model, and
+            // `answer_orphaned_calls` gives it an output.
+            let (name, arguments, call_id) = (name.clone(), arguments.clone(), call_id.clone());
+            state.history.push(item);
+            let output = session
+                .tools
+                .dispatch(turn, &name, &arguments, &call_id)
+                .await;
+            record_tool_output(state, output, |output| ResponseItem::FunctionCallOutput {
+                call_id,
+                output,
+            })
+        }
+        ResponseItem::CustomToolCall {
+            call_id,
+            name,
+            input,
+        } => {
+            let (call_id, name, input) = (call_id.clone(), name.clone(), input.clone());
+            state.history.push(item);
+            let output = session
+                .tools
+                .dispatch_custom(turn, &name, &input, &call_id)
+                .await;
+            record_tool_output(state, output, |output| ResponseItem::CustomToolCallOutput {
+                call_id,
+                output,
+            })
+        }
+        ResponseItem::Message { .. }
+        | ResponseItem::FunctionCallOutput { .. }
+        | ResponseItem::CustomToolCallOutput { .. } => {
+            state.history.push(item);
+            ItemOutcome::Recorded
+        }
+        ResponseItem::Other => ItemOutcome::Recorded,
+    }
+}
+
+/// Records a tool's output in the history item shape of its call.
+fn record_tool_output(
+    state: &mut SessionState,
+    output: ToolOutput,
+    item: impl FnOnce(String) -> ResponseItem,
+) -> ItemOutcome {
+    state.history.push(item(output.output));
+    if output.abort_turn {
+        ItemOutcome::AbortTurn
+    } else {
+        ItemOutcome::ToolCalled
+    }
+}
