@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use codex_core::CodexConversation;
 use codex_core::Op;
-use codex_core::config::ApprovalFallback;
 use codex_core::protocol::ApplyPatchApprovalRequestEvent;
 use codex_core::protocol::ExecApprovalRequestEvent;
 use codex_core::protocol::ReviewDecision;
@@ -26,6 +25,8 @@ use codex_mcp_types::parse_approval_reply;
 use tokio_util::sync::CancellationToken;
 
 use crate::ask_host::HostChannel;
+use crate::mcp_settings::ApprovalFallback;
+use crate::mcp_settings::McpSettings;
 
 /// What is asked about.
 pub(crate) enum ApprovalKind {
@@ -87,7 +88,7 @@ pub(crate) async fn resolve(request: ApprovalRequest) {
 
 /// The decision, or `None` when the turn ended before there was one.
 async fn decide(request: &ApprovalRequest) -> Option<ReviewDecision> {
-    let approvals = &request.conversation.config().approvals;
+    let approvals = &McpSettings::of(request.conversation.config()).approvals;
     let action = request.kind.action();
     if matches!(request.host, HostChannel::Unavailable) {
         let note = format!(

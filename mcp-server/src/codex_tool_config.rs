@@ -13,6 +13,8 @@ use codex_core::config::DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS;
 use codex_mcp_types::CodexToolCallParam;
 use codex_mcp_types::NewConversationParams;
 
+use crate::mcp_settings::McpSettings;
+
 /// Settings the server was started with; every session starts from them.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerConfigLayer {
@@ -82,9 +84,11 @@ impl ServerConfigLayer {
             codex_linux_sandbox_exe: self.sandbox_exe.clone(),
         };
         let codex_home = self.codex_home.clone();
-        tokio::task::spawn_blocking(move || Config::load(&codex_home, &overrides, typed))
-            .await
-            .map_err(|err| CodexErr::Io(std::io::Error::other(err)))?
+        tokio::task::spawn_blocking(move || {
+            Config::load_with_extension::<McpSettings>(&codex_home, &overrides, typed)
+        })
+        .await
+        .map_err(|err| CodexErr::Io(std::io::Error::other(err)))?
     }
 
     /// The config of a conversation loaded from its rollout: what it last ran with, except

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
+use crate::mcp_settings::McpSettings;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
 use crate::tool_error::naming_the_field;
@@ -73,7 +74,7 @@ impl StartedTurn {
             TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
             TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
         };
-        if self.conversation.config().thread_id_in_content {
+        if McpSettings::of(self.conversation.config()).thread_id_in_content() {
             name_thread_in_content(&mut result, thread_id);
         }
         (result, aborted)
@@ -240,7 +241,8 @@ async fn submit(
         peer: context.peer.clone(),
         request_id: request_id(&context.id),
         thread_id,
-        forward_events: server_config.codex_events && conversation.config().codex_events,
+        forward_events: server_config.codex_events
+            && McpSettings::of(conversation.config()).codex_events(),
         progress: host.progress,
         host: host.channel,
     };

@@ -7,6 +7,7 @@ mod ask_host;
 mod codex_tool_config;
 mod codex_tool_runner;
 mod delta_coalescing;
+mod mcp_settings;
 mod request_ids;
 mod request_state;
 mod running_turns;

@@ -12,12 +12,15 @@ pub(crate) mod project_doc;
 pub mod providers;
 pub mod saved;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use toml::Value;
 
 use crate::auth::AuthSettings;
@@ -71,17 +74,10 @@ pub struct ConfigToml {
     pub project_doc_max_bytes: Option<usize>,
     #[serde(default)]
     pub shell_environment_policy: ShellEnvironmentPolicy,
-    #[serde(default)]
-    pub approvals: ApprovalsConfig,
     /// Compact the conversation once a request's token usage reaches this many tokens.
     pub model_auto_compact_token_limit: Option<u64>,
     /// Unload a conversation from memory after this many idle seconds (its rollout stays).
     pub conversation_idle_timeout_secs: Option<u64>,
-    /// Whether a server forwards every engine event to its client (`codex/event`).
-    pub codex_events: Option<bool>,
-    /// Whether a tool result names its thread in `content` as well as in
-    /// `structuredContent`.
-    pub thread_id_in_content: Option<bool>,
     /// `chatgpt` (default) or `apikey`: which credentials win when auth.json holds both.
     pub preferred_auth_method: Option<AuthMode>,
     /// Where requests signed in with ChatGPT go when the provider has no `base_url`.
@@ -92,41 +88,6 @@ pub struct ConfigToml {
     pub login_callback_port: Option<u16>,
     /// How many model requests the server has open at once; more wait for a free slot.
     pub max_concurrent_model_requests: Option<usize>,
-}
-
-/// `[approvals]`: what happens when an approval cannot be asked or is not answered.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ApprovalsConfig {
-    /// Applied when the client cannot be asked (e.g. it does not support elicitation).
-    #[serde(default)]
-    pub fallback: ApprovalFallback,
-    /// How long to wait for an answer before denying.
-    #[serde(default = "default_approval_timeout_secs")]
-    pub timeout_secs: u64,
-}
-
-impl Default for ApprovalsConfig {
-    fn default() -> Self {
-        Self {
-            fallback: ApprovalFallback::default(),
-            timeout_secs: default_approval_timeout_secs(),
-        }
-    }
-}
-
-fn default_approval_timeout_secs() -> u64 {
-    600
-}
-
-/// The answer given for an approval that cannot be asked. Never an approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalFallback {
-    /// Deny the command; the model is told and the turn goes on.
-    #[default]
-    Deny,
-    /// Deny and end the turn.
-    Abort,
 }
 
 /// `[sandbox_workspace_write]`: what `workspace-write` may write besides the cwd.
@@ -188,17 +149,9 @@ pub struct Config {
     /// The profile that was applied, if any.
     pub profile: Option<String>,
     pub shell_environment_policy: ShellEnvironmentPolicy,
-    pub approvals: ApprovalsConfig,
     pub model_auto_compact_token_limit: Option<u64>,
     /// How long a conversation may sit idle before it is unloaded from memory.
     pub conversation_idle_timeout: Duration,
-    /// Whether a server forwards every engine event to its client; some clients choke on
-    /// notifications they do not know.
-    pub codex_events: bool,
-    /// Whether a tool result also names its thread in a second text block of `content`:
-    /// hosts that show their model only `content` (the Agents SDK by default) would
-    /// otherwise never let it continue the thread.
-    pub thread_id_in_content: bool,
     pub chatgpt_base_url: String,
     /// Server-wide: read once, when the server starts.
     pub auth: AuthSettings,
@@ -207,6 +160,39 @@ pub struct Config {
     /// Server-wide, like `auth`: at most this many model requests (their connections and
     /// streams) are open at once; turns beyond it wait for one to end.
     pub max_concurrent_model_requests: usize,
+    /// The embedding program's own settings (the MCP server's `[approvals]`, say), read from
+    /// the same layers as the rest: see [`Config::load_with_extension`].
+    pub extension: ConfigExtension,
+}
+
+/// Settings that belong to the program around the engine, not to the engine: typed by that
+/// program, carried by each conversation's [`Config`] so that they follow the same layers
+/// (config.toml, profile, `-c`, a call's `config` map) and stay with the conversation.
+#[derive(Clone, Default)]
+pub struct ConfigExtension(Option<Arc<dyn Any + Send + Sync>>);
+
+impl ConfigExtension {
+    /// The settings, if they were loaded as an `E`.
+    pub fn get<E: Any>(&self) -> Option<&E> {
+        self.0.as_deref()?.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for ConfigExtension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "ConfigExtension(..)"
+        } else {
+            "ConfigExtension(None)"
+        })
+    }
+}
+
+/// Two configs are alike whatever their extensions hold: the engine cannot look inside.
+impl PartialEq for ConfigExtension {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 impl Config {
@@ -223,6 +209,26 @@ impl Config {
         let profile = layered.profile.clone();
         let toml: ConfigToml = deserialize_config(layered.tree)?;
         Self::resolve(codex_home, toml, typed, profile)
+    }
+
+    /// [`Config::load`], also reading the embedding program's settings `E` from the same
+    /// layered tree (keys the engine ignores); they travel in [`Config::extension`].
+    pub fn load_with_extension<E>(
+        codex_home: &Path,
+        overrides: &[ConfigOverride],
+        typed: ConfigOverrides,
+    ) -> Result<Self>
+    where
+        E: DeserializeOwned + Send + Sync + 'static,
+    {
+        let file = read_config_file(codex_home)?;
+        let layered = layer(file, overrides, typed.profile.as_deref())?;
+        let profile = layered.profile.clone();
+        let extension: E = deserialize_config(layered.tree.clone())?;
+        let toml: ConfigToml = deserialize_config(layered.tree)?;
+        let mut config = Self::resolve(codex_home, toml, typed, profile)?;
+        config.extension = ConfigExtension(Some(Arc::new(extension)));
+        Ok(config)
     }
 
     fn resolve(
@@ -286,14 +292,11 @@ impl Config {
             project_doc_max_bytes,
             profile,
             shell_environment_policy: toml.shell_environment_policy,
-            approvals: toml.approvals,
             model_auto_compact_token_limit: toml.model_auto_compact_token_limit,
             conversation_idle_timeout: Duration::from_secs(
                 toml.conversation_idle_timeout_secs
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),
             ),
-            codex_events: toml.codex_events.unwrap_or(true),
-            thread_id_in_content: toml.thread_id_in_content.unwrap_or(true),
             chatgpt_base_url: toml
                 .chatgpt_base_url
                 .unwrap_or_else(|| DEFAULT_CHATGPT_BASE_URL.to_string()),
@@ -311,6 +314,7 @@ impl Config {
                 .max_concurrent_model_requests
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS)
                 .max(1),
+            extension: ConfigExtension::default(),
         })
     }
 }
@@ -421,7 +425,7 @@ fn merge_tables(base: &mut Value, overlay: &toml::Table) {
     }
 }
 
-fn deserialize_config(tree: Value) -> Result<ConfigToml> {
+fn deserialize_config<T: DeserializeOwned>(tree: Value) -> Result<T> {
     serde_path_to_error::deserialize(tree).map_err(|err| CodexErr::ConfigValue {
         key: err.path().to_string(),
         message: err.into_inner().message().to_string(),

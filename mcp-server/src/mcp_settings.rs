@@ -1,0 +1,144 @@
+//! The server's own settings in config.toml: keys the engine does not read, loaded with the
+//! rest of a conversation's config (same layers: file, profile, `-c`, a call's `config` map)
+//! and carried in its [`Config::extension`], so they stay with the conversation.
+
+use codex_core::Config;
+use serde::Deserialize;
+
+/// The MCP-only keys of config.toml.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct McpSettings {
+    #[serde(default)]
+    pub(crate) approvals: ApprovalsConfig,
+    /// Whether every engine event goes to the host as `codex/event` (default true); some
+    /// hosts choke on notifications they do not know.
+    codex_events: Option<bool>,
+    /// Whether a tool result also names its thread in a second text block of `content`
+    /// (default true): hosts that show their model only `content` (the Agents SDK by
+    /// default) would otherwise never let it continue the thread.
+    thread_id_in_content: Option<bool>,
+}
+
+impl McpSettings {
+    /// The settings `config` was loaded with; the defaults for a config the server did not
+    /// load itself.
+    pub(crate) fn of(config: &Config) -> &McpSettings {
+        static DEFAULTS: McpSettings = McpSettings {
+            approvals: ApprovalsConfig {
+                fallback: ApprovalFallback::Deny,
+                timeout_secs: DEFAULT_APPROVAL_TIMEOUT_SECS,
+            },
+            codex_events: None,
+            thread_id_in_content: None,
+        };
+        config.extension.get().unwrap_or(&DEFAULTS)
+    }
+
+    pub(crate) fn codex_events(&self) -> bool {
+        self.codex_events.unwrap_or(true)
+    }
+
+    pub(crate) fn thread_id_in_content(&self) -> bool {
+        self.thread_id_in_content.unwrap_or(true)
+    }
+}
+
+const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 600;
+
+/// `[approvals]`: what happens when an approval cannot be asked or is not answered.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub(crate) struct ApprovalsConfig {
+    /// Applied when the client cannot be asked (e.g. it does not support elicitation).
+    #[serde(default)]
+    pub(crate) fallback: ApprovalFallback,
+    /// How long to wait for an answer before denying.
+    #[serde(default = "default_approval_timeout_secs")]
+    pub(crate) timeout_secs: u64,
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        Self {
+            fallback: ApprovalFallback::default(),
+            timeout_secs: default_approval_timeout_secs(),
+        }
+    }
+}
+
+fn default_approval_timeout_secs() -> u64 {
+    DEFAULT_APPROVAL_TIMEOUT_SECS
+}
+
+/// The answer given for an approval that cannot be asked. Never an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum ApprovalFallback {
+    /// Deny the command; the model is told and the turn goes on.
+    #[default]
+    Deny,
+    /// Deny and end the turn.
+    Abort,
+}
+
+#[cfg(test)]
+mod tests {
+    use codex_core::ConfigOverride;
+    use codex_core::ConfigOverrides;
+    use pretty_assertions::assert_eq;
+
+    use super::*;
+
+    #[test]
+    fn the_server_keys_follow_the_config_layers() {
+        let home = tempfile::TempDir::new().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "codex_events = false\n[approvals]\nfallback = \"abort\"\n[profiles.slow.approvals]\ntimeout_secs = 5\n",
+        )
+        .unwrap();
+        let overrides = [ConfigOverride::parse("thread_id_in_content=false").unwrap()];
+        let typed = ConfigOverrides {
+            profile: Some("slow".into()),
+            ..Default::default()
+        };
+        let config =
+            Config::load_with_extension::<McpSettings>(home.path(), &overrides, typed).unwrap();
+        let settings = McpSettings::of(&config);
+        assert_eq!(
+            settings.approvals,
+            ApprovalsConfig {
+                fallback: ApprovalFallback::Abort,
+                timeout_secs: 5
+            }
+        );
+        assert!(!settings.codex_events());
+        assert!(!settings.thread_id_in_content());
+    }
+
+    #[test]
+    fn a_config_loaded_elsewhere_gets_the_defaults() {
+        let home = tempfile::TempDir::new().unwrap();
+        let config = Config::load(home.path(), &[], ConfigOverrides::default()).unwrap();
+        let settings = McpSettings::of(&config);
+        assert_eq!(settings.approvals, ApprovalsConfig::default());
+        assert!(settings.codex_events());
+        assert!(settings.thread_id_in_content());
+    }
+
+    #[test]
+    fn a_bad_server_key_fails_the_load_and_names_the_key() {
+        let home = tempfile::TempDir::new().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[approvals]\ntimeout_secs = \"soon\"\n",
+        )
+        .unwrap();
+        let err = Config::load_with_extension::<McpSettings>(
+            home.path(),
+            &[],
+            ConfigOverrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("approvals.timeout_secs"), "{err}");
+    }
+}
