@@ -35,6 +35,7 @@ mod sandbox;
 mod sandbox_escapes;
 mod saved_config;
 mod shell;
+mod tidy;
 mod tools_list;
 mod transport;
 
