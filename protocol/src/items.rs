@@ -13,6 +13,11 @@ pub enum ResponseItem {
     Message {
         role: String,
         content: Vec<ContentItem>,
+        /// Where in its work the model was when it wrote an assistant message
+        /// (`commentary`, `final_answer`), on models from gpt-5.3-codex on. Sent back exactly
+        /// as received: models stop early on long tasks when it is dropped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        phase: Option<String>,
     },
     Reasoning {
         #[serde(default)]
@@ -71,6 +76,7 @@ impl ResponseItem {
         ResponseItem::Message {
             role: role.to_string(),
             content: vec![part],
+            phase: None,
         }
     }
 
@@ -140,6 +146,12 @@ mod tests {
             serde_json::to_value(&item).unwrap(),
             json!({"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "hello"}]})
         );
+        let with_phase = json!({
+            "type": "message", "role": "assistant", "phase": "commentary",
+            "content": [{"type": "output_text", "text": "looking"}]
+        });
+        let item: ResponseItem = serde_json::from_value(with_phase.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&item).unwrap(), with_phase);
         let unknown: ResponseItem =
             serde_json::from_value(json!({"type": "web_search_call", "id": "x"})).unwrap();
         assert_eq!(unknown, ResponseItem::Other);

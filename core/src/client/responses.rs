@@ -13,6 +13,7 @@ use crate::protocol::ReasoningEffort;
 use crate::protocol::ReasoningSummary;
 use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
+use crate::protocol::Verbosity;
 
 #[derive(Serialize)]
 struct ResponsesRequest<'a> {
@@ -28,6 +29,8 @@ struct ResponsesRequest<'a> {
     stream: bool,
     include: Vec<&'static str>,
     prompt_cache_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<TextControls>,
 }
 
 #[derive(Serialize)]
@@ -37,44 +40,49 @@ struct Reasoning {
     summary: ReasoningSummary,
 }
 
-/// Serializes the request straight from borrowed history: no copy of the conversation.
+#[derive(Serialize)]
+struct TextControls {
+    verbosity: Verbosity,
+}
+
+/// Serializes the request straight from borrowed history: no copy of the conversation. What
+/// the model family takes decides the optional fields.
 pub(crate) fn request_body(
     config: &Config,
     prompt: &Prompt<'_>,
     conversation_id: &ConversationId,
 ) -> Result<Vec<u8>> {
-    let reasoning =
-        supports_reasoning(&config.model, config.model_reasoning_effort).then_some(Reasoning {
-            effort: config.model_reasoning_effort,
-            summary: config.model_reasoning_summary,
-        });
+    let family = config.model_family();
+    let reasoning = family
+        .reasoning(
+            config.model_reasoning_effort,
+            config.model_reasoning_summary,
+        )
+        .map(|(effort, summary)| Reasoning { effort, summary });
     let include = if reasoning.is_some() {
         vec!["reasoning.encrypted_content"]
     } else {
         vec![]
     };
+    let text = family
+        .default_verbosity
+        .filter(|_| family.supports_verbosity)
+        .map(|verbosity| TextControls { verbosity });
     let request = ResponsesRequest {
         model: &config.model,
         instructions: prompt.instructions,
         input: prompt.input,
         tools: prompt.tools,
         tool_choice: "auto",
-        parallel_tool_calls: false,
+        parallel_tool_calls: family.parallel_tool_calls,
         reasoning,
         store: false,
         stream: true,
         include,
         prompt_cache_key: conversation_id.to_string(),
+        text,
     };
     Ok(serde_json::to_vec(&request)?)
-}
-
-/// Reasoning settings go only to models that accept them (or when the user set an effort).
-fn supports_reasoning(model: &str, effort: Option<ReasoningEffort>) -> bool {
-    effort.is_some()
-        || model.starts_with("gpt-5")
-        || model.starts_with("codex-")
-        || model.starts_with('o')
 }
 
 /// One SSE `data:` payload. Only the fields this engine reads are declared.

@@ -7,6 +7,7 @@
 //! then built-in defaults.
 
 pub mod edit;
+pub mod model_family;
 pub mod overrides;
 pub(crate) mod project_doc;
 pub mod providers;
@@ -26,6 +27,8 @@ use toml::Value;
 use crate::auth::AuthSettings;
 use crate::auth::DEFAULT_AUTH_ISSUER;
 use crate::auth::DEFAULT_CLIENT_ID;
+use crate::config::model_family::FamilyOverrides;
+use crate::config::model_family::ModelFamily;
 use crate::config::overrides::ConfigOverride;
 use crate::config::providers::ModelProviderInfo;
 use crate::config::providers::OPENAI_PROVIDER_ID;
@@ -76,6 +79,9 @@ pub struct ConfigToml {
     pub shell_environment_policy: ShellEnvironmentPolicy,
     /// Compact the conversation once a request's token usage reaches this many tokens.
     pub model_auto_compact_token_limit: Option<u64>,
+    /// The keys that override the model family's facts.
+    #[serde(flatten)]
+    pub family: FamilyOverrides,
     /// Unload a conversation from memory after this many idle seconds (its rollout stays).
     pub conversation_idle_timeout_secs: Option<u64>,
     /// `chatgpt` (default) or `apikey`: which credentials win when auth.json holds both.
@@ -150,6 +156,8 @@ pub struct Config {
     pub profile: Option<String>,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub model_auto_compact_token_limit: Option<u64>,
+    /// What config.toml overrides of the model family's facts (see [`Config::model_family`]).
+    pub family_overrides: FamilyOverrides,
     /// How long a conversation may sit idle before it is unloaded from memory.
     pub conversation_idle_timeout: Duration,
     pub chatgpt_base_url: String,
@@ -209,6 +217,19 @@ impl Config {
         let profile = layered.profile.clone();
         let toml: ConfigToml = deserialize_config(layered.tree)?;
         Self::resolve(codex_home, toml, typed, profile)
+    }
+
+    /// What the model of this config expects of its harness: its family's facts with
+    /// config.toml's overrides. Computed when asked, because a turn may change the model.
+    pub fn model_family(&self) -> ModelFamily {
+        ModelFamily::find(&self.model, &self.family_overrides)
+    }
+
+    /// The token count at which the conversation is compacted: config.toml's, else the
+    /// family's.
+    pub fn auto_compact_token_limit(&self) -> Option<u64> {
+        self.model_auto_compact_token_limit
+            .or(self.model_family().auto_compact_token_limit)
     }
 
     /// [`Config::load`], also reading the embedding program's settings `E` from the same
@@ -293,6 +314,7 @@ impl Config {
             profile,
             shell_environment_policy: toml.shell_environment_policy,
             model_auto_compact_token_limit: toml.model_auto_compact_token_limit,
+            family_overrides: toml.family,
             conversation_idle_timeout: Duration::from_secs(
                 toml.conversation_idle_timeout_secs
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),

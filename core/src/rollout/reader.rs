@@ -428,6 +428,7 @@ mod tests {
                     text: "here".to_string(),
                 },
             ],
+            phase: None,
         };
         assert_eq!(item.user_message_text(), Some("look here".to_string()));
         assert_eq!(

@@ -12,6 +12,7 @@
 mod compaction;
 mod environment_context;
 mod orphans;
+mod permissions;
 mod retry;
 mod turn;
 
@@ -320,7 +321,8 @@ fn rebuild_history(items: Vec<RolloutItem>, config: &Config) -> (Vec<ResponseIte
 /// The messages every conversation starts with: developer instructions, AGENTS.md, and the
 /// environment context.
 fn initial_context(config: &Config) -> Vec<ResponseItem> {
-    let mut items = Vec::with_capacity(3);
+    let mut items = Vec::with_capacity(4);
+    items.push(permissions::permissions_message(config));
     if let Some(developer) = &config.developer_instructions {
         items.push(ResponseItem::text_message("developer", developer.clone()));
     }

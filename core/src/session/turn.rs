@@ -14,6 +14,7 @@ use super::catching_panics;
 use super::compaction::compact;
 use super::environment_message;
 use super::orphans::answer_orphaned_calls;
+use super::permissions::permissions_message;
 use super::retry::Retries;
 use crate::client::Prompt;
 use crate::client::ResponseEvent;
@@ -52,13 +53,6 @@ pub(super) async fn run_task(
     task: Task,
     cancel: CancellationToken,
 ) -> SessionState {
-    session.emit(
-        &sub_id,
-        EventMsg::TaskStarted(TaskStartedEvent {
-            model_context_window: None,
-        }),
-    );
-    let compact_only = matches!(task, Task::Compact);
     if let Task::Turn {
         settings: Some(settings),
         ..
@@ -66,6 +60,13 @@ pub(super) async fn run_task(
     {
         apply_turn_settings(&mut state, settings);
     }
+    session.emit(
+        &sub_id,
+        EventMsg::TaskStarted(TaskStartedEvent {
+            model_context_window: state.config.model_family().context_window,
+        }),
+    );
+    let compact_only = matches!(task, Task::Compact);
     let turn = TurnContext {
         events: &session.events,
         approvals: &session.approvals,
@@ -158,6 +159,7 @@ fn apply_turn_settings(state: &mut SessionState, settings: &TurnSettings) {
     config.model_reasoning_effort = settings.effort;
     config.model_reasoning_summary = settings.summary;
     if environment_changed {
+        state.history.push(permissions_message(&config));
         state.history.push(environment_message(&config));
     }
     state.config = Arc::new(config);
@@ -202,7 +204,7 @@ async fn run_turn(
 
 pub(super) fn needs_compaction(state: &SessionState) -> bool {
     match (
-        state.config.model_auto_compact_token_limit,
+        state.config.auto_compact_token_limit(),
         state.context_tokens,
     ) {
         (Some(limit), Some(used)) => used >= limit,
@@ -250,7 +252,7 @@ async fn run_one_request(
     let prompt = Prompt {
         instructions: &session.instructions,
         input: &state.history,
-        tools: session.tools.specs(),
+        tools: session.tools.specs(&turn.config),
     };
     session.record_turn_context(&turn.config).await;
     let mut stream = session.client.stream(&turn.config, &prompt).await?;
@@ -286,6 +288,7 @@ async fn run_one_request(
                 if let Some(usage) = token_usage {
                     state.context_tokens = Some(usage.total_tokens);
                     let info = state.token_info.get_or_insert_with(TokenUsageInfo::default);
+                    info.model_context_window = turn.config.model_family().context_window;
                     info.record(usage);
                     let info = Some(info.clone());
                     session

@@ -41,6 +41,46 @@ pub(crate) fn apply_patch_tool_spec() -> serde_json::Value {
     })
 }
 
+/// The freeform tool: the model writes the patch itself, constrained by this grammar of the
+/// patch language (`apply_patch/parser.rs` is the reader it must satisfy).
+pub(crate) fn apply_patch_freeform_tool_spec() -> serde_json::Value {
+    json!({
+        "type": "custom",
+        "name": APPLY_PATCH_TOOL_NAME,
+        "description": "Edit files with a patch. Paths are relative to the working directory; send the whole patch, from `*** Begin Patch` to `*** End Patch`.",
+        "format": {
+            "type": "grammar",
+            "syntax": "lark",
+            "definition": PATCH_GRAMMAR,
+        }
+    })
+}
+
+/// The patch language as a Lark grammar: file operations between the begin and end markers;
+/// an update is an optional move and hunks of context, removed and added lines.
+const PATCH_GRAMMAR: &str = r#"start: "*** Begin Patch" LF operation+ "*** End Patch" LF?
+
+operation: add_file | delete_file | update_file
+
+add_file: "*** Add File: " PATH LF added+
+delete_file: "*** Delete File: " PATH LF
+update_file: "*** Update File: " PATH LF move_to? hunk+
+
+move_to: "*** Move to: " PATH LF
+hunk: hunk_header? hunk_line+ end_of_file?
+hunk_header: "@@" (" " TEXT)? LF
+hunk_line: (" " | "-" | "+") TEXT? LF
+added: "+" TEXT? LF
+end_of_file: "*** End of File" LF
+
+PATH: /[^
+]+/
+TEXT: /[^
+]+/
+
+%import common.LF
+"#;
+
 #[derive(Deserialize)]
 struct ApplyPatchArgs {
     input: String,

@@ -7,12 +7,18 @@ pub(crate) mod apply_patch;
 pub(crate) mod context;
 pub(crate) mod plan;
 pub(crate) mod shell;
+pub(crate) mod truncation;
 pub(crate) mod turn_diff;
 
 use std::sync::LazyLock;
 
+use crate::config::Config;
+use crate::config::model_family::ApplyPatchToolType;
+use crate::config::model_family::ShellToolType;
+use crate::config::providers::WireApi;
 use crate::tools::apply_patch::APPLY_PATCH_TOOL_NAME;
 use crate::tools::apply_patch::apply_patch;
+use crate::tools::apply_patch::apply_patch_freeform_tool_spec;
 use crate::tools::apply_patch::apply_patch_tool_spec;
 use crate::tools::apply_patch::handle_apply_patch_call;
 use crate::tools::context::ToolOutput;
@@ -20,14 +26,65 @@ use crate::tools::context::TurnContext;
 use crate::tools::plan::PLAN_TOOL_NAME;
 use crate::tools::plan::handle_update_plan;
 use crate::tools::plan::plan_tool_spec;
+use crate::tools::shell::SHELL_COMMAND_TOOL_NAME;
 use crate::tools::shell::SHELL_TOOL_NAME;
 use crate::tools::shell::handle_shell_call;
+use crate::tools::shell::handle_shell_command_call;
+use crate::tools::shell::shell_command_tool_spec;
 use crate::tools::shell::shell_tool_spec;
 
-/// The tools every conversation offers, built once per process: as JSON values they take some
-/// 13 KiB of small allocations, which each idle conversation used to hold a copy of.
-static SPECS: LazyLock<[serde_json::Value; 3]> =
-    LazyLock::new(|| [shell_tool_spec(), apply_patch_tool_spec(), plan_tool_spec()]);
+/// The tool sets, each built once per process: as JSON values they take some 13 KiB of small
+/// allocations, which each idle conversation used to hold a copy of. Indexed by
+/// [`ToolSet::index`].
+static SPECS: LazyLock<[Vec<serde_json::Value>; 4]> = LazyLock::new(|| {
+    [false, true]
+        .map(|shell_command| {
+            [false, true].map(|freeform| {
+                let shell = if shell_command {
+                    shell_command_tool_spec()
+                } else {
+                    shell_tool_spec()
+                };
+                let patch = if freeform {
+                    apply_patch_freeform_tool_spec()
+                } else {
+                    apply_patch_tool_spec()
+                };
+                vec![shell, patch, plan_tool_spec()]
+            })
+        })
+        .concat()
+        .try_into()
+        .unwrap_or_default()
+});
+
+/// Which shell and patch tools a request offers: the model family's, except that Chat
+/// Completions has no custom tools, so the patch tool is a function there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ToolSet {
+    shell_command: bool,
+    freeform_patch: bool,
+}
+
+impl ToolSet {
+    fn for_config(config: &Config) -> Self {
+        let family = config.model_family();
+        Self {
+            // Unified exec is offered as `shell_command` until the engine runs long-lived
+            // processes.
+            shell_command: matches!(
+                family.shell_tool,
+                ShellToolType::ShellCommand | ShellToolType::UnifiedExec
+            ),
+            freeform_patch: family.apply_patch_tool == ApplyPatchToolType::Freeform
+                && config.model_provider.wire_api == WireApi::Responses,
+        }
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.shell_command) * 2 + usize::from(self.freeform_patch)
+    }
+}
 
 pub(crate) struct ToolRouter;
 
@@ -36,9 +93,11 @@ impl ToolRouter {
         Self
     }
 
-    /// Tool definitions for the request's `tools` field.
-    pub(crate) fn specs(&self) -> &'static [serde_json::Value] {
-        SPECS.as_slice()
+    /// Tool definitions for the request's `tools` field, as the conversation's model expects.
+    pub(crate) fn specs(&self, config: &Config) -> &'static [serde_json::Value] {
+        SPECS
+            .get(ToolSet::for_config(config).index())
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Runs one freeform (custom) tool call, whose input is raw text.
@@ -65,6 +124,7 @@ impl ToolRouter {
     ) -> ToolOutput {
         match name {
             SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
+            SHELL_COMMAND_TOOL_NAME => handle_shell_command_call(turn, call_id, arguments).await,
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
             _ => ToolOutput::text(format!("unsupported call: {name}")),

@@ -34,17 +34,14 @@ use crate::safety::parse_command::parse_command;
 use crate::tools::apply_patch::apply_patch;
 use crate::tools::context::ToolOutput;
 use crate::tools::context::TurnContext;
+use crate::tools::truncation::truncate_to_tokens;
 
 pub(crate) const SHELL_TOOL_NAME: &str = "shell";
+pub(crate) const SHELL_COMMAND_TOOL_NAME: &str = "shell_command";
 
 /// Output streamed as deltas per command; beyond it, the end event still has the output.
 /// Keeps a command that prints gigabytes from flooding the host with notifications.
 const DELTA_BYTE_BUDGET: usize = 256 * 1024;
-/// What the model sees of a command's output at most.
-const MODEL_OUTPUT_MAX_BYTES: usize = 10 * 1024;
-const MODEL_OUTPUT_MAX_LINES: usize = 256;
-const MODEL_OUTPUT_HEAD_LINES: usize = 128;
-const MODEL_OUTPUT_TAIL_LINES: usize = 128;
 
 pub(crate) const REJECTED_BY_USER: &str = "exec command rejected by user";
 /// The reason given (as `codex_reason`) when asking to run again a command the sandbox stopped.
@@ -85,6 +82,77 @@ struct ShellToolCallParams {
     justification: Option<String>,
 }
 
+pub(crate) fn shell_command_tool_spec() -> serde_json::Value {
+    json!({
+        "type": "function",
+        "name": SHELL_COMMAND_TOOL_NAME,
+        "description": "Runs a shell command (a script, run by the user's shell) and returns its output.",
+        "strict": false,
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "command": {"type": "string", "description": "The shell script to run"},
+                "workdir": {"type": "string", "description": "The working directory to run it in"},
+                "timeout_ms": {"type": "number", "description": "The timeout for the command in milliseconds"},
+                "login": {"type": "boolean", "description": "Whether to run the shell as a login shell (default true)"},
+                "with_escalated_permissions": {"type": "boolean", "description": "Whether to request escalated permissions. Set to true if command needs to be run without sandbox restrictions"},
+                "justification": {"type": "string", "description": "Only set if with_escalated_permissions is true. 1-sentence explanation of why we want to run this command."}
+            },
+            "required": ["command"],
+            "additionalProperties": false
+        }
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct ShellCommandToolCallParams {
+    command: String,
+    #[serde(default)]
+    workdir: Option<String>,
+    #[serde(default, alias = "timeout")]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    login: Option<bool>,
+    #[serde(default)]
+    with_escalated_permissions: Option<bool>,
+    #[serde(default)]
+    justification: Option<String>,
+}
+
+/// `shell_command`: the script runs as `<user's shell> -lc <script>` (`-c` without a login
+/// shell), then takes the same road as `shell`.
+pub(crate) async fn handle_shell_command_call(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    arguments: &str,
+) -> ToolOutput {
+    let params: ShellCommandToolCallParams = match serde_json::from_str(arguments) {
+        Ok(params) => params,
+        Err(err) => return ToolOutput::text(format!("failed to parse function arguments: {err}")),
+    };
+    let flag = if params.login.unwrap_or(true) {
+        "-lc"
+    } else {
+        "-c"
+    };
+    let params = ShellToolCallParams {
+        command: vec![user_shell(), flag.to_string(), params.command],
+        workdir: params.workdir,
+        timeout_ms: params.timeout_ms,
+        with_escalated_permissions: params.with_escalated_permissions,
+        justification: params.justification,
+    };
+    run_shell(turn, call_id, params).await
+}
+
+/// The user's shell (`$SHELL`), else bash: what `shell_command` scripts are written for.
+fn user_shell() -> String {
+    std::env::var("SHELL")
+        .ok()
+        .filter(|shell| !shell.trim().is_empty())
+        .unwrap_or_else(|| "bash".to_string())
+}
+
 pub(crate) async fn handle_shell_call(
     turn: &TurnContext<'_>,
     call_id: &str,
@@ -94,6 +162,14 @@ pub(crate) async fn handle_shell_call(
         Ok(params) => params,
         Err(err) => return ToolOutput::text(format!("failed to parse function arguments: {err}")),
     };
+    run_shell(turn, call_id, params).await
+}
+
+async fn run_shell(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    params: ShellToolCallParams,
+) -> ToolOutput {
     if params.command.is_empty() {
         return ToolOutput::text(
             "failed to parse function arguments: `command` is empty".to_string(),
@@ -269,7 +345,12 @@ async fn run_command(
             sandbox_denied =
                 is_likely_sandbox_denied(sandbox, output.exit_code, output.timed_out, &aggregated);
             let note = sandbox_denied.then(|| sandbox_denial_note(config));
-            let formatted = format_exec_output(&output, timeout, note.as_deref());
+            let formatted = format_exec_output(
+                &output,
+                timeout,
+                note.as_deref(),
+                config.model_family().tool_output_token_limit,
+            );
             let end = ExecCommandEndEvent {
                 call_id: call_id.to_string(),
                 stdout: output.stdout.to_text(),
@@ -333,7 +414,12 @@ fn sandbox_denial_note(config: &Config) -> String {
 
 /// `{"output": ..., "metadata": {"exit_code": N, "duration_seconds": S}}`, the shape models
 /// trained on this tool expect.
-fn format_exec_output(output: &ExecOutput, timeout: Duration, note: Option<&str>) -> String {
+fn format_exec_output(
+    output: &ExecOutput,
+    timeout: Duration,
+    note: Option<&str>,
+    max_tokens: usize,
+) -> String {
     let mut text = output.aggregated.to_text();
     if let Some(note) = note {
         text = format!("{note}\n{text}");
@@ -346,60 +432,10 @@ fn format_exec_output(output: &ExecOutput, timeout: Duration, note: Option<&str>
     }
     let duration_seconds = (output.duration.as_secs_f64() * 10.0).round() / 10.0;
     json!({
-        "output": truncate_for_model(&text),
+        "output": truncate_to_tokens(&text, max_tokens),
         "metadata": {"exit_code": output.exit_code, "duration_seconds": duration_seconds}
     })
     .to_string()
-}
-
-/// Keeps the first and last lines of a long output, with a marker saying what was left out.
-fn truncate_for_model(text: &str) -> String {
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    if text.len() <= MODEL_OUTPUT_MAX_BYTES && lines.len() <= MODEL_OUTPUT_MAX_LINES {
-        return text.to_string();
-    }
-    let half = MODEL_OUTPUT_MAX_BYTES / 2;
-    if lines.len() <= MODEL_OUTPUT_HEAD_LINES + MODEL_OUTPUT_TAIL_LINES {
-        // Few but long lines: cut by bytes instead.
-        let head = cap_bytes(text, half, false);
-        let tail = cap_bytes(text, half, true);
-        let omitted = text.len() - head.len() - tail.len();
-        return format!(
-            "{head}\n[... omitted {omitted} of {} bytes ...]\n\n{tail}",
-            text.len()
-        );
-    }
-    let head = cap_bytes(&lines[..MODEL_OUTPUT_HEAD_LINES].concat(), half, false);
-    let tail = cap_bytes(
-        &lines[lines.len() - MODEL_OUTPUT_TAIL_LINES..].concat(),
-        half,
-        true,
-    );
-    let omitted = lines.len() - MODEL_OUTPUT_HEAD_LINES - MODEL_OUTPUT_TAIL_LINES;
-    format!(
-        "{head}\n[... omitted {omitted} of {} lines ...]\n\n{tail}",
-        lines.len()
-    )
-}
-
-/// At most `max` bytes of `text`, from its start (or end), cut on a character boundary.
-fn cap_bytes(text: &str, max: usize, from_end: bool) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    if from_end {
-        let mut start = text.len() - max;
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        text[start..].to_string()
-    } else {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text[..end].to_string()
-    }
 }
 
 #[cfg(test)]
@@ -407,34 +443,6 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     use super::*;
-
-    #[test]
-    fn short_output_is_untouched() {
-        assert_eq!(truncate_for_model("a\nb\n"), "a\nb\n");
-    }
-
-    #[test]
-    fn long_output_keeps_head_and_tail_lines() {
-        let text: String = (0..1000).map(|n| format!("line {n}\n")).collect();
-        let truncated = truncate_for_model(&text);
-        assert!(truncated.starts_with("line 0\n"));
-        assert!(truncated.ends_with("line 999\n"));
-        assert!(truncated.contains("\n[... omitted 744 of 1000 lines ...]\n\n"));
-        assert!(!truncated.contains("line 500\n"));
-        assert!(truncated.len() <= MODEL_OUTPUT_MAX_BYTES + 64);
-    }
-
-    #[test]
-    fn few_but_huge_lines_are_capped_in_bytes() {
-        let text = format!("{}\n{}\n", "a".repeat(50_000), "b".repeat(50_000));
-        let truncated = truncate_for_model(&text);
-        assert!(
-            truncated.len() <= MODEL_OUTPUT_MAX_BYTES + 64,
-            "{}",
-            truncated.len()
-        );
-        assert!(truncated.starts_with('a') && truncated.ends_with("b\n"));
-    }
 
     #[test]
     fn arguments_accept_the_timeout_alias() {

@@ -196,8 +196,14 @@ async fn instructions_arguments_reach_the_model() -> anyhow::Result<()> {
     assert_eq!(result["structuredContent"]["content"], "Enjoy!");
     let body = &server.model.request_bodies().await[0];
     assert_eq!(body["instructions"], "You are a helpful assistant.");
+    // The permissions come first, then the host's developer instructions.
+    assert_eq!(body["input"][0]["role"], "developer");
+    let permissions = body["input"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(permissions.starts_with("<permissions>"), "{permissions}");
     assert_eq!(
-        body["input"][0],
+        body["input"][1],
         json!({"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "Foreshadow upcoming tool calls."}]})
     );
     Ok(())

@@ -308,7 +308,9 @@ async fn a_long_conversation_is_compacted() -> anyhow::Result<()> {
     );
     let after: Vec<(String, String)> = conversation_texts(&bodies[2])
         .into_iter()
-        .filter(|(_, text)| !text.starts_with("<environment_context>"))
+        .filter(|(_, text)| {
+            !text.starts_with("<environment_context>") && !text.starts_with("<permissions>")
+        })
         .collect();
     assert_eq!(
         after,

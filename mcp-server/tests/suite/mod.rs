@@ -29,6 +29,7 @@ mod errors;
 mod exec_approval;
 mod local_model;
 mod long_calls;
+mod model_families;
 mod modern;
 mod retries;
 mod sandbox;
