@@ -43,6 +43,8 @@ pub const RESUME_CONVERSATION: &str = "resumeConversation";
 pub const FORK_CONVERSATION: &str = "forkConversation";
 /// Shuts a conversation down and moves its rollout to the archive.
 pub const ARCHIVE_CONVERSATION: &str = "archiveConversation";
+/// Summarises a conversation now and continues it from the summary, to free context.
+pub const COMPACT_CONVERSATION: &str = "compactConversation";
 
 /// Page size of `listConversations` when the host names none.
 pub const DEFAULT_LIST_PAGE_SIZE: usize = 25;
@@ -293,6 +295,19 @@ pub struct ArchiveConversationParams {
 /// Result of `archiveConversation`: `{}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ArchiveConversationResponse {}
+
+/// Params of `compactConversation`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompactConversationParams {
+    /// The conversation to compact; it must have no running turn.
+    pub conversation_id: String,
+}
+
+/// Result of `compactConversation`: `{}`, sent once the compaction has started. Listeners see
+/// it run as a turn (`task_started`, `background_event`, `task_complete`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CompactConversationResponse {}
 
 /// The JSON-RPC method of a listener notification: `codex/event/<event type>`.
 pub fn conversation_event_method(event_type: &str) -> String {

@@ -34,6 +34,8 @@ pub enum ConversationRequest {
     ForkConversation(ForkConversationParams),
     /// `archiveConversation`.
     ArchiveConversation(ArchiveConversationParams),
+    /// `compactConversation`.
+    CompactConversation(CompactConversationParams),
     /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
     Settings(SettingsRequest),
     /// `getAuthStatus`, `loginApiKey`, ... (see [`crate::account_api`]).
@@ -73,6 +75,9 @@ impl ConversationRequest {
             ARCHIVE_CONVERSATION => {
                 Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
             }
+            COMPACT_CONVERSATION => {
+                Self::CompactConversation(decode(COMPACT_CONVERSATION, params)?)
+            }
             _ if AccountRequest::is_account_method(method) => {
                 return Ok(AccountRequest::parse(method, Some(params))?.map(Self::Account));
             }
@@ -94,6 +99,7 @@ impl ConversationRequest {
             Self::ResumeConversation(_) => RESUME_CONVERSATION,
             Self::ForkConversation(_) => FORK_CONVERSATION,
             Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
+            Self::CompactConversation(_) => COMPACT_CONVERSATION,
             Self::Settings(request) => request.method(),
             Self::Account(request) => request.method(),
         }

@@ -59,6 +59,8 @@ fn wire_contract() -> BTreeMap<&'static str, Value> {
         "forkConversation.result" => ForkConversationResponse,
         "archiveConversation.params" => ArchiveConversationParams,
         "archiveConversation.result" => ArchiveConversationResponse,
+        "compactConversation.params" => CompactConversationParams,
+        "compactConversation.result" => CompactConversationResponse,
         // The account API.
         "getAuthStatus.params" => GetAuthStatusParams,
         "getAuthStatus.result" => GetAuthStatusResponse,

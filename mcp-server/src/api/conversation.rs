@@ -22,6 +22,7 @@ use codex_core::protocol;
 use codex_core::protocol::Submission;
 use codex_mcp_types::AddConversationListenerResponse;
 use codex_mcp_types::ArchiveConversationResponse;
+use codex_mcp_types::CompactConversationResponse;
 use codex_mcp_types::ConversationEventNotificationParams;
 use codex_mcp_types::ConversationRequest;
 use codex_mcp_types::ConversationSummary;
@@ -241,6 +242,11 @@ impl ConversationApi {
                     })
                     .await?;
                 loaded_response(new)
+            }
+            ConversationRequest::CompactConversation(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                self.start_turn(conversation, Op::Compact, context).await?;
+                to_json(CompactConversationResponse {})
             }
             ConversationRequest::ArchiveConversation(params) => {
                 let id = parse_id(&params.conversation_id)?;

@@ -294,3 +294,83 @@ async fn interrupt_conversation_stops_a_running_command() -> anyhow::Result<()> 
     assert_eq!(again["error"]["code"], json!(-32600), "{again}");
     Ok(())
 }
+
+#[tokio::test]
+async fn compact_conversation_replaces_the_history_with_a_summary() -> anyhow::Result<()> {
+    let mut server = TestServer::start("approval_policy = \"never\"", &[]).await?;
+    server
+        .model
+        .mount_sse_sequence(vec![
+            assistant_answer("the first answer"),
+            assistant_answer("SUMMARY-OF-IT-ALL"),
+            assistant_answer("the second answer"),
+        ])
+        .await;
+    let id = new_listened_conversation(&mut server, json!({})).await?;
+    let send = |text: &str| json!({"conversationId": id, "items": text_items(text)});
+    let sent = server
+        .mcp
+        .request("sendUserMessage", send("first task"))
+        .await?;
+    assert_eq!(sent["result"], json!({}), "{sent}");
+    server
+        .mcp
+        .read_until(|m| is_event(m, "task_complete", &id))
+        .await?;
+
+    let compacted = server
+        .mcp
+        .request("compactConversation", json!({"conversationId": id}))
+        .await?;
+    assert_eq!(compacted["result"], json!({}), "{compacted}");
+    let note = server
+        .mcp
+        .read_until(|m| is_event(m, "background_event", &id))
+        .await?;
+    assert_eq!(note["params"]["msg"]["message"], "conversation compacted");
+    server
+        .mcp
+        .read_until(|m| is_event(m, "task_complete", &id))
+        .await?;
+
+    let sent = server
+        .mcp
+        .request("sendUserMessage", send("second task"))
+        .await?;
+    assert_eq!(sent["result"], json!({}), "{sent}");
+    server
+        .mcp
+        .read_until(|m| is_event(m, "task_complete", &id))
+        .await?;
+
+    let bodies = server.model.request_bodies().await;
+    assert_eq!(bodies.len(), 3, "turn, summary, turn");
+    assert!(bodies[1]["tools"].as_array().is_some_and(Vec::is_empty));
+    let after = conversation_texts(&bodies[2]);
+    assert!(
+        after.contains(&(
+            "user".to_string(),
+            "<conversation_summary>\nSUMMARY-OF-IT-ALL\n</conversation_summary>".to_string()
+        )),
+        "{after:?}"
+    );
+    assert!(
+        !after.iter().any(|(_, text)| text == "the first answer"),
+        "the old answer is replaced by the summary: {after:?}"
+    );
+    let rollout = codex_test_support::rollout_files(&server.home().join("sessions"))
+        .pop()
+        .expect("a rollout");
+    let text = std::fs::read_to_string(rollout)?;
+    assert!(text.contains("\"type\":\"compacted\""), "{text}");
+
+    let unknown = server
+        .mcp
+        .request(
+            "compactConversation",
+            json!({"conversationId": uuid::Uuid::new_v4().to_string()}),
+        )
+        .await?;
+    assert_eq!(unknown["error"]["code"], json!(-32600), "{unknown}");
+    Ok(())
+}
