@@ -38,16 +38,21 @@ struct Seen {
     released: bool,
 }
 
-/// A provider that answers no request until `release_at` requests are open at once; then it
-/// answers every request (held ones and later ones) with "echo: <last user message>", each
-/// after `hold`. A gate that never opens answers 503 after [`DEFAULT_READ_TIMEOUT`], so the
-/// test fails instead of hanging.
+/// A provider that answers no request until `release_at` requests are open at once (or the
+/// test calls [`GatedModel::release`]); then it answers every request (held ones and later
+/// ones) with "echo: <last user message>", each after `hold`. A gate that never opens answers
+/// 503 after [`DEFAULT_READ_TIMEOUT`], so the test fails instead of hanging.
 pub struct GatedModel {
     base_url: String,
     wire: Wire,
     seen: watch::Receiver<Seen>,
+    gate: Arc<Gate>,
     server: JoinHandle<()>,
 }
+
+/// Holds every request until [`GatedModel::release`]: a model that is silent for as long as
+/// the test needs.
+pub const UNTIL_RELEASED: usize = usize::MAX;
 
 impl GatedModel {
     /// `hold` is part of the scenario (a model that takes its time, giving requests a chance
@@ -62,9 +67,10 @@ impl GatedModel {
             hold,
             wire,
         });
+        let serving = Arc::clone(&gate);
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let gate = Arc::clone(&gate);
+                let gate = Arc::clone(&serving);
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |request| {
                         let gate = Arc::clone(&gate);
@@ -81,8 +87,24 @@ impl GatedModel {
             base_url,
             wire,
             seen,
+            gate,
             server,
         })
+    }
+
+    /// Opens the gate: held requests are answered, and later ones at once.
+    pub fn release(&self) {
+        self.gate.seen.send_modify(|seen| seen.released = true);
+    }
+
+    /// Waits (bounded by [`DEFAULT_READ_TIMEOUT`]) until `count` requests are open at once.
+    pub async fn wait_for_open(&self, count: usize) -> anyhow::Result<()> {
+        let mut seen = self.seen.clone();
+        tokio::time::timeout(DEFAULT_READ_TIMEOUT, seen.wait_for(|s| s.open >= count))
+            .await
+            .map_err(|_| anyhow::anyhow!("{count} requests were never open at once"))?
+            .map_err(|_| anyhow::anyhow!("the provider stopped"))?;
+        Ok(())
     }
 
     /// The provider `base_url` to put in config.toml.
@@ -97,6 +119,20 @@ impl GatedModel {
     /// Writes config.toml for this provider; `top_level` as in [`crate::write_mock_config`].
     pub fn write_config(&self, codex_home: &Path, top_level: &str) -> std::io::Result<()> {
         crate::mock_model::write_config(codex_home, &self.base_url, self.wire, top_level)
+    }
+
+    /// Like [`Self::write_config`], for a server in the test's own process (no key).
+    pub fn write_in_process_config(
+        &self,
+        codex_home: &Path,
+        top_level: &str,
+    ) -> std::io::Result<()> {
+        crate::mock_model::write_config_without_key(
+            codex_home,
+            &self.base_url,
+            self.wire,
+            top_level,
+        )
     }
 
     /// The most requests that were open at the provider at one time.

@@ -16,6 +16,7 @@ mod test_codex;
 use std::time::Duration;
 
 pub use crate::gated_model::GatedModel;
+pub use crate::gated_model::UNTIL_RELEASED;
 pub use crate::mcp_process::McpProcess;
 pub use crate::mock_model::MockModel;
 pub use crate::mock_model::Wire;

@@ -91,6 +91,16 @@ impl MockModel {
         write_config(codex_home, &self.base_url(), self.wire, top_level)
     }
 
+    /// Like [`Self::write_config`], for a server in the test's own process: the provider takes
+    /// no key, since the process's environment is shared by every test.
+    pub fn write_in_process_config(
+        &self,
+        codex_home: &Path,
+        top_level: &str,
+    ) -> std::io::Result<()> {
+        write_config_without_key(codex_home, &self.base_url(), self.wire, top_level)
+    }
+
     /// The provider `base_url` to put in config.toml.
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.server.uri())
