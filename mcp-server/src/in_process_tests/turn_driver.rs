@@ -100,7 +100,10 @@ async fn a_long_call_reports_progress_until_its_result() -> anyhow::Result<()> {
         "strictly increasing: {values:?}"
     );
     assert!(seen.len() >= 3, "{seen:?}");
-    assert_eq!(progress_text(&seen[0]), "turn started", "{seen:?}");
+    assert!(
+        seen.iter().any(|m| progress_text(m) == "turn started"),
+        "{seen:?}"
+    );
 
     // Nothing after the result: a ping round trip brings no late progress.
     let ping = server.mcp.send_request("ping", json!({})).await?;

@@ -12,6 +12,7 @@ use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::shell_call;
 use codex_test_support::rollout_files;
 use codex_test_support::wait_for_processes;
+use codex_test_support::wait_until;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -80,11 +81,15 @@ async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Re
         .call_tool("codex", json!({"prompt": "wait a while"}))
         .await?;
     let thread = thread_of_event(&mut server, id, "session_configured").await?;
-    // The script writes its pid, then becomes the sleep: once the sleep runs, the pid is
-    // written.
-    assert!(wait_for_processes(marker, true, Duration::from_secs(10)).await);
-    let written = std::fs::read_to_string(&pid_file)?;
-    let pid: u32 = written.trim_end().parse()?;
+    // The script writes its pid, then becomes the sleep. (Its own command line names the
+    // sleep too, so the file, not /proc, says when the pid is known.)
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|written| written.strip_suffix('\n')?.parse::<u32>().ok())
+    };
+    wait_until("the script to write its pid", || read_pid().is_some()).await?;
+    let pid = read_pid().expect("written");
     assert!(!has_ended(pid), "the command runs");
 
     server

@@ -157,7 +157,11 @@ struct Gate {
 impl Gate {
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         // A request is open once it has fully arrived.
-        let body = request.into_body().collect().await.map(|b| b.to_bytes());
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map(http_body_util::Collected::to_bytes);
         self.seen.send_modify(|seen| {
             seen.open += 1;
             seen.most_open = seen.most_open.max(seen.open);
