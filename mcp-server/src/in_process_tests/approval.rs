@@ -210,6 +210,8 @@ async fn the_abort_fallback_ends_the_turn() -> anyhow::Result<()> {
     let result = server.mcp.read_until_response(id).await?;
     assert_eq!(result["result"]["isError"], json!(true), "{result}");
     assert!(!cwd.path().join("created.txt").exists());
-    assert!(server.home().exists());
+    let rollouts = codex_test_support::rollout_files(&server.home().join("sessions"));
+    let recorded = std::fs::read_to_string(&rollouts[0])?;
+    assert!(recorded.contains(r#""type":"turn_aborted""#), "{recorded}");
     Ok(())
 }

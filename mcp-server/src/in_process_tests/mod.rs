@@ -74,8 +74,7 @@ impl InProcessServer {
         settings: Settings,
         write_config: impl FnOnce(&std::path::Path, &str) -> std::io::Result<()>,
     ) -> anyhow::Result<Self> {
-        let server = Self::start_uninitialized(settings, write_config).await?;
-        let mut server = server;
+        let mut server = Self::start_uninitialized(settings, write_config).await?;
         server.mcp.initialize().await?;
         Ok(server)
     }

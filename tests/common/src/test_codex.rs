@@ -84,22 +84,20 @@ impl TestCodexBuilder {
             home.path().to_path_buf(),
             self.max_model_requests,
         )?);
-        let mut codex = TestCodex {
-            manager,
-            overrides,
-            conversation: None,
-            session_configured: None,
-            cwd,
-            home,
-        };
+        let config = load_config(home.path(), &overrides, cwd.path().to_path_buf())?;
         let NewConversation {
             conversation,
             session_configured,
             ..
-        } = codex.new_conversation().await?;
-        codex.conversation = Some(conversation);
-        codex.session_configured = Some(session_configured);
-        Ok(codex)
+        } = start_conversation(&manager, config).await?;
+        Ok(TestCodex {
+            manager,
+            overrides,
+            conversation,
+            session_configured,
+            cwd,
+            home,
+        })
     }
 
     /// Like [`Self::build_at`], against `model`.
@@ -112,8 +110,8 @@ impl TestCodexBuilder {
 pub struct TestCodex {
     pub manager: Arc<ConversationManager>,
     overrides: Vec<ConfigOverride>,
-    conversation: Option<Arc<CodexConversation>>,
-    session_configured: Option<SessionConfiguredEvent>,
+    conversation: Arc<CodexConversation>,
+    session_configured: SessionConfiguredEvent,
     /// The conversation's working directory (a temporary one).
     pub cwd: TempDir,
     /// `CODEX_HOME`: config.toml, rollouts, turn locks.
@@ -123,18 +121,12 @@ pub struct TestCodex {
 impl TestCodex {
     /// The conversation [`TestCodexBuilder::build`] started.
     pub fn conversation(&self) -> &Arc<CodexConversation> {
-        #[allow(clippy::expect_used)] // Set by the only constructor.
-        self.conversation
-            .as_ref()
-            .expect("built with a conversation")
+        &self.conversation
     }
 
     /// The `session_configured` event of [`Self::conversation`].
     pub fn session_configured(&self) -> &SessionConfiguredEvent {
-        #[allow(clippy::expect_used)] // Set by the only constructor.
-        self.session_configured
-            .as_ref()
-            .expect("built with a conversation")
+        &self.session_configured
     }
 
     pub fn home_path(&self) -> &Path {
@@ -149,19 +141,12 @@ impl TestCodex {
 
     /// Like [`Self::config`], in `cwd`.
     pub fn config_in(&self, cwd: PathBuf) -> anyhow::Result<Config> {
-        let typed = ConfigOverrides {
-            cwd: Some(cwd),
-            ..ConfigOverrides::default()
-        };
-        Config::load(self.home.path(), &self.overrides, typed).context("loading the test config")
+        load_config(self.home.path(), &self.overrides, cwd)
     }
 
     /// Starts another conversation on the same manager.
     pub async fn new_conversation(&self) -> anyhow::Result<NewConversation> {
-        let config = self.config()?;
-        within("new_conversation", self.manager.new_conversation(config))
-            .await?
-            .context("starting a conversation")
+        start_conversation(&self.manager, self.config()?).await
     }
 
     /// Starts a turn of [`Self::conversation`] with `text` as the user's message, as the
@@ -171,10 +156,31 @@ impl TestCodex {
     }
 }
 
+fn load_config(
+    codex_home: &Path,
+    overrides: &[ConfigOverride],
+    cwd: PathBuf,
+) -> anyhow::Result<Config> {
+    let typed = ConfigOverrides {
+        cwd: Some(cwd),
+        ..ConfigOverrides::default()
+    };
+    Config::load(codex_home, overrides, typed).context("loading the test config")
+}
+
+async fn start_conversation(
+    manager: &ConversationManager,
+    config: Config,
+) -> anyhow::Result<NewConversation> {
+    within("new_conversation", manager.new_conversation(config))
+        .await?
+        .context("starting a conversation")
+}
+
 /// Starts a turn of `conversation` with `text` as the user's message; returns the submission
 /// id its events carry. Fails when a turn is running already.
 pub async fn start_turn(conversation: &CodexConversation, text: &str) -> anyhow::Result<String> {
-    let id = uuid_like(conversation);
+    let id = next_submission_id(conversation);
     let submission = Submission {
         id: id.clone(),
         op: Op::UserInput {
@@ -190,7 +196,7 @@ pub async fn start_turn(conversation: &CodexConversation, text: &str) -> anyhow:
 }
 
 /// A submission id unique in the process, so a test can tell its turns' events apart.
-fn uuid_like(conversation: &CodexConversation) -> String {
+fn next_submission_id(conversation: &CodexConversation) -> String {
     use std::sync::atomic::AtomicU64;
     use std::sync::atomic::Ordering;
     static NEXT: AtomicU64 = AtomicU64::new(0);
