@@ -29,6 +29,11 @@ pub(crate) struct ServerConfigLayer {
     /// This binary, which sandboxes commands as `codex sandbox-exec`; `None` if its path
     /// could not be found, and then commands are not sandboxed.
     pub(crate) sandbox_exe: Option<PathBuf>,
+    /// How long a running turn may go without reporting progress: always
+    /// `turn_driver::HEARTBEAT_INTERVAL`, except in the in-process tests, which shorten it so
+    /// that a test of the heartbeat takes milliseconds. Not a config.toml key: hosts have no
+    /// reason to change it.
+    pub(crate) heartbeat_interval: std::time::Duration,
 }
 
 /// Settings that hold for the whole server, read once at start-up.

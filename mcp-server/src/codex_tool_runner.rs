@@ -245,6 +245,7 @@ async fn submit(
             && McpSettings::of(conversation.config()).codex_events(),
         progress: host.progress,
         host: host.channel,
+        heartbeat_interval: server_config.heartbeat_interval,
     };
     if let Some(event) = first_event {
         reporter.forward(&event).await;

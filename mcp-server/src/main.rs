@@ -19,6 +19,9 @@ mod tool_error;
 mod turn_driver;
 mod wire_log;
 
+#[cfg(test)]
+mod in_process_tests;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;

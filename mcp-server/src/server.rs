@@ -53,6 +53,7 @@ use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_definitions;
+use crate::turn_driver::HEARTBEAT_INTERVAL;
 use crate::turn_driver::ProgressTarget;
 
 /// How long running turns get to stop and record that they were aborted, once the host has
@@ -87,22 +88,14 @@ fn sandbox_exe() -> Option<PathBuf> {
 
 /// Serves MCP on stdin/stdout until the host closes stdin.
 pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
-    let codex_home = find_codex_home()?;
-    let config = Arc::new(ServerConfigLayer {
-        codex_home: codex_home.clone(),
+    let config = ServerConfigLayer {
+        codex_home: find_codex_home()?,
         overrides: options.config_overrides,
         profile: options.profile,
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
-    });
-    let startup = config.server_settings().await;
-    let auth = AuthManager::shared(&codex_home, startup.auth);
-    let conversations = Arc::new(ConversationManager::new(
-        auth,
-        codex_home.clone(),
-        startup.max_concurrent_model_requests,
-    )?);
-    let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
+        heartbeat_interval: HEARTBEAT_INTERVAL,
+    };
     let stdio_transport::Stdio {
         transport,
         host_gone,
@@ -110,24 +103,13 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         in_flight,
         written,
     } = stdio_transport::stdio();
-    let server = CodexMcpServer {
-        turns,
-        api: Arc::new(ConversationApi::new(
-            Arc::clone(&conversations),
-            Arc::clone(&config),
-            startup.login_callback_port,
-            Arc::clone(&replies),
-        )),
-        conversations: Arc::clone(&conversations),
-        config,
-        replies,
-    };
+    let (server, conversations) = build(config, replies, in_flight).await?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
     // surely as one that leaves later: quietly, with status 0.
     let service = tokio::select! {
-        served = LiftCodexFields { server, in_flight }.serve(transport) => match served {
+        served = server.serve(transport) => match served {
             Ok(service) => service,
             Err(ServerInitializeError::ConnectionClosed(_) | ServerInitializeError::Cancelled) => {
                 tracing::info!("the host left before opening the session");
@@ -174,6 +156,39 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         tracing::debug!("stdout was not flushed within {DRAIN_LIMIT:?}");
     }
     Ok(())
+}
+
+/// The server for the host at the other end of the transport that `replies` and `in_flight`
+/// belong to, and the conversations it serves, which the caller shuts down when the host
+/// goes. `run` serves it on stdin/stdout, the in-process tests on a pipe.
+pub(crate) async fn build(
+    config: ServerConfigLayer,
+    replies: Arc<ElicitationReplies>,
+    in_flight: Arc<InFlight>,
+) -> anyhow::Result<(LiftCodexFields, Arc<ConversationManager>)> {
+    let codex_home = config.codex_home.clone();
+    let config = Arc::new(config);
+    let startup = config.server_settings().await;
+    let auth = AuthManager::shared(&codex_home, startup.auth);
+    let conversations = Arc::new(ConversationManager::new(
+        auth,
+        codex_home.clone(),
+        startup.max_concurrent_model_requests,
+    )?);
+    let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
+    let server = CodexMcpServer {
+        turns,
+        api: Arc::new(ConversationApi::new(
+            Arc::clone(&conversations),
+            Arc::clone(&config),
+            startup.login_callback_port,
+            Arc::clone(&replies),
+        )),
+        conversations: Arc::clone(&conversations),
+        config,
+        replies,
+    };
+    Ok((LiftCodexFields { server, in_flight }, conversations))
 }
 
 /// Cheap to clone: rmcp hands each request its own reference.
@@ -318,7 +333,7 @@ impl ServerHandler for CodexMcpServer {
 ///
 /// It also tells the transport when each request's handler has ended, which frees the id of
 /// a request the host cancelled (`request_ids.rs`).
-struct LiftCodexFields {
+pub(crate) struct LiftCodexFields {
     server: CodexMcpServer,
     in_flight: Arc<InFlight>,
 }

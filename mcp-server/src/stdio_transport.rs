@@ -71,6 +71,15 @@ const ELICITATION_CREATE: &[u8] = b"\"elicitation/create\"";
 /// requests still running before it reports the end, and a host that has gone should not
 /// have to wait for them.
 pub(crate) fn stdio() -> Stdio {
+    over(tokio::io::stdin(), tokio::io::stdout())
+}
+
+/// Like [`stdio`], for a host at the other end of `host_in` and `host_out`: the in-process
+/// tests' pipe.
+pub(crate) fn over(
+    host_in: impl AsyncRead + Unpin + Send + 'static,
+    host_out: impl AsyncWrite + Unpin + Send + 'static,
+) -> Stdio {
     let (rmcp_reads, to_rmcp) = tokio::io::duplex(PIPE_CAPACITY);
     let (from_rmcp, rmcp_writes) = tokio::io::duplex(PIPE_CAPACITY);
     let (answers, pending_answers) = mpsc::unbounded_channel();
@@ -78,7 +87,7 @@ pub(crate) fn stdio() -> Stdio {
     let replies = Arc::new(ElicitationReplies::default());
     let in_flight = Arc::new(InFlight::default());
     tokio::spawn(read_host(
-        tokio::io::stdin(),
+        host_in,
         to_rmcp,
         answers,
         host_gone.clone(),
@@ -87,7 +96,7 @@ pub(crate) fn stdio() -> Stdio {
     ));
     let written = tokio::spawn(write_host(
         from_rmcp,
-        tokio::io::stdout(),
+        host_out,
         pending_answers,
         Arc::clone(&replies),
         Arc::clone(&in_flight),

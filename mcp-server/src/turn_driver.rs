@@ -36,8 +36,9 @@ use crate::delta_coalescing::is_delta;
 
 /// A running turn reports progress after at most this much silence, so that hosts which
 /// reset their timeout on progress keep waiting. Well under 5 s: a host with a 5 s timeout
-/// must never come within a timer's jitter of it.
-const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(3500);
+/// must never come within a timer's jitter of it. The server's setting
+/// (`ServerConfigLayer::heartbeat_interval`), which the in-process tests shorten.
+pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_millis(3500);
 /// Step messages closer together than this are dropped: progress is for humans and timers.
 const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -66,6 +67,8 @@ pub(crate) struct TurnReporter {
     pub(crate) progress: Arc<ProgressTarget>,
     /// How approvals reach the host.
     pub(crate) host: HostChannel,
+    /// Progress after at most this much silence ([`HEARTBEAT_INTERVAL`] but in tests).
+    pub(crate) heartbeat_interval: Duration,
 }
 
 /// The progress token a turn reports to, and the last thing it reported. A legacy call's
@@ -119,10 +122,15 @@ struct ProgressReporter<'a> {
     last_sent: Option<Instant>,
     /// The last step or heartbeat, sent or not: the heartbeat comes after this much silence.
     last_report: Instant,
+    heartbeat_interval: Duration,
 }
 
 impl<'a> ProgressReporter<'a> {
-    fn new(peer: &'a Peer<RoleServer>, target: &'a ProgressTarget) -> Self {
+    fn new(
+        peer: &'a Peer<RoleServer>,
+        target: &'a ProgressTarget,
+        heartbeat_interval: Duration,
+    ) -> Self {
         let now = Instant::now();
         Self {
             peer,
@@ -131,11 +139,12 @@ impl<'a> ProgressReporter<'a> {
             started: now,
             last_sent: None,
             last_report: now,
+            heartbeat_interval,
         }
     }
 
     fn next_heartbeat(&self) -> Instant {
-        self.last_report + HEARTBEAT_INTERVAL
+        self.last_report + self.heartbeat_interval
     }
 
     async fn step(&mut self, message: String) {
@@ -242,7 +251,11 @@ pub(crate) async fn drive_turn(
 ) -> TurnOutcome {
     let mut events = conversation.events().await;
     let notes: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
-    let mut progress = ProgressReporter::new(&reporter.peer, &reporter.progress);
+    let mut progress = ProgressReporter::new(
+        &reporter.peer,
+        &reporter.progress,
+        reporter.heartbeat_interval,
+    );
     // Approvals still open when the turn ends are withdrawn from the host.
     let turn_ended = CancellationToken::new();
     let _withdraw_approvals = turn_ended.clone().drop_guard();

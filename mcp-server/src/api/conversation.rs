@@ -311,6 +311,7 @@ impl ConversationApi {
             forward_events: false,
             progress: ProgressTarget::new(None),
             host,
+            heartbeat_interval: self.config.heartbeat_interval,
         };
         tokio::spawn(async move {
             // The outcome reaches the host through its listeners.

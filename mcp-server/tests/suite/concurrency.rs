@@ -1,9 +1,11 @@
 //! Many calls at once on one connection: each gets its own answer, and they overlap.
+//!
+//! Overlap is proven by what the provider saw at once (`GatedModel`), never by elapsed time.
 
 use std::collections::HashMap;
 use std::time::Duration;
-use std::time::Instant;
 
+use codex_test_support::GatedModel;
 use codex_test_support::Wire;
 use pretty_assertions::assert_eq;
 use serde_json::json;
@@ -11,14 +13,17 @@ use serde_json::json;
 use super::TestServer;
 
 const CALLS: usize = 8;
-const MODEL_DELAY: Duration = Duration::from_millis(300);
+/// How long the provider takes over each answer in the limited test: a chance for requests to
+/// overlap if the limit did not hold (part of the scenario, not a wait).
+const MODEL_DELAY: Duration = Duration::from_millis(100);
 
 both_wires!(concurrent_calls_overlap_and_get_their_own_answers);
 async fn concurrent_calls_overlap_and_get_their_own_answers(wire: Wire) -> anyhow::Result<()> {
-    let mut server = TestServer::start_wire(wire, "", &[]).await?;
-    server.model.mount_echo(MODEL_DELAY).await;
+    // No call is answered until all of them are at the provider at once: the calls finish
+    // only if they overlap.
+    let model = GatedModel::start(wire, CALLS, Duration::ZERO).await?;
+    let mut server = TestServer::start_gated(&model, "", &[]).await?;
 
-    let started = Instant::now();
     let mut ids = HashMap::new();
     for n in 0..CALLS {
         let id = server
@@ -37,26 +42,22 @@ async fn concurrent_calls_overlap_and_get_their_own_answers(wire: Wire) -> anyho
         );
         threads.push(response["result"]["structuredContent"]["threadId"].clone());
     }
-    let elapsed = started.elapsed();
 
     threads.sort_by_key(ToString::to_string);
     threads.dedup();
     assert_eq!(threads.len(), CALLS, "every call has its own thread");
-    // Run one after another, the calls could not finish in less than CALLS × MODEL_DELAY.
-    assert!(
-        elapsed < MODEL_DELAY * CALLS as u32,
-        "calls did not overlap: {elapsed:?} for {CALLS} calls of {MODEL_DELAY:?}"
-    );
+    assert_eq!(model.most_open(), CALLS, "the calls overlapped");
     Ok(())
 }
 
 #[tokio::test]
 async fn calls_beyond_the_model_request_limit_wait_instead_of_failing() -> anyhow::Result<()> {
     const LIMITED: usize = 3;
-    let mut server = TestServer::start("max_concurrent_model_requests = 1", &[]).await?;
-    server.model.mount_echo(MODEL_DELAY).await;
+    // Every request is answered as it comes (the gate opens with the first), after a while.
+    let model = GatedModel::start(Wire::Responses, 1, MODEL_DELAY).await?;
+    let mut server =
+        TestServer::start_gated(&model, "max_concurrent_model_requests = 1", &[]).await?;
 
-    let started = Instant::now();
     let mut ids = Vec::new();
     for n in 0..LIMITED {
         ids.push((
@@ -75,12 +76,7 @@ async fn calls_beyond_the_model_request_limit_wait_instead_of_failing() -> anyho
             "{response}"
         );
     }
-    // One request open at a time: the calls cannot have finished sooner than one after
-    // another (the unlimited test above shows they overlap otherwise).
-    let elapsed = started.elapsed();
-    assert!(
-        elapsed >= MODEL_DELAY * LIMITED as u32,
-        "requests overlapped: {elapsed:?} for {LIMITED} calls of {MODEL_DELAY:?}"
-    );
+    // One request open at a time (the unlimited test above shows they overlap otherwise).
+    assert_eq!(model.most_open(), 1, "requests overlapped");
     Ok(())
 }

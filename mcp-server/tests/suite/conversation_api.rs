@@ -2,7 +2,6 @@
 //! interruptConversation) on the same connection as the tools.
 
 use std::time::Duration;
-use std::time::Instant;
 
 use codex_test_support::processes_with;
 use codex_test_support::responses::assistant_answer;
@@ -265,7 +264,6 @@ async fn interrupt_conversation_stops_a_running_command() -> anyhow::Result<()> 
         "the command runs"
     );
 
-    let started = Instant::now();
     let interrupted = server
         .mcp
         .request("interruptConversation", json!({"conversationId": id}))
@@ -275,9 +273,8 @@ async fn interrupt_conversation_stops_a_running_command() -> anyhow::Result<()> 
         json!({"abortReason": "interrupted"}),
         "{interrupted}"
     );
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(
-        wait_for_processes(marker, false, Duration::from_secs(1)).await,
+        wait_for_processes(marker, false, Duration::from_secs(10)).await,
         "still running: {:?}",
         processes_with(marker)
     );

@@ -1,14 +1,18 @@
-//! Long calls that hosts do not kill: progress notifications, cancellation, one turn per
-//! thread, an answer to every request, and a clean shutdown.
+//! Long calls that hosts do not kill: cancellation, one turn per thread, an answer to every
+//! request, and a clean shutdown. Progress and its heartbeat are tested in process
+//! (`src/in_process_tests/turn_driver.rs`), where the heartbeat can be shortened.
 
 use std::time::Duration;
-use std::time::Instant;
 
+use codex_test_support::GatedModel;
+use codex_test_support::UNTIL_RELEASED;
+use codex_test_support::Wire;
 use codex_test_support::processes_with;
 use codex_test_support::responses::assistant_answer;
 use codex_test_support::responses::shell_call;
 use codex_test_support::rollout_files;
 use codex_test_support::wait_for_processes;
+use codex_test_support::wait_until;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use serde_json::json;
@@ -16,11 +20,12 @@ use tempfile::TempDir;
 
 use super::TestServer;
 
-const FULL_ACCESS: &str = "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"";
+/// A bound on the server's exit, against a hang. The server's own limits (`SHUTDOWN_LIMIT`
+/// and `DRAIN_LIMIT` in server.rs) keep it well under the second a host allows; timing that
+/// on a loaded machine would test the machine.
+const EXIT_LIMIT: Duration = Duration::from_secs(10);
 
-fn is_progress(message: &Value, token: &str) -> bool {
-    message["method"] == "notifications/progress" && message["params"]["progressToken"] == token
-}
+const FULL_ACCESS: &str = "approval_policy = \"never\"\nsandbox_mode = \"danger-full-access\"";
 
 fn is_codex_event(message: &Value, request_id: i64, kind: &str) -> bool {
     message["method"] == "codex/event"
@@ -58,70 +63,6 @@ fn has_ended(pid: u32) -> bool {
 }
 
 #[tokio::test]
-async fn a_long_call_reports_progress_until_its_result() -> anyhow::Result<()> {
-    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
-    server.model.mount_echo(Duration::from_secs(12)).await;
-    let id = server
-        .mcp
-        .send_request(
-            "tools/call",
-            json!({
-                "name": "codex",
-                "arguments": {"prompt": "take your time"},
-                "_meta": {"progressToken": "tok-1"},
-            }),
-        )
-        .await?;
-    let started = Instant::now();
-    let mut seen: Vec<(Duration, f64)> = Vec::new();
-    let result = loop {
-        let message = server.mcp.read_message().await?;
-        if is_progress(&message, "tok-1") {
-            let progress = message["params"]["progress"].as_f64().unwrap_or(-1.0);
-            seen.push((started.elapsed(), progress));
-        } else if message["id"] == json!(id) && message.get("method").is_none() {
-            break message;
-        }
-    };
-    let finished = started.elapsed();
-    assert_eq!(
-        result["result"]["content"][0]["text"],
-        "echo: take your time"
-    );
-    assert!(finished >= Duration::from_secs(12), "{finished:?}");
-
-    // A host whose 5 s timeout restarts on progress never times out: from the call to its
-    // result, no silence reaches 5 s (the server's heartbeat comes after 3.5 s).
-    let mut last = Duration::ZERO;
-    for (at, _) in &seen {
-        assert!(
-            *at - last < Duration::from_secs(5),
-            "gap before {at:?}: {seen:?}"
-        );
-        last = *at;
-    }
-    assert!(finished - last < Duration::from_secs(5), "{seen:?}");
-    let values: Vec<f64> = seen.iter().map(|(_, progress)| *progress).collect();
-    assert!(
-        values.windows(2).all(|pair| pair[0] < pair[1]),
-        "strictly increasing: {values:?}"
-    );
-    assert!(seen.len() >= 3, "{seen:?}");
-
-    // Nothing after the result: a ping round trip brings no late progress.
-    let ping = server.mcp.send_request("ping", json!({})).await?;
-    server.mcp.read_until_response(ping).await?;
-    let late: Vec<Value> = server
-        .mcp
-        .take_others()
-        .into_iter()
-        .filter(|m| is_progress(m, "tok-1"))
-        .collect();
-    assert_eq!(late, Vec::<Value>::new());
-    Ok(())
-}
-
-#[tokio::test]
 async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Result<()> {
     let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
     let dir = TempDir::new()?;
@@ -140,38 +81,30 @@ async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Re
         .call_tool("codex", json!({"prompt": "wait a while"}))
         .await?;
     let thread = thread_of_event(&mut server, id, "session_configured").await?;
-    // The script writes its pid, then becomes the sleep.
-    let pid = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
-            if let Some(pid) = written
-                .strip_suffix('\n')
-                .and_then(|p| p.parse::<u32>().ok())
-            {
-                return pid;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await?;
+    // The script writes its pid, then becomes the sleep. (Its own command line names the
+    // sleep too, so the file, not /proc, says when the pid is known.)
+    let read_pid = || {
+        std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|written| written.strip_suffix('\n')?.parse::<u32>().ok())
+    };
+    wait_until("the script to write its pid", || read_pid().is_some()).await?;
+    let pid = read_pid().expect("written");
     assert!(!has_ended(pid), "the command runs");
 
     server
         .mcp
         .send_notification("notifications/cancelled", Some(json!({"requestId": id})))
         .await?;
-    let cancelled_at = Instant::now();
     server
         .mcp
         .read_until(|m| is_codex_event(m, id, "turn_aborted"))
         .await?;
-    while !has_ended(pid) {
-        assert!(
-            cancelled_at.elapsed() < Duration::from_secs(1),
-            "pid {pid} still running a second after the cancel"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    assert!(
+        wait_for_processes(marker, false, Duration::from_secs(10)).await,
+        "pid {pid} still running after the cancel"
+    );
+    assert!(has_ended(pid));
 
     // The thread is free at once, and the model sees the aborted call.
     let reply = server
@@ -197,25 +130,25 @@ async fn a_cancelled_call_kills_its_command_and_frees_the_thread() -> anyhow::Re
 
 #[tokio::test]
 async fn a_reply_while_the_thread_is_busy_is_refused_at_once() -> anyhow::Result<()> {
-    let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
-    server.model.mount_echo(Duration::from_millis(1500)).await;
+    // The provider holds the first turn's answer until the test releases it: the refusal is
+    // answered while that turn provably still runs, so it did not wait for the turn.
+    let model = GatedModel::start(Wire::Responses, UNTIL_RELEASED, Duration::ZERO).await?;
+    let mut server = TestServer::start_gated(&model, FULL_ACCESS, &[]).await?;
     let first = server
         .mcp
         .call_tool("codex", json!({"prompt": "slow one"}))
         .await?;
     let thread = thread_of_event(&mut server, first, "task_started").await?;
+    model.wait_for_open(1).await?;
 
-    let asked_at = Instant::now();
     let busy = server
         .call(
             "codex-reply",
             json!({"threadId": thread, "prompt": "me too"}),
         )
         .await?;
-    assert!(
-        asked_at.elapsed() < Duration::from_secs(1),
-        "refused at once"
-    );
+    assert!(!server.mcp.has_response(first), "refused at once");
+    model.release();
     assert_eq!(busy["isError"], json!(true), "{busy}");
     let text = busy["content"][0]["text"].as_str().unwrap_or_default();
     assert!(
@@ -299,9 +232,7 @@ async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Re
     assert!(wait_for_processes(marker, true, Duration::from_secs(10)).await);
 
     server.mcp.close_stdin();
-    let closed_at = Instant::now();
-    server.mcp.wait_for_exit(Duration::from_secs(1)).await?;
-    assert!(closed_at.elapsed() < Duration::from_secs(1));
+    server.mcp.wait_for_exit(EXIT_LIMIT).await?;
     assert_eq!(processes_with(marker), Vec::<String>::new());
 
     let files = rollout_files(&server.home().join("sessions"));
@@ -325,7 +256,7 @@ async fn stdin_eof_stops_running_turns_and_leaves_whole_rollouts() -> anyhow::Re
 }
 
 #[tokio::test]
-async fn sigterm_stops_running_turns_within_a_second() -> anyhow::Result<()> {
+async fn sigterm_stops_running_turns() -> anyhow::Result<()> {
     let mut server = TestServer::start(FULL_ACCESS, &[]).await?;
     let marker = &unique_sleep(33);
     server
@@ -347,9 +278,7 @@ async fn sigterm_stops_running_turns_within_a_second() -> anyhow::Result<()> {
         .args(["-TERM", &pid])
         .status()?;
     assert!(status.success());
-    let signalled_at = Instant::now();
-    server.mcp.wait_for_exit(Duration::from_secs(1)).await?;
-    assert!(signalled_at.elapsed() < Duration::from_secs(1));
+    server.mcp.wait_for_exit(EXIT_LIMIT).await?;
     assert_eq!(processes_with(marker), Vec::<String>::new());
     let files = rollout_files(&server.home().join("sessions"));
     let text = std::fs::read_to_string(&files[0])?;

@@ -86,6 +86,28 @@ impl TestServer {
         })
     }
 
+    /// Like [`TestServer::start_wire`], against `gated` instead of [`TestServer::model`]
+    /// (which is then left idle): for tests that prove by what the provider saw at once
+    /// whether requests overlapped.
+    pub(crate) async fn start_gated(
+        gated: &codex_test_support::GatedModel,
+        top_level: &str,
+        args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let model = MockModel::start_wire(gated.wire()).await;
+        let home = TempDir::new()?;
+        gated.write_config(home.path(), top_level)?;
+        let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), args, &[]).await?;
+        mcp.initialize().await?;
+        Ok(Self {
+            mcp,
+            model,
+            home,
+            args: args.iter().map(ToString::to_string).collect(),
+            initialize: true,
+        })
+    }
+
     /// The server's `CODEX_HOME`.
     pub(crate) fn home(&self) -> &std::path::Path {
         self.home.path()

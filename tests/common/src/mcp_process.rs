@@ -1,4 +1,5 @@
-//! `McpProcess`: a spawned `codex mcp` and a minimal JSON-RPC client speaking raw lines to it.
+//! `McpProcess`: a spawned `codex mcp` and a minimal JSON-RPC client speaking raw lines to it;
+//! or the same client on a pipe to a server running in the test's own process.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,10 +14,11 @@ use anyhow::bail;
 use serde_json::Value;
 use serde_json::json;
 use tokio::io::AsyncBufReadExt as _;
+use tokio::io::AsyncRead;
+use tokio::io::AsyncWrite;
 use tokio::io::AsyncWriteExt as _;
 use tokio::io::BufReader;
 use tokio::process::Child;
-use tokio::process::ChildStdin;
 use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio::sync::watch;
@@ -24,9 +26,13 @@ use tokio::sync::watch;
 use crate::DEFAULT_READ_TIMEOUT;
 use crate::MOCK_API_KEY;
 
+/// What the client writes to: the server's stdin, or the test's pipe.
+type ToServer = Box<dyn AsyncWrite + Unpin + Send>;
+
 pub struct McpProcess {
-    child: Child,
-    stdin: Option<ChildStdin>,
+    /// `None` for a server in the test's own process ([`McpProcess::connect`]).
+    child: Option<Child>,
+    stdin: Option<ToServer>,
     /// Messages the server wrote to stdout, one JSON value per line.
     stdout: mpsc::UnboundedReceiver<anyhow::Result<Value>>,
     /// Everything the server wrote to stderr, for assertions about logs.
@@ -80,27 +86,7 @@ impl McpProcess {
         let stdout = child.stdout.take().context("no stdout")?;
         let stderr = child.stderr.take().context("no stderr")?;
 
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stdout).lines();
-            loop {
-                match lines.next_line().await {
-                    Ok(Some(line)) => {
-                        let parsed = serde_json::from_str::<Value>(&line).with_context(|| {
-                            format!("server wrote a non-JSON line to stdout: {line:?}")
-                        });
-                        if tx.send(parsed).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => return,
-                    Err(err) => {
-                        let _ = tx.send(Err(err.into()));
-                        return;
-                    }
-                }
-            }
-        });
+        let rx = read_messages(stdout);
         let stderr_log = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&stderr_log);
         let (line_count, stderr_lines) = watch::channel(0usize);
@@ -116,8 +102,8 @@ impl McpProcess {
             }
         });
         Ok(Self {
-            child,
-            stdin: Some(stdin),
+            child: Some(child),
+            stdin: Some(Box::new(stdin)),
             stdout: rx,
             stderr: stderr_log,
             stderr_lines,
@@ -127,8 +113,34 @@ impl McpProcess {
         })
     }
 
+    /// The client for a server in this process, which reads what is written to `to_server`
+    /// and writes its messages to `from_server`. Such a server has no stderr of its own (its
+    /// logs are the test's), no pid and no exit.
+    pub fn connect(
+        from_server: impl AsyncRead + Unpin + Send + 'static,
+        to_server: impl AsyncWrite + Unpin + Send + 'static,
+    ) -> Self {
+        let (_, stderr_lines) = watch::channel(0usize);
+        Self {
+            child: None,
+            stdin: Some(Box::new(to_server)),
+            stdout: read_messages(from_server),
+            stderr: Arc::new(Mutex::new(String::new())),
+            stderr_lines,
+            responses: HashMap::new(),
+            others: Vec::new(),
+            next_id: 0,
+        }
+    }
+
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    fn child(&mut self) -> anyhow::Result<&mut Child> {
+        self.child
+            .as_mut()
+            .context("the server runs in this process: it has no process of its own")
     }
 
     /// What the server has written to stderr so far.
@@ -162,7 +174,7 @@ impl McpProcess {
 
     /// Kills the server with SIGKILL, as a crash would, and reaps it.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        self.child.kill().await.context("killing the server")
+        self.child()?.kill().await.context("killing the server")
     }
 
     /// Sends a request and reads its response (result or error).
@@ -253,7 +265,8 @@ impl McpProcess {
 
     /// Waits for the process to exit.
     pub async fn wait_for_exit(&mut self, limit: Duration) -> anyhow::Result<ExitStatus> {
-        tokio::time::timeout(limit, self.child.wait())
+        let child = self.child()?;
+        tokio::time::timeout(limit, child.wait())
             .await
             .with_context(|| format!("server still running {limit:?} after stdin closed"))?
             .context("waiting for the server")
@@ -333,4 +346,32 @@ impl McpProcess {
             .cloned()
             .collect()
     }
+}
+
+/// Reads one JSON message per line from `from_server` onto a channel, until it ends.
+fn read_messages(
+    from_server: impl AsyncRead + Unpin + Send + 'static,
+) -> mpsc::UnboundedReceiver<anyhow::Result<Value>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(from_server).lines();
+        loop {
+            match lines.next_line().await {
+                Ok(Some(line)) => {
+                    let parsed = serde_json::from_str::<Value>(&line).with_context(|| {
+                        format!("server wrote a non-JSON line to stdout: {line:?}")
+                    });
+                    if tx.send(parsed).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(err) => {
+                    let _ = tx.send(Err(err.into()));
+                    return;
+                }
+            }
+        }
+    });
+    rx
 }

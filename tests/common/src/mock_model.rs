@@ -91,6 +91,16 @@ impl MockModel {
         write_config(codex_home, &self.base_url(), self.wire, top_level)
     }
 
+    /// Like [`Self::write_config`], for a server in the test's own process: the provider takes
+    /// no key, since the process's environment is shared by every test.
+    pub fn write_in_process_config(
+        &self,
+        codex_home: &Path,
+        top_level: &str,
+    ) -> std::io::Result<()> {
+        write_config_without_key(codex_home, &self.base_url(), self.wire, top_level)
+    }
+
     /// The provider `base_url` to put in config.toml.
     pub fn base_url(&self) -> String {
         format!("{}/v1", self.server.uri())
@@ -219,11 +229,38 @@ pub fn write_mock_config(
     write_config(codex_home, base_url, Wire::Responses, top_level)
 }
 
-fn write_config(
+pub(crate) fn write_config(
     codex_home: &Path,
     base_url: &str,
     wire: Wire,
     top_level: &str,
+) -> std::io::Result<()> {
+    write_config_with(
+        codex_home,
+        base_url,
+        wire,
+        top_level,
+        "env_key = \"MOCK_API_KEY\"\n",
+    )
+}
+
+/// Like [`write_config`], for a provider that takes no key: an engine in the test process
+/// cannot be given `MOCK_API_KEY` without changing the environment every test shares.
+pub(crate) fn write_config_without_key(
+    codex_home: &Path,
+    base_url: &str,
+    wire: Wire,
+    top_level: &str,
+) -> std::io::Result<()> {
+    write_config_with(codex_home, base_url, wire, top_level, "")
+}
+
+fn write_config_with(
+    codex_home: &Path,
+    base_url: &str,
+    wire: Wire,
+    top_level: &str,
+    key: &str,
 ) -> std::io::Result<()> {
     let wire_api = wire.config_name();
     let config = format!(
@@ -235,8 +272,7 @@ model_provider = "mock_provider"
 name = "Mock provider"
 base_url = "{base_url}"
 wire_api = "{wire_api}"
-env_key = "MOCK_API_KEY"
-request_max_retries = 0
+{key}request_max_retries = 0
 stream_max_retries = 0
 "#
     );

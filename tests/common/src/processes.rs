@@ -18,14 +18,10 @@ pub fn processes_with(marker: &str) -> Vec<String> {
 /// returns whether that happened. Process start and death are only observable in `/proc`,
 /// so this looks again every few milliseconds.
 pub async fn wait_for_processes(marker: &str, present: bool, limit: std::time::Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if processes_with(marker).is_empty() != present {
-            return true;
+    let appeared_or_gone = async {
+        while processes_with(marker).is_empty() == present {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    }
+    };
+    tokio::time::timeout(limit, appeared_or_gone).await.is_ok()
 }
