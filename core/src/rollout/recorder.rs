@@ -29,6 +29,10 @@ const MAX_PENDING_BYTES: usize = 1 << 20;
 /// The largest write buffer a writer keeps between batches.
 const KEPT_BUFFER_BYTES: usize = 16 * 1024;
 
+/// Unwritten lines kept for a retry after a failed write (a full disk); past this, they are
+/// dropped rather than grown without bound.
+const MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
+
 /// The UTC time in the rollout format, `YYYY-MM-DDThh:mm:ss.mmmZ`.
 pub(crate) fn utc_timestamp() -> String {
     Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
@@ -274,14 +278,24 @@ impl Writer {
         })
         .await;
         let written = match result {
-            Ok((mut bytes, written)) => {
+            Ok((mut bytes, Ok(()))) => {
                 // Keep the allocation for the next batch, unless a large item made it big: an
                 // idle conversation should hold its history, not its largest batch.
                 if bytes.capacity() <= KEPT_BUFFER_BYTES {
                     bytes.clear();
                     self.pending = bytes;
                 }
-                written
+                Ok(())
+            }
+            Ok((bytes, Err(err))) => {
+                // The batch was cut back off the file; it stays first in line, so that later
+                // lines never land without it and nothing is lost once the disk has room.
+                if bytes.len() <= MAX_RETAINED_BYTES {
+                    self.pending = bytes;
+                } else {
+                    tracing::warn!(path = %self.path.display(), "dropping {} unwritten bytes of rollout", bytes.len());
+                }
+                Err(err)
             }
             Err(join) => Err(io::Error::other(join)),
         };
@@ -633,7 +647,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn write_errors_are_reported_to_flush_once() {
+    async fn unwritten_lines_are_reported_and_retried_until_they_land() {
         let home = TempDir::new().unwrap();
         // A directory where the file should be makes every open fail.
         let path = home.path().join("blocked.jsonl");
@@ -648,8 +662,14 @@ mod tests {
             Err(RolloutError::Io { path: failed, .. }) => assert_eq!(failed, path),
             other => panic!("expected an I/O error, got {other:?}"),
         }
-        // Nothing new was written since, so the next flush has nothing to report.
+        // The line is still unwritten: the next flush tries again and says so again.
+        assert!(recorder.flush().await.is_err());
+        // Once the file can be written, the line lands, and nothing was lost.
+        std::fs::remove_dir(&path).unwrap();
         recorder.flush().await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("\"text\":\"x\""), "{text}");
     }
 
     #[tokio::test]
