@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod sandbox;
+pub(crate) mod sessions;
 
 use std::collections::HashMap;
 use std::collections::VecDeque;

@@ -33,6 +33,7 @@ use crate::conversation::ConversationShared;
 use crate::conversation::EventSink;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::exec::sessions::ExecSessions;
 use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
@@ -88,6 +89,9 @@ struct Session {
     shared: Arc<ConversationShared>,
     /// Approval requests of the running turn and what was approved for the conversation.
     approvals: Approvals,
+    /// Processes started by `exec_command`, which outlive their call; dropped (and killed)
+    /// with the session.
+    exec_sessions: ExecSessions,
 }
 
 impl Session {
@@ -239,6 +243,7 @@ pub(crate) async fn spawn(
         events: EventSink::new(tx_event, Arc::clone(&shared)),
         shared,
         approvals: Approvals::default(),
+        exec_sessions: ExecSessions::default(),
     });
     session.emit(
         "",

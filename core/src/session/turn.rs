@@ -28,6 +28,7 @@ use crate::protocol::AgentReasoningEvent;
 use crate::protocol::BackgroundEventEvent;
 use crate::protocol::ErrorEvent;
 use crate::protocol::EventMsg;
+use crate::protocol::ExecCommandEndEvent;
 use crate::protocol::InputItem;
 use crate::protocol::ReasoningSummaryPart;
 use crate::protocol::ResponseItem;
@@ -70,6 +71,7 @@ pub(super) async fn run_task(
     let turn = TurnContext {
         events: &session.events,
         approvals: &session.approvals,
+        exec_sessions: &session.exec_sessions,
         config: Arc::clone(&state.config),
         sub_id: &sub_id,
         cancel: &cancel,
@@ -107,9 +109,26 @@ pub(super) async fn run_task(
             }
             EventMsg::TaskComplete(TaskCompleteEvent { last_agent_message })
         }
-        Err(CodexErr::Interrupted) => EventMsg::TurnAborted(TurnAbortedEvent {
-            reason: TurnAbortReason::Interrupted,
-        }),
+        Err(CodexErr::Interrupted) => {
+            // The processes the turn left running die with it.
+            for ended in session.exec_sessions.kill_all() {
+                session.emit(
+                    &sub_id,
+                    EventMsg::ExecCommandEnd(ExecCommandEndEvent {
+                        call_id: ended.call_id,
+                        stdout: String::new(),
+                        stderr: String::new(),
+                        aggregated_output: String::new(),
+                        exit_code: -1,
+                        duration: ended.duration,
+                        formatted_output: "killed: the turn was interrupted".to_string(),
+                    }),
+                );
+            }
+            EventMsg::TurnAborted(TurnAbortedEvent {
+                reason: TurnAbortReason::Interrupted,
+            })
+        }
         Err(err) => {
             tracing::warn!(conversation_id = %session.conversation_id, "turn failed: {err}");
             EventMsg::Error(ErrorEvent {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::conversation::EventSink;
 use crate::conversation::lock;
+use crate::exec::sessions::ExecSessions;
 use crate::protocol::ApplyPatchApprovalRequestEvent;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecApprovalRequestEvent;
@@ -70,6 +71,8 @@ impl Approvals {
 pub(crate) struct TurnContext<'a> {
     pub(crate) events: &'a EventSink,
     pub(crate) approvals: &'a Approvals,
+    /// The conversation's long-lived processes (`exec_command`).
+    pub(crate) exec_sessions: &'a ExecSessions,
     /// The settings this turn runs with.
     pub(crate) config: Arc<Config>,
     pub(crate) sub_id: &'a str,
@@ -85,6 +88,10 @@ impl TurnContext<'_> {
 
     pub(crate) fn emit(&self, msg: EventMsg) {
         self.events.emit(self.sub_id, msg);
+    }
+
+    pub(crate) fn exec_sessions(&self) -> &ExecSessions {
+        self.exec_sessions
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {

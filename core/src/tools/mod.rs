@@ -9,6 +9,7 @@ pub(crate) mod plan;
 pub(crate) mod shell;
 pub(crate) mod truncation;
 pub(crate) mod turn_diff;
+pub(crate) mod unified_exec;
 
 use std::sync::LazyLock;
 
@@ -32,37 +33,50 @@ use crate::tools::shell::handle_shell_call;
 use crate::tools::shell::handle_shell_command_call;
 use crate::tools::shell::shell_command_tool_spec;
 use crate::tools::shell::shell_tool_spec;
+use crate::tools::unified_exec::EXEC_COMMAND_TOOL_NAME;
+use crate::tools::unified_exec::WRITE_STDIN_TOOL_NAME;
+use crate::tools::unified_exec::exec_command_tool_spec;
+use crate::tools::unified_exec::handle_exec_command;
+use crate::tools::unified_exec::handle_write_stdin;
+use crate::tools::unified_exec::write_stdin_tool_spec;
 
 /// The tool sets, each built once per process: as JSON values they take some 13 KiB of small
 /// allocations, which each idle conversation used to hold a copy of. Indexed by
 /// [`ToolSet::index`].
-static SPECS: LazyLock<[Vec<serde_json::Value>; 4]> = LazyLock::new(|| {
-    [false, true]
-        .map(|shell_command| {
-            [false, true].map(|freeform| {
-                let shell = if shell_command {
-                    shell_command_tool_spec()
-                } else {
-                    shell_tool_spec()
-                };
-                let patch = if freeform {
-                    apply_patch_freeform_tool_spec()
-                } else {
-                    apply_patch_tool_spec()
-                };
-                vec![shell, patch, plan_tool_spec()]
-            })
+static SPECS: LazyLock<[Vec<serde_json::Value>; 6]> = LazyLock::new(|| {
+    [
+        ShellToolType::Shell,
+        ShellToolType::ShellCommand,
+        ShellToolType::UnifiedExec,
+    ]
+    .map(|shell| {
+        [false, true].map(|freeform| {
+            let mut specs = match shell {
+                ShellToolType::Shell => vec![shell_tool_spec()],
+                ShellToolType::ShellCommand => vec![shell_command_tool_spec()],
+                ShellToolType::UnifiedExec => {
+                    vec![exec_command_tool_spec(), write_stdin_tool_spec()]
+                }
+            };
+            specs.push(if freeform {
+                apply_patch_freeform_tool_spec()
+            } else {
+                apply_patch_tool_spec()
+            });
+            specs.push(plan_tool_spec());
+            specs
         })
-        .concat()
-        .try_into()
-        .unwrap_or_default()
+    })
+    .concat()
+    .try_into()
+    .unwrap_or_default()
 });
 
 /// Which shell and patch tools a request offers: the model family's, except that Chat
 /// Completions has no custom tools, so the patch tool is a function there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ToolSet {
-    shell_command: bool,
+    shell: ShellToolType,
     freeform_patch: bool,
 }
 
@@ -70,19 +84,19 @@ impl ToolSet {
     fn for_config(config: &Config) -> Self {
         let family = config.model_family();
         Self {
-            // Unified exec is offered as `shell_command` until the engine runs long-lived
-            // processes.
-            shell_command: matches!(
-                family.shell_tool,
-                ShellToolType::ShellCommand | ShellToolType::UnifiedExec
-            ),
+            shell: family.shell_tool,
             freeform_patch: family.apply_patch_tool == ApplyPatchToolType::Freeform
                 && config.model_provider.wire_api == WireApi::Responses,
         }
     }
 
     fn index(self) -> usize {
-        usize::from(self.shell_command) * 2 + usize::from(self.freeform_patch)
+        let shell = match self.shell {
+            ShellToolType::Shell => 0,
+            ShellToolType::ShellCommand => 1,
+            ShellToolType::UnifiedExec => 2,
+        };
+        shell * 2 + usize::from(self.freeform_patch)
     }
 }
 
@@ -125,6 +139,8 @@ impl ToolRouter {
         match name {
             SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
             SHELL_COMMAND_TOOL_NAME => handle_shell_command_call(turn, call_id, arguments).await,
+            EXEC_COMMAND_TOOL_NAME => handle_exec_command(turn, call_id, arguments).await,
+            WRITE_STDIN_TOOL_NAME => handle_write_stdin(turn, call_id, arguments).await,
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
             _ => ToolOutput::text(format!("unsupported call: {name}")),

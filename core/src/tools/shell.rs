@@ -1,5 +1,6 @@
 //! The `shell` tool: how the model runs commands, under the conversation's approval policy.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -146,7 +147,7 @@ pub(crate) async fn handle_shell_command_call(
 }
 
 /// The user's shell (`$SHELL`), else bash: what `shell_command` scripts are written for.
-fn user_shell() -> String {
+pub(crate) fn user_shell() -> String {
     std::env::var("SHELL")
         .ok()
         .filter(|shell| !shell.trim().is_empty())
@@ -185,31 +186,18 @@ async fn run_shell(
         return apply_patch(turn, call_id, &patch, &cwd).await;
     }
     let escalated = params.with_escalated_permissions.unwrap_or(false);
-    if escalated && config.approval_policy != AskForApproval::OnRequest {
-        let policy = config.approval_policy.as_str();
-        return ToolOutput::text(format!(
-            "approval policy is {policy}; reject command — you should not ask for escalated permissions if the approval policy is {policy}"
-        ));
-    }
-
-    let check = assess_command_safety(&CommandAssessment {
-        approval_policy: config.approval_policy,
-        sandbox_policy: &config.sandbox_policy,
-        platform_sandbox: platform_sandbox(config.codex_linux_sandbox_exe.as_deref()),
-        known_safe: is_known_safe_command(&params.command),
-        approved_for_session: turn.is_approved_for_session(&params.command),
-        with_escalated_permissions: escalated,
-        justification: params.justification.as_deref(),
-    });
-    let sandbox = match check {
-        SafetyCheck::AutoApprove { sandbox } => sandbox,
-        SafetyCheck::Reject { reason } => return ToolOutput::text(reason),
-        SafetyCheck::AskUser { reason } => {
-            if let Some(refusal) = ask(turn, call_id, &params.command, &cwd, reason).await {
-                return refusal;
-            }
-            SandboxType::None
-        }
+    let sandbox = match permit(
+        turn,
+        call_id,
+        &params.command,
+        &cwd,
+        escalated,
+        params.justification.as_deref(),
+    )
+    .await
+    {
+        Ok(sandbox) => sandbox,
+        Err(refusal) => return refusal,
     };
     let timeout = params
         .timeout_ms
@@ -238,6 +226,67 @@ async fn run_shell(
     )
     .await
     .output
+}
+
+/// Whether `command` may run, and how: the sandbox it runs in, or the answer the model gets
+/// instead. Asks the user when the policy says so.
+pub(crate) async fn permit(
+    turn: &TurnContext<'_>,
+    call_id: &str,
+    command: &[String],
+    cwd: &Path,
+    escalated: bool,
+    justification: Option<&str>,
+) -> Result<SandboxType, ToolOutput> {
+    let config = turn.config();
+    if escalated && config.approval_policy != AskForApproval::OnRequest {
+        let policy = config.approval_policy.as_str();
+        return Err(ToolOutput::text(format!(
+            "approval policy is {policy}; reject command — you should not ask for escalated permissions if the approval policy is {policy}"
+        )));
+    }
+    let check = assess_command_safety(&CommandAssessment {
+        approval_policy: config.approval_policy,
+        sandbox_policy: &config.sandbox_policy,
+        platform_sandbox: platform_sandbox(config.codex_linux_sandbox_exe.as_deref()),
+        known_safe: is_known_safe_command(command),
+        approved_for_session: turn.is_approved_for_session(command),
+        with_escalated_permissions: escalated,
+        justification,
+    });
+    match check {
+        SafetyCheck::AutoApprove { sandbox } => Ok(sandbox),
+        SafetyCheck::Reject { reason } => Err(ToolOutput::text(reason)),
+        SafetyCheck::AskUser { reason } => match ask(turn, call_id, command, cwd, reason).await {
+            Some(refusal) => Err(refusal),
+            None => Ok(SandboxType::None),
+        },
+    }
+}
+
+/// The argv that runs `command` in `sandbox` (through `codex sandbox-exec`), and its
+/// environment.
+pub(crate) fn sandboxed_argv_and_env(
+    config: &Config,
+    command: &[String],
+    sandbox: SandboxType,
+) -> Result<(Vec<String>, HashMap<String, String>), String> {
+    let mut env = create_env(&config.shell_environment_policy);
+    if sandbox != SandboxType::None && !config.sandbox_policy.has_network_access() {
+        env.insert(
+            CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR.to_string(),
+            "1".to_string(),
+        );
+    }
+    let argv = match sandbox {
+        SandboxType::None => Ok(command.to_vec()),
+        SandboxType::LinuxLandlock => match &config.codex_linux_sandbox_exe {
+            Some(helper) => sandboxed_command(helper, &config.sandbox_policy, &config.cwd, command)
+                .map_err(|err| format!("execution error: sandbox policy: {err}")),
+            None => Err("execution error: no sandbox helper is configured".to_string()),
+        },
+    }?;
+    Ok((argv, env))
 }
 
 /// Asks the user about `command`; `None` means approved (and remembered if for the session),
@@ -292,23 +341,8 @@ async fn run_command(
         cwd: cwd.to_path_buf(),
         parsed_cmd,
     }));
-    let mut env = create_env(&config.shell_environment_policy);
-    if sandbox != SandboxType::None && !config.sandbox_policy.has_network_access() {
-        env.insert(
-            CODEX_SANDBOX_NETWORK_DISABLED_ENV_VAR.to_string(),
-            "1".to_string(),
-        );
-    }
-    let argv = match sandbox {
-        SandboxType::None => Ok(command.to_vec()),
-        SandboxType::LinuxLandlock => match &config.codex_linux_sandbox_exe {
-            Some(helper) => sandboxed_command(helper, &config.sandbox_policy, &config.cwd, command)
-                .map_err(|err| format!("execution error: sandbox policy: {err}")),
-            None => Err("execution error: no sandbox helper is configured".to_string()),
-        },
-    };
-    let result = match argv {
-        Ok(argv) => {
+    let result = match sandboxed_argv_and_env(config, command, sandbox) {
+        Ok((argv, env)) => {
             let params = ExecParams {
                 command: argv,
                 cwd: cwd.to_path_buf(),

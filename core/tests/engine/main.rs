@@ -12,6 +12,7 @@ mod approvals;
 mod manager;
 mod tools;
 mod turn_loop;
+mod unified_exec;
 
 use codex_core::EventMsg;
 

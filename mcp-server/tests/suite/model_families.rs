@@ -75,7 +75,7 @@ fn first_message_text(body: &Value) -> (String, String) {
 }
 
 #[tokio::test]
-async fn gpt_5_2_gets_reasoning_low_verbosity_parallel_calls_and_freeform_patches()
+async fn gpt_5_2_gets_unified_exec_reasoning_low_verbosity_parallel_calls_and_freeform_patches()
 -> anyhow::Result<()> {
     let body = first_request(Wire::Responses, "gpt-5.2").await?;
     assert_eq!(
@@ -83,7 +83,8 @@ async fn gpt_5_2_gets_reasoning_low_verbosity_parallel_calls_and_freeform_patche
         json!({
             "model": "gpt-5.2",
             "tools": [
-                {"type": "function", "name": "shell_command"},
+                {"type": "function", "name": "exec_command"},
+                {"type": "function", "name": "write_stdin"},
                 {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark"}},
                 {"type": "function", "name": "update_plan"},
             ],
@@ -103,7 +104,7 @@ async fn gpt_5_2_gets_reasoning_low_verbosity_parallel_calls_and_freeform_patche
         "{text}"
     );
     assert!(text.contains("Approvals (on-request)"), "{text}");
-    let grammar = body["tools"][1]["format"]["definition"]
+    let grammar = body["tools"][2]["format"]["definition"]
         .as_str()
         .unwrap_or("");
     assert!(grammar.contains("*** Begin Patch"), "{grammar}");

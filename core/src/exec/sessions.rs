@@ -1,0 +1,431 @@
+//! Processes that outlive the tool call that started them (`exec_command`): a REPL, a dev
+//! server, a build the model checks on later. Each runs in its own process group, in a PTY or on
+//! pipes, and the model talks to it by session id (`write_stdin`).
+//!
+//! A conversation owns its sessions: they are killed when its turn is interrupted, when the
+//! conversation ends (dropping [`ExecSessions`] kills them all), and when they sit idle past
+//! [`IDLE_LIMIT`]. At most [`MAX_SESSIONS`] run at once, and each keeps at most
+//! [`MAX_BUFFERED_BYTES`] of unread output, dropping the oldest.
+
+use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::io::Read as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use std::time::Instant;
+
+use nix::sys::signal::Signal;
+use nix::sys::signal::killpg;
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt as _;
+use tokio::io::AsyncWriteExt as _;
+use tokio::sync::Notify;
+
+/// Sessions a conversation may hold at once; starting one more ends the one idle longest.
+pub(crate) const MAX_SESSIONS: usize = 16;
+/// A session nobody wrote to or read from for this long is killed.
+pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Unread output kept per session; older bytes are dropped and counted.
+pub(crate) const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
+const READ_CHUNK_BYTES: usize = 8 * 1024;
+
+/// Output not yet handed to the model, and how the process ended, if it has.
+#[derive(Default)]
+struct Shared {
+    buffer: VecDeque<u8>,
+    /// Bytes dropped from the front of `buffer` since the last read.
+    dropped: u64,
+    exit_code: Option<i32>,
+    /// Set once every reader has reached end of file.
+    closed: bool,
+}
+
+/// One running process and the ends the model reaches it by.
+struct Process {
+    shared: Arc<Mutex<Shared>>,
+    changed: Arc<Notify>,
+    stdin: StdinEnd,
+    group: Option<Pid>,
+    last_used: Instant,
+    /// The tool call that started it, for its end event.
+    call_id: String,
+    command: Vec<String>,
+    started: Instant,
+}
+
+enum StdinEnd {
+    Pty(Box<dyn std::io::Write + Send>),
+    Pipe(tokio::process::ChildStdin),
+    Closed,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            // ESRCH just means everything is already gone.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    }
+}
+
+/// What a wait on a session saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Poll {
+    /// Output since the last poll, lossily decoded.
+    pub(crate) output: String,
+    /// Bytes of output dropped because nobody read them in time.
+    pub(crate) dropped: u64,
+    /// The exit code, once the process has ended (the session is then gone).
+    pub(crate) exit_code: Option<i32>,
+}
+
+/// A session that ended, for its end event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ended {
+    pub(crate) call_id: String,
+    pub(crate) command: Vec<String>,
+    pub(crate) duration: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SessionError {
+    #[error("execution error: {0}")]
+    Spawn(String),
+    #[error("no session with id {0} (it ended, or was never started)")]
+    Unknown(u32),
+    #[error("could not write to session {id}: {source}")]
+    Write { id: u32, source: std::io::Error },
+}
+
+/// How to start a process.
+pub(crate) struct SpawnParams<'a> {
+    pub(crate) argv: &'a [String],
+    pub(crate) cwd: &'a Path,
+    pub(crate) env: &'a HashMap<String, String>,
+    pub(crate) tty: bool,
+    /// The tool call that asked, and the command as the model wrote it.
+    pub(crate) call_id: &'a str,
+    pub(crate) command: &'a [String],
+}
+
+/// The processes of one conversation, by session id.
+#[derive(Default)]
+pub(crate) struct ExecSessions {
+    /// A std lock: taken briefly, never across an `.await`.
+    processes: Mutex<BTreeMap<u32, Process>>,
+    next_id: Mutex<u32>,
+}
+
+impl ExecSessions {
+    /// Starts a process and returns its session id. Ends idle sessions first, and the one
+    /// idle longest when [`MAX_SESSIONS`] are running.
+    pub(crate) fn spawn(&self, params: SpawnParams<'_>) -> Result<u32, SessionError> {
+        let process = if params.tty {
+            spawn_pty(&params)?
+        } else {
+            spawn_pipes(&params)?
+        };
+        let mut processes = lock(&self.processes);
+        processes.retain(|_, process| process.last_used.elapsed() < IDLE_LIMIT);
+        if processes.len() >= MAX_SESSIONS
+            && let Some(oldest) = processes
+                .iter()
+                .min_by_key(|(_, process)| process.last_used)
+                .map(|(id, _)| *id)
+        {
+            processes.remove(&oldest);
+        }
+        let id = {
+            let mut next = lock(&self.next_id);
+            *next += 1;
+            *next
+        };
+        processes.insert(id, process);
+        Ok(id)
+    }
+
+    /// Writes `chars` to session `id` (nothing for an empty string: a poll).
+    pub(crate) async fn write(&self, id: u32, chars: &str) -> Result<(), SessionError> {
+        if chars.is_empty() {
+            return self.touch(id);
+        }
+        // The pipe is taken out for the await and put back, so the lock is never held across
+        // it.
+        let stdin = {
+            let mut processes = lock(&self.processes);
+            let process = processes.get_mut(&id).ok_or(SessionError::Unknown(id))?;
+            process.last_used = Instant::now();
+            std::mem::replace(&mut process.stdin, StdinEnd::Closed)
+        };
+        let (stdin, written) = match stdin {
+            StdinEnd::Pty(mut writer) => {
+                let written = writer
+                    .write_all(chars.as_bytes())
+                    .and_then(|()| writer.flush());
+                (StdinEnd::Pty(writer), written)
+            }
+            StdinEnd::Pipe(mut pipe) => {
+                let written = pipe.write_all(chars.as_bytes()).await;
+                (StdinEnd::Pipe(pipe), written)
+            }
+            StdinEnd::Closed => (
+                StdinEnd::Closed,
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "its input is closed",
+                )),
+            ),
+        };
+        if let Some(process) = lock(&self.processes).get_mut(&id) {
+            process.stdin = stdin;
+        }
+        written.map_err(|source| SessionError::Write { id, source })
+    }
+
+    fn touch(&self, id: u32) -> Result<(), SessionError> {
+        let mut processes = lock(&self.processes);
+        let process = processes.get_mut(&id).ok_or(SessionError::Unknown(id))?;
+        process.last_used = Instant::now();
+        Ok(())
+    }
+
+    /// Waits up to `yield_time` for the process to end, then returns the output so far. An
+    /// ended process's session is removed, with what its end event needs.
+    pub(crate) async fn poll(
+        &self,
+        id: u32,
+        yield_time: Duration,
+    ) -> Result<(Poll, Option<Ended>), SessionError> {
+        let (shared, changed) = {
+            let processes = lock(&self.processes);
+            let process = processes.get(&id).ok_or(SessionError::Unknown(id))?;
+            (Arc::clone(&process.shared), Arc::clone(&process.changed))
+        };
+        let deadline = tokio::time::Instant::now() + yield_time;
+        loop {
+            let notified = changed.notified();
+            {
+                let state = lock(&shared);
+                if state.exit_code.is_some() && state.closed {
+                    break;
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                break;
+            }
+        }
+        let poll = {
+            let mut state = lock(&shared);
+            let bytes: Vec<u8> = state.buffer.drain(..).collect();
+            let dropped = std::mem::take(&mut state.dropped);
+            Poll {
+                output: String::from_utf8_lossy(&bytes).into_owned(),
+                dropped,
+                exit_code: state.exit_code.filter(|_| state.closed),
+            }
+        };
+        let ended = if poll.exit_code.is_some() {
+            lock(&self.processes).remove(&id).map(|process| Ended {
+                call_id: process.call_id.clone(),
+                command: process.command.clone(),
+                duration: process.started.elapsed(),
+            })
+        } else {
+            None
+        };
+        Ok((poll, ended))
+    }
+
+    /// Kills every session (the turn was interrupted); returns what their end events need.
+    pub(crate) fn kill_all(&self) -> Vec<Ended> {
+        let processes = std::mem::take(&mut *lock(&self.processes));
+        processes
+            .into_values()
+            .map(|process| Ended {
+                call_id: process.call_id.clone(),
+                command: process.command.clone(),
+                duration: process.started.elapsed(),
+            })
+            .collect()
+    }
+
+    /// The tool call that started session `id`.
+    pub(crate) fn call_id(&self, id: u32) -> Option<String> {
+        lock(&self.processes)
+            .get(&id)
+            .map(|process| process.call_id.clone())
+    }
+}
+
+fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
+    use portable_pty::CommandBuilder;
+    use portable_pty::PtySize;
+    let pair = portable_pty::native_pty_system()
+        .openpty(PtySize {
+            rows: 24,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|err| SessionError::Spawn(err.to_string()))?;
+    let (program, args) = params
+        .argv
+        .split_first()
+        .ok_or_else(|| SessionError::Spawn("empty command".to_string()))?;
+    let mut command = CommandBuilder::new(program);
+    command.args(args);
+    command.cwd(params.cwd);
+    command.env_clear();
+    for (key, value) in params.env {
+        command.env(key, value);
+    }
+    let mut child = pair
+        .slave
+        .spawn_command(command)
+        .map_err(|err| SessionError::Spawn(err.to_string()))?;
+    // The child holds its own end; ours would keep the PTY open after it exits.
+    drop(pair.slave);
+    let mut reader = pair
+        .master
+        .try_clone_reader()
+        .map_err(|err| SessionError::Spawn(err.to_string()))?;
+    let writer = pair
+        .master
+        .take_writer()
+        .map_err(|err| SessionError::Spawn(err.to_string()))?;
+    // The PTY's child leads its own session, so its pid is its process group.
+    let group = child
+        .process_id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(Pid::from_raw);
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let changed = Arc::new(Notify::new());
+    {
+        let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
+        // portable-pty's ends are blocking: one thread reads, then reaps the child. The master
+        // moves in with it, so the PTY lives as long as the reader needs it.
+        let master = pair.master;
+        std::thread::spawn(move || {
+            let _master = master;
+            let mut chunk = [0u8; READ_CHUNK_BYTES];
+            loop {
+                match reader.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => append(&shared, &changed, chunk.get(..n).unwrap_or_default()),
+                }
+            }
+            let code = child
+                .wait()
+                .map(|status| i32::try_from(status.exit_code()).unwrap_or(i32::MAX))
+                .unwrap_or(-1);
+            let mut state = lock(&shared);
+            state.exit_code = Some(code);
+            state.closed = true;
+            drop(state);
+            changed.notify_waiters();
+        });
+    }
+    Ok(Process {
+        shared,
+        changed,
+        stdin: StdinEnd::Pty(writer),
+        group,
+        last_used: Instant::now(),
+        call_id: params.call_id.to_string(),
+        command: params.command.to_vec(),
+        started: Instant::now(),
+    })
+}
+
+fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
+    let (program, args) = params
+        .argv
+        .split_first()
+        .ok_or_else(|| SessionError::Spawn("empty command".to_string()))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(params.cwd)
+        .env_clear()
+        .envs(params.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| SessionError::Spawn(err.to_string()))?;
+    let group = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(Pid::from_raw);
+    let stdin = child.stdin.take().map_or(StdinEnd::Closed, StdinEnd::Pipe);
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let changed = Arc::new(Notify::new());
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    {
+        let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
+        tokio::spawn(async move {
+            let read_out = drain(stdout, &shared, &changed);
+            let read_err = drain(stderr, &shared, &changed);
+            let ((), (), status) = tokio::join!(read_out, read_err, child.wait());
+            let code = status.ok().and_then(|status| status.code()).unwrap_or(-1);
+            let mut state = lock(&shared);
+            state.exit_code = Some(code);
+            state.closed = true;
+            drop(state);
+            changed.notify_waiters();
+        });
+    }
+    Ok(Process {
+        shared,
+        changed,
+        stdin,
+        group,
+        last_used: Instant::now(),
+        call_id: params.call_id.to_string(),
+        command: params.command.to_vec(),
+        started: Instant::now(),
+    })
+}
+
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<R>,
+    shared: &Mutex<Shared>,
+    changed: &Notify,
+) {
+    let Some(mut reader) = reader else {
+        return;
+    };
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => append(shared, changed, chunk.get(..n).unwrap_or_default()),
+        }
+    }
+}
+
+/// Adds output to the buffer, dropping the oldest bytes past [`MAX_BUFFERED_BYTES`].
+fn append(shared: &Mutex<Shared>, changed: &Notify, bytes: &[u8]) {
+    let mut state = lock(shared);
+    state.buffer.extend(bytes);
+    let excess = state.buffer.len().saturating_sub(MAX_BUFFERED_BYTES);
+    if excess > 0 {
+        state.buffer.drain(..excess);
+        state.dropped += excess as u64;
+    }
+    drop(state);
+    changed.notify_waiters();
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
