@@ -163,6 +163,12 @@ pub enum AuthError {
     /// The browser login could not start or did not finish.
     #[error("ChatGPT login failed: {0}")]
     Login(String),
+    /// A provider that takes OpenAI credentials, and none are set: said before any request,
+    /// instead of the provider's bare 401.
+    #[error(
+        "not signed in: model provider `{0}` needs OpenAI credentials. Set OPENAI_API_KEY in the server's environment (the `env` of the host's entry for it), or sign in once with `codex login` (ChatGPT) or `codex login --api-key` (reads the key from stdin)"
+    )]
+    NotSignedIn(String),
 }
 
 /// What one model request authenticates with.
@@ -292,6 +298,9 @@ impl AuthManager {
             return Ok(None);
         }
         let mut auth = self.auth();
+        if auth.is_none() {
+            return Err(AuthError::NotSignedIn(provider_id.to_string()).into());
+        }
         if let Some(CodexAuth::ChatGpt { last_refresh, .. }) = &auth
             && is_stale(*last_refresh)
         {
