@@ -127,16 +127,17 @@ fn is_known(key: &str) -> bool {
     OPENAI_CLI_KEYS.contains(&key) || is_our_key(key)
 }
 
-/// Whether [`ConfigToml`] reads `key`. Unknown keys are ignored by its deserializer, so the
-/// key is given a value no field accepts (a TOML datetime): only a field of that name fails.
-/// This keeps the list of our own keys where they are defined.
+/// Whether [`ConfigToml`] reads `key`. Its deserializer ignores unknown keys, so the key is
+/// given values of two types in turn, `true` and `0`: each field refuses at least one of
+/// them, and only a field of that name can refuse. This keeps the list of our own keys where
+/// they are defined.
 fn is_our_key(key: &str) -> bool {
-    let mut probe = toml::Table::new();
-    let Ok(datetime) = "1979-05-27T07:32:00Z".parse::<toml::value::Datetime>() else {
-        return false;
-    };
-    probe.insert(key.to_string(), toml::Value::Datetime(datetime));
-    toml::Value::Table(probe).try_into::<ConfigToml>().is_err()
+    [toml::Value::Boolean(true), toml::Value::Integer(0)]
+        .into_iter()
+        .any(|value| {
+            let probe = toml::Table::from_iter([(key.to_string(), value)]);
+            toml::Value::Table(probe).try_into::<ConfigToml>().is_err()
+        })
 }
 
 fn quoted(keys: &BTreeSet<&str>) -> String {
@@ -172,6 +173,8 @@ mod tests {
             "shell_environment_policy",
             "preferred_auth_method",
             "max_concurrent_model_requests",
+            "codex_events",
+            "developer_instructions",
         ] {
             assert!(is_our_key(key), "{key}");
         }
