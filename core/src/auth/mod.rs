@@ -299,6 +299,13 @@ impl AuthManager {
         }
         let mut auth = self.auth();
         if auth.is_none() {
+            // Signed out, so there is no account to switch away from: a `codex login` run in
+            // a terminal since start-up is taken up here, without a restart. A small file,
+            // read only on this path, so it is read in place.
+            self.reload();
+            auth = self.auth();
+        }
+        if auth.is_none() {
             return Err(AuthError::NotSignedIn(provider_id.to_string()).into());
         }
         if let Some(CodexAuth::ChatGpt { last_refresh, .. }) = &auth

@@ -38,6 +38,29 @@ async fn without_credentials_a_call_fails_before_any_request() -> anyhow::Result
     assert!(text.contains("OPENAI_API_KEY"), "{text}");
     assert!(text.contains("`codex login`"), "{text}");
     assert!(model.requests().await.is_empty(), "a request was sent");
+
+    // Doing what the message says is enough: the next call finds the key, without a restart.
+    let login = assert_cmd::Command::new(CODEX_BIN)
+        .args(["login", "--api-key"])
+        .env("CODEX_HOME", home.path())
+        .write_stdin("sk-after-the-message\n")
+        .timeout(Duration::from_secs(20))
+        .output()?;
+    assert!(login.status.success(), "{login:?}");
+    model
+        .mount_sse_sequence(vec![codex_test_support::responses::assistant_answer("ok")])
+        .await;
+    let id = mcp.call_tool("codex", json!({"prompt": "again"})).await?;
+    let result = mcp.read_until_response(id).await?["result"].clone();
+    assert_eq!(result["structuredContent"]["content"], "ok", "{result}");
+    let requests = model.requests().await;
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("authorization")
+            .and_then(|value| value.to_str().ok()),
+        Some("Bearer sk-after-the-message")
+    );
     Ok(())
 }
 
