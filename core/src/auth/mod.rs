@@ -145,6 +145,12 @@ pub enum AuthError {
     /// The browser login could not start or did not finish.
     #[error("ChatGPT login failed: {0}")]
     Login(String),
+    /// A provider that takes OpenAI credentials, and none are set: said before any request,
+    /// instead of the provider's bare 401.
+    #[error(
+        "not signed in: model provider `{0}` needs OpenAI credentials. Set OPENAI_API_KEY in the server's environment (the `env` of the host's entry for it), or sign in once with `codex login` (ChatGPT) or `codex login --api-key` (reads the key from stdin)"
+    )]
+    NotSignedIn(String),
 }
 
 /// What [`AuthManager::request_auth`] needs to know of a model provider.
@@ -284,6 +290,16 @@ impl AuthManager {
             return Ok(None);
         }
         let mut auth = self.auth();
+        if auth.is_none() {
+            // Signed out, so there is no account to switch away from: a `codex login` run in
+            // a terminal since start-up is taken up here, without a restart. A small file,
+            // read only on this path, so it is read in place.
+            self.reload();
+            auth = self.auth();
+        }
+        if auth.is_none() {
+            return Err(AuthError::NotSignedIn(provider.id.to_string()));
+        }
         if let Some(CodexAuth::ChatGpt { last_refresh, .. }) = &auth
             && is_stale(*last_refresh)
         {

@@ -161,7 +161,7 @@ stream_max_retries = 0
 }
 
 /// An unsigned JWT with the claims OpenAI's issuer puts in id tokens.
-fn id_token(email: &str, account_id: &str) -> String {
+pub(super) fn id_token(email: &str, account_id: &str) -> String {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = engine.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = engine.encode(
@@ -460,14 +460,17 @@ async fn a_refresh_can_be_forced_and_a_dead_one_asks_for_a_login() -> anyhow::Re
 }
 
 /// The query parameters of `url`.
-fn query(url: &str) -> std::collections::HashMap<String, String> {
+pub(super) fn query(url: &str) -> std::collections::HashMap<String, String> {
     url::Url::parse(url)
         .map(|url| url.query_pairs().into_owned().collect())
         .unwrap_or_default()
 }
 
 /// Plays the browser: GET `url` with `params` on the callback's port, over IPv4.
-async fn browser_get(redirect_uri: &str, params: &[(&str, &str)]) -> anyhow::Result<(u16, String)> {
+pub(super) async fn browser_get(
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+) -> anyhow::Result<(u16, String)> {
     let mut url = url::Url::parse(redirect_uri)?;
     url.set_host(Some("127.0.0.1"))?;
     url.query_pairs_mut().extend_pairs(params);

@@ -20,6 +20,7 @@ macro_rules! both_wires {
 
 mod apply_patch;
 mod auth;
+mod cli;
 mod codex_tool;
 mod concurrency;
 mod config_precedence;
@@ -27,6 +28,7 @@ mod conversation_api;
 mod conversations;
 mod errors;
 mod exec_approval;
+mod first_run;
 mod local_model;
 mod long_calls;
 mod model_families;
@@ -47,6 +49,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub(crate) const CODEX_BIN: &str = env!("CARGO_BIN_EXE_codex");
+/// The same program under the name that does not collide with OpenAI's CLI.
+pub(crate) const CODEX_MCP_BIN: &str = env!("CARGO_BIN_EXE_codex-mcp");
 
 /// A running server with its own `CODEX_HOME`, configured for the mock provider.
 pub(crate) struct TestServer {

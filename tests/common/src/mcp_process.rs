@@ -61,10 +61,21 @@ impl McpProcess {
         args: &[&str],
         env: &[(&str, Option<&str>)],
     ) -> anyhow::Result<Self> {
+        let args: Vec<&str> = args.iter().copied().chain(["mcp"]).collect();
+        Self::spawn_command(program, codex_home, &args, env).await
+    }
+
+    /// Like [`McpProcess::spawn_with`], with the whole command line given (no `mcp` added),
+    /// as a host entry spells it.
+    pub async fn spawn_command(
+        program: &str,
+        codex_home: &Path,
+        args: &[&str],
+        env: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new(program);
         command
             .args(args)
-            .arg("mcp")
             .env("CODEX_HOME", codex_home)
             .env("MOCK_API_KEY", MOCK_API_KEY)
             .env_remove("OPENAI_API_KEY")

@@ -165,6 +165,9 @@ fn unescape(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Linux's `ST_RELATIME`: nix names it for glibc only, and the static (musl) builds need it too.
+const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(0x1000);
+
 fn locked_flags(flags: FsFlags) -> MsFlags {
     [
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
@@ -172,7 +175,7 @@ fn locked_flags(flags: FsFlags) -> MsFlags {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ]
     .into_iter()
     .filter(|(statvfs_flag, _)| flags.contains(*statvfs_flag))
