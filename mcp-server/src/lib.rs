@@ -22,6 +22,7 @@ mod task_store;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;
+mod user_input;
 mod wire_log;
 
 #[cfg(test)]

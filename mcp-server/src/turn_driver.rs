@@ -33,6 +33,8 @@ use crate::approval::shell_join;
 use crate::ask_host::HostChannel;
 use crate::delta_coalescing::HeldDelta;
 use crate::delta_coalescing::is_delta;
+use crate::user_input;
+use crate::user_input::UserInputRequest;
 
 /// A running turn reports progress after at most this much silence, so that hosts which
 /// reset their timeout on progress keep waiting. Well under 5 s: a host with a 5 s timeout
@@ -202,6 +204,7 @@ fn progress_message(msg: &EventMsg) -> Option<String> {
         EventMsg::ExecApprovalRequest(_) | EventMsg::ApplyPatchApprovalRequest(_) => {
             Some("waiting for approval".to_string())
         }
+        EventMsg::RequestUserInput(_) => Some("waiting for the user's answers".to_string()),
         EventMsg::StreamError(event) => Some(event.message.clone()),
         EventMsg::BackgroundEvent(event) => Some(event.message.clone()),
         _ => None,
@@ -351,6 +354,17 @@ pub(crate) async fn drive_turn(
                     &notes,
                     &turn_ended,
                 );
+            }
+            EventMsg::RequestUserInput(questions) => {
+                tokio::spawn(user_input::resolve(UserInputRequest {
+                    host: reporter.host.clone(),
+                    conversation: Arc::clone(conversation),
+                    request_id: reporter.request_id.clone(),
+                    thread_id: reporter.thread_id.to_string(),
+                    event_id: event.id,
+                    event: questions,
+                    turn_ended: turn_ended.child_token(),
+                }));
             }
             EventMsg::Error(err) => return TurnOutcome::Failed(err.message),
             EventMsg::TurnAborted(_) => return TurnOutcome::Aborted,

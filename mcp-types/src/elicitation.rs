@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use codex_protocol::FileChange;
 use codex_protocol::ParsedCommand;
+use codex_protocol::RequestUserInputResponse;
 use codex_protocol::ReviewDecision;
+use codex_protocol::UserInputQuestion;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::Serialize;
@@ -22,6 +24,8 @@ pub const ELICITATION_CREATE_METHOD: &str = "elicitation/create";
 pub const EXEC_APPROVAL_ELICITATION: &str = "exec-approval";
 /// `codex_elicitation` of a patch approval.
 pub const PATCH_APPROVAL_ELICITATION: &str = "patch-approval";
+/// `codex_elicitation` of the model's questions to the user (`request_user_input`).
+pub const USER_INPUT_ELICITATION: &str = "user-input";
 
 /// What every approval `elicitation/create` carries, whatever it asks about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -63,6 +67,85 @@ pub struct PatchApprovalElicitParams {
     /// Absolute path → `{type: "add", content}` | `{type: "delete", content}` |
     /// `{type: "update", unified_diff, move_path}`.
     pub codex_changes: BTreeMap<PathBuf, FileChange>,
+}
+
+/// Params of a user-input `elicitation/create`: the model's questions, as a form with one
+/// choice per question, keyed by question id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct UserInputElicitParams {
+    #[serde(flatten)]
+    pub common: ApprovalElicitCommon,
+    pub codex_questions: Vec<UserInputQuestion>,
+}
+
+/// The form of a user-input elicitation: per question, a string property whose values are the
+/// option labels, titled by the question's header.
+pub fn user_input_requested_schema(questions: &[UserInputQuestion]) -> Value {
+    let properties: serde_json::Map<String, Value> = questions
+        .iter()
+        .map(|question| {
+            let labels: Vec<&str> = question.options.iter().map(|o| o.label.as_str()).collect();
+            let names: Vec<String> = question
+                .options
+                .iter()
+                .map(|o| match o.description.is_empty() {
+                    true => o.label.clone(),
+                    false => format!("{}: {}", o.label, o.description),
+                })
+                .collect();
+            (
+                question.id.clone(),
+                json!({
+                    "type": "string",
+                    "title": question.header,
+                    "description": question.question,
+                    "enum": labels,
+                    "enumNames": names,
+                }),
+            )
+        })
+        .collect();
+    json!({"type": "object", "properties": properties})
+}
+
+/// Reads the host's reply to a user-input elicitation. Only answers that name one of a
+/// question's options count; a decline, a cancel or an unreadable reply is no answer, with a
+/// note saying which.
+pub fn parse_user_input_reply(
+    reply: &Value,
+    questions: &[UserInputQuestion],
+) -> RequestUserInputResponse {
+    let unanswered = |note: &str| RequestUserInputResponse {
+        answers: Default::default(),
+        note: Some(note.to_string()),
+    };
+    match reply.get("action").and_then(Value::as_str) {
+        Some("accept") => {}
+        Some("decline") => return unanswered("the user declined to answer"),
+        Some("cancel") => return unanswered("the user dismissed the questions"),
+        _ => return unanswered("the host's reply could not be read"),
+    }
+    let Some(content) = reply.get("content").and_then(Value::as_object) else {
+        return unanswered("the user gave no answers");
+    };
+    let answers = questions
+        .iter()
+        .filter_map(|question| {
+            let chosen = content.get(&question.id)?.as_str()?;
+            question
+                .options
+                .iter()
+                .any(|option| option.label == chosen)
+                .then(|| (question.id.clone(), chosen.to_string()))
+        })
+        .collect::<std::collections::BTreeMap<_, _>>();
+    if answers.is_empty() {
+        return unanswered("the user gave no answers");
+    }
+    RequestUserInputResponse {
+        answers,
+        note: None,
+    }
 }
 
 /// The form offered with every approval: one optional choice, approving once by default.
@@ -143,9 +226,60 @@ fn parse_decision(decision: &Value) -> Option<ReviewDecision> {
 
 #[cfg(test)]
 mod tests {
+    use codex_protocol::UserInputOption;
     use pretty_assertions::assert_eq;
 
     use super::*;
+
+    #[test]
+    fn user_input_replies_count_only_offered_choices() {
+        let questions = vec![UserInputQuestion {
+            id: "db".into(),
+            header: "Database".into(),
+            question: "Which database?".into(),
+            options: vec![
+                UserInputOption {
+                    label: "postgres".into(),
+                    description: "the usual".into(),
+                },
+                UserInputOption {
+                    label: "sqlite".into(),
+                    description: String::new(),
+                },
+            ],
+        }];
+        assert_eq!(
+            user_input_requested_schema(&questions)["properties"]["db"],
+            json!({
+                "type": "string", "title": "Database", "description": "Which database?",
+                "enum": ["postgres", "sqlite"], "enumNames": ["postgres: the usual", "sqlite"]
+            })
+        );
+        let answered = parse_user_input_reply(
+            &json!({"action": "accept", "content": {"db": "sqlite"}}),
+            &questions,
+        );
+        assert_eq!(
+            answered.answers.get("db").map(String::as_str),
+            Some("sqlite")
+        );
+        assert_eq!(answered.note, None);
+        let made_up = parse_user_input_reply(
+            &json!({"action": "accept", "content": {"db": "mysql"}}),
+            &questions,
+        );
+        assert!(made_up.answers.is_empty());
+        let declined = parse_user_input_reply(&json!({"action": "decline"}), &questions);
+        assert_eq!(
+            declined.note.as_deref(),
+            Some("the user declined to answer")
+        );
+        assert!(
+            parse_user_input_reply(&json!("?"), &questions)
+                .note
+                .is_some()
+        );
+    }
 
     #[test]
     fn standard_replies() {

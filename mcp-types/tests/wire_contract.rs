@@ -90,6 +90,7 @@ fn typed_payloads() -> BTreeMap<&'static str, Value> {
     contract! {
         "elicitation/create.exec-approval" => ExecApprovalElicitParams,
         "elicitation/create.patch-approval" => PatchApprovalElicitParams,
+        "elicitation/create.user-input" => UserInputElicitParams,
         "codex/event" => CodexEventNotificationParams<'static>,
         "codex/event/<type>" => ConversationEventNotificationParams<'static>,
     }

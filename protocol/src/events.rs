@@ -60,6 +60,9 @@ pub enum EventMsg {
     PatchApplyEnd(PatchApplyEndEvent),
     /// Every file change the turn made by patch, as one unified diff; sent once per turn.
     TurnDiff(TurnDiffEvent),
+    /// The model asks the user questions; the engine waits for an `Op::UserInputAnswer` with
+    /// this `call_id`.
+    RequestUserInput(RequestUserInputEvent),
 }
 
 /// What a patch does to one file, as shown to approval prompts and in events.
@@ -267,6 +270,39 @@ pub struct SessionConfiguredEvent {
     pub initial_messages: Option<Vec<EventMsg>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_path: Option<PathBuf>,
+}
+
+/// Questions the model puts to the user (`request_user_input`), each with a few choices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RequestUserInputEvent {
+    pub call_id: String,
+    pub questions: Vec<UserInputQuestion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserInputQuestion {
+    /// How the answer is keyed.
+    pub id: String,
+    /// A short label (at most 12 characters).
+    pub header: String,
+    pub question: String,
+    pub options: Vec<UserInputOption>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserInputOption {
+    pub label: String,
+    pub description: String,
+}
+
+/// The user's answers, by question id (the chosen option's label). No answers, with a note
+/// saying why, when nobody could be asked or the user declined.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RequestUserInputResponse {
+    #[serde(default)]
+    pub answers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Why a turn was aborted.

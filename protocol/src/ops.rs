@@ -10,6 +10,7 @@ use crate::config_types::AskForApproval;
 use crate::config_types::ReasoningEffort;
 use crate::config_types::ReasoningSummary;
 use crate::config_types::SandboxPolicy;
+use crate::events::RequestUserInputResponse;
 
 /// One piece of a user message.
 ///
@@ -68,6 +69,11 @@ pub enum Op {
     PatchApproval {
         id: String,
         decision: ReviewDecision,
+    },
+    /// The answer to a `request_user_input` event, keyed by its `call_id`.
+    UserInputAnswer {
+        id: String,
+        response: RequestUserInputResponse,
     },
 }
 

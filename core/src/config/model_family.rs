@@ -58,6 +58,8 @@ pub struct ModelFamily {
     pub tool_output_token_limit: usize,
     /// Whether the model may call several tools in one response.
     pub parallel_tool_calls: bool,
+    /// Whether the model is offered `request_user_input`, which it was trained to use.
+    pub request_user_input: bool,
 }
 
 /// What codex's current families see of a tool's output.
@@ -77,6 +79,7 @@ const DEFAULT_FAMILY: ModelFamily = ModelFamily {
     auto_compact_token_limit: None,
     tool_output_token_limit: DEFAULT_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: false,
+    request_user_input: false,
 };
 
 /// 90 % of a window: room for the summary request itself.
@@ -97,6 +100,7 @@ const GPT5_CODEX: ModelFamily = ModelFamily {
     auto_compact_token_limit: compact_at(272_000),
     tool_output_token_limit: CODEX_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: true,
+    request_user_input: true,
 };
 
 /// The general GPT-5 models: unified exec, freeform patches, low verbosity.
@@ -112,6 +116,7 @@ const GPT5: ModelFamily = ModelFamily {
     auto_compact_token_limit: compact_at(272_000),
     tool_output_token_limit: CODEX_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: true,
+    request_user_input: true,
 };
 
 /// Reasoning models of the o-series and codex-mini: the argv shell, function patches.
@@ -277,6 +282,7 @@ mod tests {
                 auto_compact_token_limit: Some(900),
                 tool_output_token_limit: 50,
                 parallel_tool_calls: false,
+                request_user_input: false,
             }
         );
         let codex = ModelFamily::find("gpt-5.2-codex", &overrides);

@@ -435,6 +435,9 @@ async fn submission_loop(
             Op::ExecApproval { id, decision } | Op::PatchApproval { id, decision } => {
                 session.approvals.resolve(&id, decision);
             }
+            Op::UserInputAnswer { id, response } => {
+                session.approvals.answer_questions(&id, response);
+            }
             Op::Shutdown => {
                 queued.clear();
                 if let Some(turn) = running.take() {

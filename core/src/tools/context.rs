@@ -20,7 +20,10 @@ use crate::protocol::ApplyPatchApprovalRequestEvent;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecApprovalRequestEvent;
 use crate::protocol::FileChange;
+use crate::protocol::RequestUserInputEvent;
+use crate::protocol::RequestUserInputResponse;
 use crate::protocol::ReviewDecision;
+use crate::protocol::UserInputQuestion;
 use crate::safety::parse_command::parse_command;
 use crate::tools::turn_diff::TurnDiffTracker;
 
@@ -52,6 +55,9 @@ pub(crate) struct Approvals {
     approved_commands: Mutex<HashSet<Vec<String>>>,
     /// Files the user approved patches to for the rest of the conversation.
     approved_paths: Mutex<HashSet<PathBuf>>,
+    /// `request_user_input` calls waiting for an `Op::UserInputAnswer`, by call id; like
+    /// `pending`, a dropped sender reads as no answer.
+    questions: Mutex<HashMap<String, oneshot::Sender<RequestUserInputResponse>>>,
 }
 
 impl Approvals {
@@ -63,6 +69,17 @@ impl Approvals {
                 let _ = sender.send(decision);
             }
             None => tracing::warn!(call_id, "approval for a request that is not pending"),
+        }
+    }
+
+    /// Hands the user's answers to the `request_user_input` call waiting under `call_id`.
+    pub(crate) fn answer_questions(&self, call_id: &str, response: RequestUserInputResponse) {
+        let waiting = lock(&self.questions).remove(call_id);
+        match waiting {
+            Some(sender) => {
+                let _ = sender.send(response);
+            }
+            None => tracing::warn!(call_id, "answers for questions that are not pending"),
         }
     }
 }
@@ -149,6 +166,26 @@ impl TurnContext<'_> {
         rx.await.unwrap_or_default()
     }
 
+    /// Puts the model's questions to the user and waits for the answers; every way the wait
+    /// can end without them (the client goes away, the turn is dropped) is no answer.
+    pub(crate) async fn request_user_input(
+        &self,
+        call_id: &str,
+        questions: Vec<UserInputQuestion>,
+    ) -> RequestUserInputResponse {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.approvals.questions).insert(call_id.to_string(), tx);
+        let _pending = PendingQuestions {
+            approvals: self.approvals,
+            call_id,
+        };
+        self.emit(EventMsg::RequestUserInput(RequestUserInputEvent {
+            call_id: call_id.to_string(),
+            questions,
+        }));
+        rx.await.unwrap_or_default()
+    }
+
     /// Asks the client whether `command` may run and waits for the answer. Every way the
     /// wait can end without an answer (the client goes away, the turn is dropped) is a denial.
     pub(crate) async fn request_exec_approval(
@@ -194,5 +231,17 @@ impl<'a> PendingApproval<'a> {
 impl Drop for PendingApproval<'_> {
     fn drop(&mut self) {
         lock(&self.approvals.pending).remove(&self.call_id);
+    }
+}
+
+/// Removes pending questions when their waiter goes away, answered or not.
+struct PendingQuestions<'a> {
+    approvals: &'a Approvals,
+    call_id: &'a str,
+}
+
+impl Drop for PendingQuestions<'_> {
+    fn drop(&mut self) {
+        lock(&self.approvals.questions).remove(self.call_id);
     }
 }

@@ -10,6 +10,7 @@ pub(crate) mod shell;
 pub(crate) mod truncation;
 pub(crate) mod turn_diff;
 pub(crate) mod unified_exec;
+pub(crate) mod user_input;
 
 use std::sync::LazyLock;
 
@@ -39,37 +40,43 @@ use crate::tools::unified_exec::exec_command_tool_spec;
 use crate::tools::unified_exec::handle_exec_command;
 use crate::tools::unified_exec::handle_write_stdin;
 use crate::tools::unified_exec::write_stdin_tool_spec;
+use crate::tools::user_input::REQUEST_USER_INPUT_TOOL_NAME;
+use crate::tools::user_input::handle_request_user_input;
+use crate::tools::user_input::request_user_input_tool_spec;
 
 /// The tool sets, each built once per process: as JSON values they take some 13 KiB of small
 /// allocations, which each idle conversation used to hold a copy of. Indexed by
 /// [`ToolSet::index`].
-static SPECS: LazyLock<[Vec<serde_json::Value>; 6]> = LazyLock::new(|| {
-    [
+static SPECS: LazyLock<[Vec<serde_json::Value>; 12]> = LazyLock::new(|| {
+    let mut sets = Vec::with_capacity(12);
+    for shell in [
         ShellToolType::Shell,
         ShellToolType::ShellCommand,
         ShellToolType::UnifiedExec,
-    ]
-    .map(|shell| {
-        [false, true].map(|freeform| {
-            let mut specs = match shell {
-                ShellToolType::Shell => vec![shell_tool_spec()],
-                ShellToolType::ShellCommand => vec![shell_command_tool_spec()],
-                ShellToolType::UnifiedExec => {
-                    vec![exec_command_tool_spec(), write_stdin_tool_spec()]
+    ] {
+        for freeform in [false, true] {
+            for questions in [false, true] {
+                let mut specs = match shell {
+                    ShellToolType::Shell => vec![shell_tool_spec()],
+                    ShellToolType::ShellCommand => vec![shell_command_tool_spec()],
+                    ShellToolType::UnifiedExec => {
+                        vec![exec_command_tool_spec(), write_stdin_tool_spec()]
+                    }
+                };
+                specs.push(if freeform {
+                    apply_patch_freeform_tool_spec()
+                } else {
+                    apply_patch_tool_spec()
+                });
+                specs.push(plan_tool_spec());
+                if questions {
+                    specs.push(request_user_input_tool_spec());
                 }
-            };
-            specs.push(if freeform {
-                apply_patch_freeform_tool_spec()
-            } else {
-                apply_patch_tool_spec()
-            });
-            specs.push(plan_tool_spec());
-            specs
-        })
-    })
-    .concat()
-    .try_into()
-    .unwrap_or_default()
+                sets.push(specs);
+            }
+        }
+    }
+    sets.try_into().unwrap_or_default()
 });
 
 /// Which shell and patch tools a request offers: the model family's, except that Chat
@@ -78,6 +85,7 @@ static SPECS: LazyLock<[Vec<serde_json::Value>; 6]> = LazyLock::new(|| {
 struct ToolSet {
     shell: ShellToolType,
     freeform_patch: bool,
+    request_user_input: bool,
 }
 
 impl ToolSet {
@@ -87,6 +95,7 @@ impl ToolSet {
             shell: family.shell_tool,
             freeform_patch: family.apply_patch_tool == ApplyPatchToolType::Freeform
                 && config.model_provider.wire_api == WireApi::Responses,
+            request_user_input: family.request_user_input,
         }
     }
 
@@ -96,7 +105,7 @@ impl ToolSet {
             ShellToolType::ShellCommand => 1,
             ShellToolType::UnifiedExec => 2,
         };
-        shell * 2 + usize::from(self.freeform_patch)
+        shell * 4 + usize::from(self.freeform_patch) * 2 + usize::from(self.request_user_input)
     }
 }
 
@@ -141,6 +150,9 @@ impl ToolRouter {
             SHELL_COMMAND_TOOL_NAME => handle_shell_command_call(turn, call_id, arguments).await,
             EXEC_COMMAND_TOOL_NAME => handle_exec_command(turn, call_id, arguments).await,
             WRITE_STDIN_TOOL_NAME => handle_write_stdin(turn, call_id, arguments).await,
+            REQUEST_USER_INPUT_TOOL_NAME => {
+                handle_request_user_input(turn, call_id, arguments).await
+            }
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
             _ => ToolOutput::text(format!("unsupported call: {name}")),
