@@ -32,6 +32,7 @@ use crate::conversation::ConversationShared;
 use crate::conversation::EventSink;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::mcp::McpConnectionManager;
 use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
@@ -87,6 +88,8 @@ struct Session {
     shared: Arc<ConversationShared>,
     /// Approval requests of the running turn and what was approved for the conversation.
     approvals: Approvals,
+    /// The conversation's MCP servers; they stop when the session and the handle are gone.
+    mcp: Arc<McpConnectionManager>,
 }
 
 impl Session {
@@ -229,6 +232,11 @@ pub(crate) async fn spawn(
     let rollout_path = rollout.path().to_path_buf();
     let (tx_sub, rx_sub) = mpsc::channel(SUBMISSION_CHANNEL_CAPACITY);
     let (tx_event, rx_event) = mpsc::unbounded_channel();
+    let mcp = Arc::new(McpConnectionManager::start(
+        &config.mcp_servers,
+        &config.cwd,
+    ));
+    shared.set_mcp(Arc::clone(&mcp));
     let session = Arc::new(Session {
         conversation_id,
         client: ModelClient::new(transport, conversation_id),
@@ -238,6 +246,7 @@ pub(crate) async fn spawn(
         events: EventSink::new(tx_event, Arc::clone(&shared)),
         shared,
         approvals: Approvals::default(),
+        mcp: Arc::clone(&mcp),
     });
     session.emit(
         "",

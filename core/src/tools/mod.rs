@@ -5,10 +5,12 @@
 
 pub(crate) mod apply_patch;
 pub(crate) mod context;
+pub(crate) mod mcp;
 pub(crate) mod plan;
 pub(crate) mod shell;
 pub(crate) mod turn_diff;
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use crate::tools::apply_patch::APPLY_PATCH_TOOL_NAME;
@@ -36,9 +38,18 @@ impl ToolRouter {
         Self
     }
 
-    /// Tool definitions for the request's `tools` field.
-    pub(crate) fn specs(&self) -> &'static [serde_json::Value] {
-        SPECS.as_slice()
+    /// Tool definitions for the request's `tools` field: the built-in tools, then the MCP
+    /// tools the request offers.
+    /// Without MCP tools nothing is copied.
+    pub(crate) fn specs(
+        &self,
+        mcp_specs: &[serde_json::Value],
+    ) -> Cow<'static, [serde_json::Value]> {
+        if mcp_specs.is_empty() {
+            Cow::Borrowed(SPECS.as_slice())
+        } else {
+            Cow::Owned(SPECS.iter().chain(mcp_specs).cloned().collect())
+        }
     }
 
     /// Runs one freeform (custom) tool call, whose input is raw text.
@@ -67,7 +78,10 @@ impl ToolRouter {
             SHELL_TOOL_NAME => handle_shell_call(turn, call_id, arguments).await,
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
-            _ => ToolOutput::text(format!("unsupported call: {name}")),
+            _ => match turn.mcp.route(name) {
+                Some(route) => mcp::handle_mcp_call(turn, call_id, route, arguments).await,
+                None => ToolOutput::text(format!("unsupported call: {name}")),
+            },
         }
     }
 }
