@@ -34,6 +34,8 @@ pub enum ConversationRequest {
     ForkConversation(ForkConversationParams),
     /// `archiveConversation`.
     ArchiveConversation(ArchiveConversationParams),
+    /// `listMcpServers`.
+    ListMcpServers(ListMcpServersParams),
     /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
     Settings(SettingsRequest),
     /// `getAuthStatus`, `loginApiKey`, ... (see [`crate::account_api`]).
@@ -73,6 +75,7 @@ impl ConversationRequest {
             ARCHIVE_CONVERSATION => {
                 Self::ArchiveConversation(decode(ARCHIVE_CONVERSATION, params)?)
             }
+            LIST_MCP_SERVERS => Self::ListMcpServers(decode(LIST_MCP_SERVERS, params)?),
             _ if AccountRequest::is_account_method(method) => {
                 return Ok(AccountRequest::parse(method, Some(params))?.map(Self::Account));
             }
@@ -94,6 +97,7 @@ impl ConversationRequest {
             Self::ResumeConversation(_) => RESUME_CONVERSATION,
             Self::ForkConversation(_) => FORK_CONVERSATION,
             Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
+            Self::ListMcpServers(_) => LIST_MCP_SERVERS,
             Self::Settings(request) => request.method(),
             Self::Account(request) => request.method(),
         }

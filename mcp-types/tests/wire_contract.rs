@@ -59,6 +59,8 @@ fn wire_contract() -> BTreeMap<&'static str, Value> {
         "forkConversation.result" => ForkConversationResponse,
         "archiveConversation.params" => ArchiveConversationParams,
         "archiveConversation.result" => ArchiveConversationResponse,
+        "listMcpServers.params" => ListMcpServersParams,
+        "listMcpServers.result" => ListMcpServersResponse,
         // The account API.
         "getAuthStatus.params" => GetAuthStatusParams,
         "getAuthStatus.result" => GetAuthStatusResponse,

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rmcp::ClientHandler;
@@ -129,6 +131,9 @@ pub(crate) struct Connection {
     /// After `enabled_tools` and `disabled_tools`.
     pub(crate) tools: Vec<Tool>,
     pub(crate) tool_timeout: Duration,
+    /// Set when a call found the connection closed, which rmcp's own flag may say a moment
+    /// later.
+    closed: AtomicBool,
     /// Dropped last: the process dies after the session is closed.
     _child: Option<StdioChild>,
 }
@@ -136,7 +141,7 @@ pub(crate) struct Connection {
 impl Connection {
     /// Whether the server went away (its process exited, its connection closed).
     pub(crate) fn is_closed(&self) -> bool {
-        self.service.is_transport_closed()
+        self.closed.load(Ordering::Acquire) || self.service.is_transport_closed()
     }
 
     /// Calls `tool`; the result as the server sent it, or why there is none. `on_progress`
@@ -181,6 +186,9 @@ impl Connection {
             }
         };
         cancel.id = None;
+        if matches!(response, Err(ServiceError::TransportClosed)) {
+            self.closed.store(true, Ordering::Release);
+        }
         match response.map_err(|err| service_error(err, self.tool_timeout))? {
             ServerResult::CallToolResult(result) => {
                 serde_json::to_value(result).map_err(|err| format!("unreadable result: {err}"))
@@ -309,6 +317,7 @@ pub(crate) async fn connect(
         progress,
         tools,
         tool_timeout: config.tool_timeout,
+        closed: AtomicBool::new(false),
         _child: child,
     })
 }

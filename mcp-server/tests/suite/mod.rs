@@ -29,6 +29,7 @@ mod errors;
 mod exec_approval;
 mod local_model;
 mod long_calls;
+mod mcp_servers;
 mod modern;
 mod retries;
 mod sandbox;
