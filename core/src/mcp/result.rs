@@ -116,8 +116,7 @@ mod tests {
         assert!(output.len() < MAX_MODEL_OUTPUT_BYTES + 100);
         assert!(
             output.ends_with(&format!(
-                "[... {} more bytes of the tool's output left out]",
-                MAX_MODEL_OUTPUT_BYTES
+                "[... {MAX_MODEL_OUTPUT_BYTES} more bytes of the tool's output left out]"
             )),
             "{}",
             &output[output.len() - 80..]
