@@ -48,19 +48,25 @@ struct Harness {
 
 impl Harness {
     async fn start(wire: Wire, top_level: &str, tables: &str) -> anyhow::Result<Self> {
+        Self::start_with_env(wire, top_level, tables, &[]).await
+    }
+
+    /// Like [`Harness::start`], with more variables in the `codex` process's environment.
+    async fn start_with_env(
+        wire: Wire,
+        top_level: &str,
+        tables: &str,
+        env: &[(&str, Option<&str>)],
+    ) -> anyhow::Result<Self> {
         let model = MockModel::start_wire(wire).await;
         let home = TempDir::new()?;
         model.write_config(home.path(), top_level)?;
         let config = home.path().join("config.toml");
         let text = std::fs::read_to_string(&config)?;
         std::fs::write(&config, format!("{text}\n{tables}"))?;
-        let mut mcp = McpProcess::spawn_with(
-            CODEX_BIN,
-            home.path(),
-            &[],
-            &[(OUR_SECRET.0, Some(OUR_SECRET.1))],
-        )
-        .await?;
+        let mut env = env.to_vec();
+        env.push((OUR_SECRET.0, Some(OUR_SECRET.1)));
+        let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), &[], &env).await?;
         mcp.initialize().await?;
         Ok(Self {
             mcp,
@@ -499,6 +505,78 @@ async fn calls_that_are_declined_fail_time_out_or_crash_end_in_an_output() -> an
             .iter()
             .all(|e| e["call_id"] != "c-del")
     );
+    Ok(())
+}
+
+/// A Streamable HTTP server (the reference server's `streamableHttp` transport, run by the
+/// test on a free port): the binary connects with the configured bearer token and headers, and
+/// the model calls its tool.
+#[tokio::test]
+async fn a_streamable_http_server_serves_the_model() -> anyhow::Result<()> {
+    use tokio::io::AsyncBufReadExt as _;
+    let everything = everything_server().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut web = tokio::process::Command::new("node")
+        .arg(&everything)
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("running node")?;
+    let stderr = web.stderr.take().context("node's stderr")?;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let listening = async {
+        while let Some(line) = lines.next_line().await? {
+            if line.contains("listening on port") {
+                return Ok(());
+            }
+        }
+        anyhow::bail!("node exited before listening")
+    };
+    tokio::time::timeout(Duration::from_secs(30), listening)
+        .await
+        .context("node did not listen within 30 s")??;
+    let tables = format!(
+        r#"[mcp_servers.web]
+url = "http://127.0.0.1:{port}/mcp"
+bearer_token_env_var = "WEB_TOKEN"
+http_headers = {{ "X-Test" = "yes" }}
+startup_timeout_sec = 30
+"#
+    );
+    let mut h = Harness::start_with_env(
+        Wire::Responses,
+        "approval_policy = \"never\"",
+        &tables,
+        &[("WEB_TOKEN", Some("web-token"))],
+    )
+    .await?;
+    h.model
+        .mount_sse_sequence(vec![
+            tool_call(
+                Wire::Responses,
+                "c-echo",
+                "mcp__web__echo",
+                json!({"message": "over http"}),
+            ),
+            Wire::Responses.answer("done"),
+        ])
+        .await;
+    let (result, events, _) = h.codex(json!({})).await?;
+    assert_eq!(result["structuredContent"]["content"], "done", "{result}");
+    assert_eq!(
+        events_of(&events, "mcp_startup_complete")[0]["ready"],
+        json!(["web"]),
+        "{events:?}"
+    );
+    let bodies = h.model.request_bodies().await;
+    let echo = output_of(&bodies, "c-echo").unwrap_or_default();
+    assert!(echo.contains("over http"), "{echo}");
     Ok(())
 }
 
