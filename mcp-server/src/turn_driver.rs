@@ -201,6 +201,27 @@ fn progress_message(msg: &EventMsg) -> Option<String> {
             event.changes.len(),
             if event.changes.len() == 1 { "" } else { "s" }
         )),
+        EventMsg::McpToolCallBegin(event) => Some(format!(
+            "calling `{}` of MCP server `{}`",
+            event.invocation.tool, event.invocation.server
+        )),
+        // The server's own words, passed through.
+        EventMsg::McpToolCallProgress(event) => Some(match (&event.message, event.total) {
+            (Some(message), _) => format!("{}: {message}", event.invocation.tool),
+            (None, Some(total)) => {
+                format!("{}: {} of {total}", event.invocation.tool, event.progress)
+            }
+            (None, None) => format!("{}: {}", event.invocation.tool, event.progress),
+        }),
+        EventMsg::McpStartupComplete(event) if !event.failed.is_empty() => Some(format!(
+            "MCP servers unavailable: {}",
+            event
+                .failed
+                .iter()
+                .map(|failure| failure.server.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
         EventMsg::ExecApprovalRequest(_) | EventMsg::ApplyPatchApprovalRequest(_) => {
             Some("waiting for approval".to_string())
         }

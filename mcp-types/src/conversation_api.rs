@@ -16,6 +16,7 @@ use serde_json::Value;
 use codex_protocol::AskForApproval;
 use codex_protocol::EventMsg;
 use codex_protocol::InputItem;
+use codex_protocol::McpServerSummary;
 use codex_protocol::ReasoningEffort;
 use codex_protocol::ReasoningSummary;
 use codex_protocol::SandboxMode;
@@ -45,6 +46,8 @@ pub const FORK_CONVERSATION: &str = "forkConversation";
 pub const ARCHIVE_CONVERSATION: &str = "archiveConversation";
 /// Summarises a conversation now and continues it from the summary, to free context.
 pub const COMPACT_CONVERSATION: &str = "compactConversation";
+/// Lists a conversation's MCP servers (`[mcp_servers]`), their state and their tools.
+pub const LIST_MCP_SERVERS: &str = "listMcpServers";
 
 /// Page size of `listConversations` when the host names none.
 pub const DEFAULT_LIST_PAGE_SIZE: usize = 25;
@@ -156,6 +159,22 @@ pub struct InterruptConversationParams {
 pub struct InterruptConversationResponse {
     /// Why the turn ended.
     pub abort_reason: TurnAbortReason,
+}
+
+/// Params of `listMcpServers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMcpServersParams {
+    /// The conversation whose servers to list (loaded from its rollout if it is not live,
+    /// which starts its servers).
+    pub conversation_id: String,
+}
+
+/// Result of `listMcpServers`: every configured server in name order, `disabled` ones too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMcpServersResponse {
+    pub servers: Vec<McpServerSummary>,
 }
 
 /// Params of `addConversationListener`.

@@ -36,6 +36,8 @@ pub enum ConversationRequest {
     ArchiveConversation(ArchiveConversationParams),
     /// `compactConversation`.
     CompactConversation(CompactConversationParams),
+    /// `listMcpServers`.
+    ListMcpServers(ListMcpServersParams),
     /// `getUserSavedConfig` or `setDefaultModel` (see [`crate::settings_api`]).
     Settings(SettingsRequest),
     /// `getAuthStatus`, `loginApiKey`, ... (see [`crate::account_api`]).
@@ -78,6 +80,7 @@ impl ConversationRequest {
             COMPACT_CONVERSATION => {
                 Self::CompactConversation(decode(COMPACT_CONVERSATION, params)?)
             }
+            LIST_MCP_SERVERS => Self::ListMcpServers(decode(LIST_MCP_SERVERS, params)?),
             _ if AccountRequest::is_account_method(method) => {
                 return Ok(AccountRequest::parse(method, Some(params))?.map(Self::Account));
             }
@@ -100,6 +103,7 @@ impl ConversationRequest {
             Self::ForkConversation(_) => FORK_CONVERSATION,
             Self::ArchiveConversation(_) => ARCHIVE_CONVERSATION,
             Self::CompactConversation(_) => COMPACT_CONVERSATION,
+            Self::ListMcpServers(_) => LIST_MCP_SERVERS,
             Self::Settings(request) => request.method(),
             Self::Account(request) => request.method(),
         }

@@ -61,6 +61,8 @@ fn wire_contract() -> BTreeMap<&'static str, Value> {
         "archiveConversation.result" => ArchiveConversationResponse,
         "compactConversation.params" => CompactConversationParams,
         "compactConversation.result" => CompactConversationResponse,
+        "listMcpServers.params" => ListMcpServersParams,
+        "listMcpServers.result" => ListMcpServersResponse,
         // The account API.
         "getAuthStatus.params" => GetAuthStatusParams,
         "getAuthStatus.result" => GetAuthStatusResponse,

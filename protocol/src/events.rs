@@ -16,6 +16,11 @@ use crate::config_types::AskForApproval;
 use crate::config_types::ReasoningEffort;
 use crate::config_types::SandboxPolicy;
 use crate::ids::ConversationId;
+use crate::mcp::McpStartupCompleteEvent;
+use crate::mcp::McpStartupUpdateEvent;
+use crate::mcp::McpToolCallBeginEvent;
+use crate::mcp::McpToolCallEndEvent;
+use crate::mcp::McpToolCallProgressEvent;
 use crate::parsed_command::ParsedCommand;
 use crate::plan::UpdatePlanArgs;
 
@@ -63,6 +68,13 @@ pub enum EventMsg {
     /// The model asks the user questions; the engine waits for an `Op::UserInputAnswer` with
     /// this `call_id`.
     RequestUserInput(RequestUserInputEvent),
+    /// One of the agent's MCP servers (`[mcp_servers]`) started, failed or is starting.
+    McpStartupUpdate(McpStartupUpdateEvent),
+    /// Every MCP server has started or failed; sent once, before the first model request.
+    McpStartupComplete(McpStartupCompleteEvent),
+    McpToolCallBegin(McpToolCallBeginEvent),
+    McpToolCallProgress(McpToolCallProgressEvent),
+    McpToolCallEnd(McpToolCallEndEvent),
 }
 
 /// What a patch does to one file, as shown to approval prompts and in events.

@@ -7,6 +7,7 @@
 //! then built-in defaults.
 
 pub mod edit;
+pub mod mcp_servers;
 pub mod model_family;
 pub mod overrides;
 pub(crate) mod project_doc;
@@ -14,6 +15,7 @@ pub mod providers;
 pub mod saved;
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::path::Path;
 use std::path::PathBuf;
@@ -27,6 +29,7 @@ use toml::Value;
 use crate::auth::AuthSettings;
 use crate::auth::DEFAULT_AUTH_ISSUER;
 use crate::auth::DEFAULT_CLIENT_ID;
+use crate::config::mcp_servers::McpServerConfig;
 use crate::config::model_family::FamilyOverrides;
 use crate::config::model_family::ModelFamily;
 use crate::config::overrides::ConfigOverride;
@@ -94,6 +97,9 @@ pub struct ConfigToml {
     pub login_callback_port: Option<u16>,
     /// How many model requests the server has open at once; more wait for a free slot.
     pub max_concurrent_model_requests: Option<usize>,
+    /// The MCP servers whose tools the agent gets (`[mcp_servers.<name>]`).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, McpServerConfig>,
 }
 
 /// `[sandbox_workspace_write]`: what `workspace-write` may write besides the cwd.
@@ -168,6 +174,8 @@ pub struct Config {
     /// Server-wide, like `auth`: at most this many model requests (their connections and
     /// streams) are open at once; turns beyond it wait for one to end.
     pub max_concurrent_model_requests: usize,
+    /// The agent's MCP servers, by name; started with each conversation (see `crate::mcp`).
+    pub mcp_servers: BTreeMap<String, McpServerConfig>,
     /// The embedding program's own settings (the MCP server's `[approvals]`, say), read from
     /// the same layers as the rest: see [`Config::load_with_extension`].
     pub extension: ConfigExtension,
@@ -269,6 +277,7 @@ impl Config {
             .ok_or_else(|| CodexErr::ProviderNotFound(model_provider_id.clone()))?;
 
         let cwd = resolve_cwd(typed.cwd)?;
+        mcp_servers::check_server_names(&toml.mcp_servers)?;
         let sandbox_mode = typed.sandbox_mode.or(toml.sandbox_mode).unwrap_or_default();
         let sandbox_policy = match sandbox_mode {
             SandboxMode::ReadOnly => SandboxPolicy::ReadOnly,
@@ -336,6 +345,7 @@ impl Config {
                 .max_concurrent_model_requests
                 .unwrap_or(DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS)
                 .max(1),
+            mcp_servers: toml.mcp_servers,
             extension: ConfigExtension::default(),
         })
     }

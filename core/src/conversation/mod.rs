@@ -20,9 +20,11 @@ use crate::conversation::turn_lock::Acquired;
 use crate::conversation::turn_lock::TurnLock;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::mcp::McpConnectionManager;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
 use crate::protocol::EventMsg;
+use crate::protocol::McpServerSummary;
 use crate::protocol::Op;
 use crate::protocol::Submission;
 
@@ -83,6 +85,8 @@ pub(crate) struct ConversationShared {
     /// Free slots for streamed deltas in the event queue; a reader gives a slot back for
     /// each one it takes (see [`STREAMED_BACKLOG`]).
     pub(crate) streamed_backlog: tokio::sync::Semaphore,
+    /// The conversation's MCP servers, set by the session when it starts.
+    mcp: std::sync::OnceLock<Arc<McpConnectionManager>>,
 }
 
 impl ConversationShared {
@@ -94,7 +98,13 @@ impl ConversationShared {
             turn_lock: Mutex::new(None),
             rollout_len: AtomicU64::new(UNKNOWN_LEN),
             streamed_backlog: tokio::sync::Semaphore::new(STREAMED_BACKLOG),
+            mcp: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Lends the session's MCP servers to the handle, for [`CodexConversation::mcp_servers`].
+    pub(crate) fn set_mcp(&self, mcp: Arc<McpConnectionManager>) {
+        let _ = self.mcp.set(mcp);
     }
 
     /// Called by the session just before it announces the end of a turn, so a client that
@@ -218,6 +228,15 @@ impl CodexConversation {
     /// The settings the conversation started with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The conversation's MCP servers (`[mcp_servers]`): each one's state and tools.
+    pub fn mcp_servers(&self) -> Vec<McpServerSummary> {
+        self.shared
+            .mcp
+            .get()
+            .map(|mcp| mcp.summaries())
+            .unwrap_or_default()
     }
 
     /// The JSONL file the conversation is recorded in.

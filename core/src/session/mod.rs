@@ -34,6 +34,7 @@ use crate::conversation::EventSink;
 use crate::error::CodexErr;
 use crate::error::Result;
 use crate::exec::sessions::ExecSessions;
+use crate::mcp::McpConnectionManager;
 use crate::protocol::AskForApproval;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
@@ -92,6 +93,8 @@ struct Session {
     /// Processes started by `exec_command`, which outlive their call; dropped (and killed)
     /// with the session.
     exec_sessions: ExecSessions,
+    /// The conversation's MCP servers; they stop when the session and the handle are gone.
+    mcp: Arc<McpConnectionManager>,
 }
 
 impl Session {
@@ -234,6 +237,11 @@ pub(crate) async fn spawn(
     let rollout_path = rollout.path().to_path_buf();
     let (tx_sub, rx_sub) = mpsc::channel(SUBMISSION_CHANNEL_CAPACITY);
     let (tx_event, rx_event) = mpsc::unbounded_channel();
+    let mcp = Arc::new(McpConnectionManager::start(
+        &config.mcp_servers,
+        &config.cwd,
+    ));
+    shared.set_mcp(Arc::clone(&mcp));
     let session = Arc::new(Session {
         conversation_id,
         client: ModelClient::new(transport, conversation_id),
@@ -244,6 +252,7 @@ pub(crate) async fn spawn(
         shared,
         approvals: Approvals::default(),
         exec_sessions: ExecSessions::default(),
+        mcp: Arc::clone(&mcp),
     });
     session.emit(
         "",

@@ -1,6 +1,7 @@
 //! One turn of a conversation: the user's input, then model requests until the model stops
 //! calling tools, then the turn's end, recorded before it is announced.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -76,6 +77,7 @@ pub(super) async fn run_task(
         sub_id: &sub_id,
         cancel: &cancel,
         diff: Mutex::new(TurnDiffTracker::default()),
+        mcp: &session.mcp,
     };
     // Dropping the work future on cancel also drops any running command, whose process group
     // is killed with it. A panic in the work ends this turn with an error instead of taking
@@ -268,10 +270,22 @@ async fn run_one_request(
     last_agent_message: &mut Option<String>,
 ) -> Result<bool> {
     let sub_id = turn.sub_id;
+    // The first request waits for the MCP servers to start (each at most its
+    // `startup_timeout_sec`); the tools it offers are then the ones calls are routed by.
+    session
+        .mcp
+        .wait_for_startup(&|msg| session.emit(sub_id, msg))
+        .await;
+    let mcp_tools = session.mcp.offer();
+    let instructions = match &mcp_tools.unavailable_note {
+        Some(note) => Cow::Owned(format!("{}\n\n{note}", session.instructions)),
+        None => Cow::Borrowed(session.instructions.as_str()),
+    };
+    let tools = session.tools.specs(&turn.config, &mcp_tools.specs);
     let prompt = Prompt {
-        instructions: &session.instructions,
+        instructions: &instructions,
         input: &state.history,
-        tools: session.tools.specs(&turn.config),
+        tools: &tools,
     };
     session.record_turn_context(&turn.config).await;
     let mut stream = session.client.stream(&turn.config, &prompt).await?;

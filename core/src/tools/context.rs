@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::conversation::EventSink;
 use crate::conversation::lock;
 use crate::exec::sessions::ExecSessions;
+use crate::mcp::McpConnectionManager;
 use crate::protocol::ApplyPatchApprovalRequestEvent;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecApprovalRequestEvent;
@@ -58,6 +59,9 @@ pub(crate) struct Approvals {
     /// `request_user_input` calls waiting for an `Op::UserInputAnswer`, by call id; like
     /// `pending`, a dropped sender reads as no answer.
     questions: Mutex<HashMap<String, oneshot::Sender<RequestUserInputResponse>>>,
+    /// MCP tools the user approved for the rest of the conversation, as (server, tool): kept
+    /// apart from commands, so approving a tool never approves a command spelled like it.
+    approved_mcp_tools: Mutex<HashSet<(String, String)>>,
 }
 
 impl Approvals {
@@ -96,6 +100,8 @@ pub(crate) struct TurnContext<'a> {
     pub(crate) cancel: &'a CancellationToken,
     /// What the turn changed by patch; a std lock, never held across an `.await`.
     pub(crate) diff: Mutex<TurnDiffTracker>,
+    /// The conversation's MCP servers, where calls to their tools go.
+    pub(crate) mcp: &'a McpConnectionManager,
 }
 
 impl TurnContext<'_> {
@@ -121,6 +127,14 @@ impl TurnContext<'_> {
 
     pub(crate) fn approve_for_session(&self, command: Vec<String>) {
         lock(&self.approvals.approved_commands).insert(command);
+    }
+
+    pub(crate) fn is_mcp_tool_approved_for_session(&self, server: &str, tool: &str) -> bool {
+        lock(&self.approvals.approved_mcp_tools).contains(&(server.to_string(), tool.to_string()))
+    }
+
+    pub(crate) fn approve_mcp_tool_for_session(&self, server: &str, tool: &str) {
+        lock(&self.approvals.approved_mcp_tools).insert((server.to_string(), tool.to_string()));
     }
 
     pub(crate) fn is_path_approved_for_session(&self, path: &Path) -> bool {

@@ -5,6 +5,7 @@
 
 pub(crate) mod apply_patch;
 pub(crate) mod context;
+pub(crate) mod mcp;
 pub(crate) mod plan;
 pub(crate) mod shell;
 pub(crate) mod truncation;
@@ -12,6 +13,7 @@ pub(crate) mod turn_diff;
 pub(crate) mod unified_exec;
 pub(crate) mod user_input;
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use crate::config::Config;
@@ -116,11 +118,22 @@ impl ToolRouter {
         Self
     }
 
-    /// Tool definitions for the request's `tools` field, as the conversation's model expects.
-    pub(crate) fn specs(&self, config: &Config) -> &'static [serde_json::Value] {
-        SPECS
+    /// Tool definitions for the request's `tools` field: the built-in tools the conversation's
+    /// model expects, then the MCP tools the request offers. Without MCP tools nothing is
+    /// copied.
+    pub(crate) fn specs(
+        &self,
+        config: &Config,
+        mcp_specs: &[serde_json::Value],
+    ) -> Cow<'static, [serde_json::Value]> {
+        let built_in = SPECS
             .get(ToolSet::for_config(config).index())
-            .map_or(&[], Vec::as_slice)
+            .map_or(&[][..], Vec::as_slice);
+        if mcp_specs.is_empty() {
+            Cow::Borrowed(built_in)
+        } else {
+            Cow::Owned(built_in.iter().chain(mcp_specs).cloned().collect())
+        }
     }
 
     /// Runs one freeform (custom) tool call, whose input is raw text.
@@ -155,7 +168,10 @@ impl ToolRouter {
             }
             PLAN_TOOL_NAME => handle_update_plan(turn, arguments),
             APPLY_PATCH_TOOL_NAME => handle_apply_patch_call(turn, call_id, arguments).await,
-            _ => ToolOutput::text(format!("unsupported call: {name}")),
+            _ => match turn.mcp.route(name) {
+                Some(route) => mcp::handle_mcp_call(turn, call_id, route, arguments).await,
+                None => ToolOutput::text(format!("unsupported call: {name}")),
+            },
         }
     }
 }

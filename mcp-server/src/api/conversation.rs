@@ -29,6 +29,7 @@ use codex_mcp_types::ConversationSummary;
 use codex_mcp_types::InputItem;
 use codex_mcp_types::InterruptConversationResponse;
 use codex_mcp_types::ListConversationsResponse;
+use codex_mcp_types::ListMcpServersResponse;
 use codex_mcp_types::NewConversationResponse;
 use codex_mcp_types::RemoveConversationListenerResponse;
 use codex_mcp_types::ResumeConversationResponse;
@@ -158,6 +159,12 @@ impl ConversationApi {
                 };
                 self.start_turn(conversation, op, context).await?;
                 to_json(SendUserMessageResponse {})
+            }
+            ConversationRequest::ListMcpServers(params) => {
+                let conversation = self.conversation(&params.conversation_id).await?;
+                to_json(ListMcpServersResponse {
+                    servers: conversation.mcp_servers(),
+                })
             }
             ConversationRequest::InterruptConversation(params) => {
                 let conversation = self.conversation(&params.conversation_id).await?;

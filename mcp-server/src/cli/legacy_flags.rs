@@ -181,7 +181,7 @@ mod tests {
         ] {
             assert!(is_our_key(key), "{key}");
         }
-        for key in ["modle", "mcp_servers", ""] {
+        for key in ["modle", "approvl_policy", ""] {
             assert!(!is_our_key(key), "{key}");
         }
     }

@@ -31,6 +31,7 @@ mod exec_approval;
 mod first_run;
 mod local_model;
 mod long_calls;
+mod mcp_servers;
 mod model_families;
 mod modern;
 mod retries;

@@ -87,6 +87,7 @@ async fn gpt_5_2_gets_unified_exec_reasoning_low_verbosity_parallel_calls_and_fr
                 {"type": "function", "name": "write_stdin"},
                 {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark"}},
                 {"type": "function", "name": "update_plan"},
+                {"type": "function", "name": "request_user_input"},
             ],
             "tool_choice": "auto",
             "parallel_tool_calls": true,
@@ -122,6 +123,7 @@ async fn gpt_5_2_codex_gets_shell_command_and_no_verbosity() -> anyhow::Result<(
                 {"type": "function", "name": "shell_command"},
                 {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark"}},
                 {"type": "function", "name": "update_plan"},
+                {"type": "function", "name": "request_user_input"},
             ],
             "tool_choice": "auto",
             "parallel_tool_calls": true,
@@ -198,7 +200,8 @@ async fn chat_completions_gets_function_tools_only() -> anyhow::Result<()> {
         vec![
             ("function", "shell_command"),
             ("function", "apply_patch"),
-            ("function", "update_plan")
+            ("function", "update_plan"),
+            ("function", "request_user_input")
         ]
     );
     let (role, text) = first_message_text(&body);
@@ -232,6 +235,7 @@ async fn config_keys_override_the_family() -> anyhow::Result<()> {
             {"type": "function", "name": "shell"},
             {"type": "function", "name": "apply_patch"},
             {"type": "function", "name": "update_plan"},
+            {"type": "function", "name": "request_user_input"},
         ])
     );
     assert_eq!(shape["text"], json!({"verbosity": "high"}));
