@@ -42,6 +42,7 @@ mod shell;
 mod tidy;
 mod tools_list;
 mod transport;
+mod user_input;
 
 use codex_test_support::McpProcess;
 use codex_test_support::MockModel;
@@ -109,6 +110,26 @@ impl TestServer {
             model,
             home,
             args: args.iter().map(ToString::to_string).collect(),
+            initialize: true,
+        })
+    }
+
+    /// Like [`TestServer::start`], for a host that declares `capabilities` at `initialize`
+    /// (`{}`: no elicitation).
+    pub(crate) async fn start_with_capabilities(
+        top_level: &str,
+        capabilities: Value,
+    ) -> anyhow::Result<Self> {
+        let model = MockModel::start().await;
+        let home = TempDir::new()?;
+        model.write_config(home.path(), top_level)?;
+        let mut mcp = McpProcess::spawn_with(CODEX_BIN, home.path(), &[], &[]).await?;
+        mcp.initialize_with_capabilities(capabilities).await?;
+        Ok(Self {
+            mcp,
+            model,
+            home,
+            args: Vec::new(),
             initialize: true,
         })
     }

@@ -616,3 +616,41 @@ async fn a_task_that_cannot_be_recorded_is_refused_and_its_turn_stopped() -> any
     client.event(id, "turn_aborted").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_models_questions_travel_in_the_result_and_the_answer_in_the_retry()
+-> anyhow::Result<()> {
+    let mut client = Modern::start("", elicitation()).await?;
+    client
+        .server
+        .model
+        .mount_sse_sequence(vec![
+            super::user_input::ask_database(),
+            codex_test_support::responses::assistant_answer("done"),
+        ])
+        .await;
+    let arguments = json!({"prompt": "set it up", "model": "gpt-5.2-codex"});
+    let first = client.codex(&arguments).await?;
+    let asked = client.result_of(first).await?;
+    let (key, params) = only_question(&asked);
+    assert_eq!(params["codex_elicitation"], "user-input");
+    assert_eq!(
+        params["requestedSchema"]["properties"]["db"]["enum"],
+        json!(["postgres", "sqlite"])
+    );
+    let retry = client
+        .retry(
+            &arguments,
+            &asked["requestState"],
+            json!({ key: {"action": "accept", "content": {"db": "postgres"}} }),
+            json!({}),
+        )
+        .await?;
+    let result = client.result_of(retry).await?;
+    assert_eq!(result["structuredContent"]["content"], "done", "{result}");
+    assert_eq!(
+        client.server.output_seen_by_model("call-q").await,
+        r#"{"answers":{"db":"postgres"}}"#
+    );
+    Ok(())
+}
