@@ -141,5 +141,6 @@ pub(crate) fn tool_params(params: NewConversationParams) -> CodexToolCallParam {
         base_instructions: params.base_instructions,
         developer_instructions: params.developer_instructions,
         compact_prompt: params.compact_prompt,
+        images: None,
     }
 }

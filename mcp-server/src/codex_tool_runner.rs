@@ -121,7 +121,7 @@ pub(crate) async fn start(
             submit(
                 conversation,
                 server_config,
-                params.prompt,
+                user_items(params.prompt, params.images),
                 Some(first_event),
                 context,
                 host,
@@ -141,7 +141,7 @@ pub(crate) async fn start(
                 conversations,
                 server_config,
                 conversation_id,
-                params.prompt,
+                user_items(params.prompt, params.images),
                 context,
                 host,
             )
@@ -149,6 +149,19 @@ pub(crate) async fn start(
         }
         other => Err(ToolCallError::UnknownTool(other.to_string()).into_result(None)),
     }
+}
+
+/// The prompt, then the images the host named (local paths, read by the engine relative to the
+/// conversation's working directory).
+fn user_items(prompt: String, images: Option<Vec<String>>) -> Vec<InputItem> {
+    std::iter::once(InputItem::Text { text: prompt })
+        .chain(
+            images
+                .into_iter()
+                .flatten()
+                .map(|path| InputItem::LocalImage { path: path.into() }),
+        )
+        .collect()
 }
 
 /// Starts a `codex-reply` turn. A thread not in memory (the server restarted, or it was idle)
@@ -159,7 +172,7 @@ async fn reply(
     conversations: &ConversationManager,
     server_config: &ServerConfigLayer,
     conversation_id: ConversationId,
-    prompt: String,
+    items: Vec<InputItem>,
     context: &RequestContext<RoleServer>,
     host: TurnHost,
 ) -> Result<StartedTurn, CallToolResult> {
@@ -182,7 +195,7 @@ async fn reply(
         match submit(
             conversation,
             server_config,
-            prompt.clone(),
+            items.clone(),
             None,
             context,
             host,
@@ -226,12 +239,12 @@ impl Refused {
     }
 }
 
-/// Submits `prompt` as a turn. `first_event` (the new conversation's `session_configured`)
-/// is forwarded before the turn's own events.
+/// Submits the user's `items` as a turn. `first_event` (the new conversation's
+/// `session_configured`) is forwarded before the turn's own events.
 async fn submit(
     conversation: Arc<CodexConversation>,
     server_config: &ServerConfigLayer,
-    prompt: String,
+    items: Vec<InputItem>,
     first_event: Option<Event>,
     context: &RequestContext<RoleServer>,
     host: TurnHost,
@@ -261,9 +274,7 @@ async fn submit(
     }
     let submission = Submission {
         id: sub_id.clone(),
-        op: Op::UserInput {
-            items: vec![InputItem::Text { text: prompt }],
-        },
+        op: Op::UserInput { items },
     };
     match conversation.start_turn(submission).await {
         Ok(()) => Ok(StartedTurn {

@@ -169,6 +169,11 @@ pub struct CodexToolCallParam {
     /// Prompt used when the conversation is compacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compact_prompt: Option<String>,
+
+    /// Images to show the agent with the prompt: paths of local image files (png, jpeg, gif,
+    /// webp), relative to `cwd` or absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
 }
 
 /// Arguments of the `codex-reply` tool.
@@ -185,6 +190,11 @@ pub struct CodexToolCallReplyParam {
     /// DEPRECATED: use `threadId` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+
+    /// Images to show the agent with the prompt: paths of local image files (png, jpeg, gif,
+    /// webp), relative to the conversation's working directory or absolute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<String>>,
 }
 
 impl CodexToolCallReplyParam {

@@ -65,6 +65,10 @@ pub enum EventMsg {
     PatchApplyEnd(PatchApplyEndEvent),
     /// Every file change the turn made by patch, as one unified diff; sent once per turn.
     TurnDiff(TurnDiffEvent),
+    /// The provider started a web search for the model.
+    WebSearchBegin(WebSearchBeginEvent),
+    /// A web search ended; `query` is what was searched for.
+    WebSearchEnd(WebSearchEndEvent),
     /// The model asks the user questions; the engine waits for an `Op::UserInputAnswer` with
     /// this `call_id`.
     RequestUserInput(RequestUserInputEvent),
@@ -282,6 +286,17 @@ pub struct SessionConfiguredEvent {
     pub initial_messages: Option<Vec<EventMsg>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebSearchBeginEvent {
+    pub call_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WebSearchEndEvent {
+    pub call_id: String,
+    pub query: String,
 }
 
 /// Questions the model puts to the user (`request_user_input`), each with a few choices.

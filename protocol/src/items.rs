@@ -45,6 +45,18 @@ pub enum ResponseItem {
         call_id: String,
         output: String,
     },
+    /// A search the provider ran with its hosted `web_search` tool; kept in history and sent
+    /// back, so the model knows what it looked up.
+    WebSearchCall {
+        /// The provider's id, for events; never sent back.
+        #[serde(default, skip_serializing)]
+        id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
+        /// `{"type": "search", "query": ...}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<serde_json::Value>,
+    },
     /// Item types this engine does not use; never stored in history.
     #[serde(other)]
     Other,
@@ -65,6 +77,14 @@ pub enum ReasoningSummaryPart {
 }
 
 impl ResponseItem {
+    /// The query of a web search call, when the provider said it.
+    pub fn web_search_query(&self) -> Option<&str> {
+        let ResponseItem::WebSearchCall { action, .. } = self else {
+            return None;
+        };
+        action.as_ref()?.get("query")?.as_str()
+    }
+
     /// A message from `role` with a single text part.
     pub fn text_message(role: &str, text: impl Into<String>) -> Self {
         let text = text.into();

@@ -15,6 +15,7 @@ use crate::client::Prompt;
 use crate::client::ResponseEvent;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::protocol::ContentItem;
 use crate::protocol::ResponseItem;
 use crate::protocol::TokenUsage;
 
@@ -24,7 +25,7 @@ pub(crate) fn request_body(model: &str, prompt: &Prompt<'_>) -> Result<Vec<u8>> 
     messages.push(json!({"role": "system", "content": prompt.instructions}));
     for item in prompt.input {
         match item {
-            ResponseItem::Message { role, .. } => {
+            ResponseItem::Message { role, content, .. } => {
                 // Not every compatible server knows the `developer` role; `system` means
                 // the same to them.
                 let role = if role == "developer" {
@@ -32,9 +33,29 @@ pub(crate) fn request_body(model: &str, prompt: &Prompt<'_>) -> Result<Vec<u8>> 
                 } else {
                     role.as_str()
                 };
-                messages.push(
-                    json!({"role": role, "content": item.message_text().unwrap_or_default()}),
-                );
+                let has_images = content
+                    .iter()
+                    .any(|part| matches!(part, ContentItem::InputImage { .. }));
+                let content = if has_images {
+                    // Images go as `image_url` parts, the text beside them as `text` parts.
+                    Value::Array(
+                        content
+                            .iter()
+                            .map(|part| match part {
+                                ContentItem::InputText { text }
+                                | ContentItem::OutputText { text } => {
+                                    json!({"type": "text", "text": text})
+                                }
+                                ContentItem::InputImage { image_url } => {
+                                    json!({"type": "image_url", "image_url": {"url": image_url}})
+                                }
+                            })
+                            .collect(),
+                    )
+                } else {
+                    Value::String(item.message_text().unwrap_or_default())
+                };
+                messages.push(json!({"role": role, "content": content}));
             }
             ResponseItem::FunctionCall {
                 name,
@@ -60,6 +81,7 @@ pub(crate) fn request_body(model: &str, prompt: &Prompt<'_>) -> Result<Vec<u8>> 
             ResponseItem::Reasoning { .. }
             | ResponseItem::CustomToolCall { .. }
             | ResponseItem::CustomToolCallOutput { .. }
+            | ResponseItem::WebSearchCall { .. }
             | ResponseItem::Other => {}
         }
     }

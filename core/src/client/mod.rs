@@ -49,6 +49,8 @@ pub(crate) enum ResponseEvent {
     Created,
     OutputTextDelta(String),
     ReasoningSummaryDelta(String),
+    /// The provider started a hosted web search (its item id).
+    WebSearchBegin(String),
     OutputItemDone(ResponseItem),
     Completed {
         response_id: String,

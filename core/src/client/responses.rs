@@ -163,6 +163,11 @@ pub(crate) fn parse_event(data: &str) -> Result<Option<ResponseEvent>> {
         "response.reasoning_summary_text.delta" => {
             event.delta.map(ResponseEvent::ReasoningSummaryDelta)
         }
+        "response.output_item.added" => event
+            .item
+            .filter(|item| item["type"] == "web_search_call")
+            .and_then(|item| item["id"].as_str().map(str::to_string))
+            .map(ResponseEvent::WebSearchBegin),
         "response.output_item.done" => match event.item {
             Some(item) => match serde_json::from_value::<ResponseItem>(item) {
                 Ok(ResponseItem::Other) => None,

@@ -85,6 +85,9 @@ pub struct ConfigToml {
     /// The keys that override the model family's facts.
     #[serde(flatten)]
     pub family: FamilyOverrides,
+    /// `[tools]`: tools turned on or off whatever the model family says.
+    #[serde(default)]
+    pub tools: ToolsToml,
     /// Unload a conversation from memory after this many idle seconds (its rollout stays).
     pub conversation_idle_timeout_secs: Option<u64>,
     /// `chatgpt` (default) or `apikey`: which credentials win when auth.json holds both.
@@ -100,6 +103,17 @@ pub struct ConfigToml {
     /// The MCP servers whose tools the agent gets (`[mcp_servers.<name>]`).
     #[serde(default)]
     pub mcp_servers: BTreeMap<String, McpServerConfig>,
+}
+
+/// `[tools]`: the hosted `web_search` tool (off unless turned on; Responses API only) and
+/// `view_image` (the model family decides unless set).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ToolsToml {
+    /// Older config files spell it `web_search_request`.
+    #[serde(default, alias = "web_search_request")]
+    pub web_search: Option<bool>,
+    #[serde(default)]
+    pub view_image: Option<bool>,
 }
 
 /// `[sandbox_workspace_write]`: what `workspace-write` may write besides the cwd.
@@ -164,6 +178,8 @@ pub struct Config {
     pub model_auto_compact_token_limit: Option<u64>,
     /// What config.toml overrides of the model family's facts (see [`Config::model_family`]).
     pub family_overrides: FamilyOverrides,
+    /// `[tools]`, as config.toml set it.
+    pub tools: ToolsToml,
     /// How long a conversation may sit idle before it is unloaded from memory.
     pub conversation_idle_timeout: Duration,
     pub chatgpt_base_url: String,
@@ -324,6 +340,7 @@ impl Config {
             shell_environment_policy: toml.shell_environment_policy,
             model_auto_compact_token_limit: toml.model_auto_compact_token_limit,
             family_overrides: toml.family,
+            tools: toml.tools,
             conversation_idle_timeout: Duration::from_secs(
                 toml.conversation_idle_timeout_secs
                     .unwrap_or(DEFAULT_CONVERSATION_IDLE_TIMEOUT_SECS),

@@ -60,6 +60,9 @@ pub struct ModelFamily {
     pub parallel_tool_calls: bool,
     /// Whether the model is offered `request_user_input`, which it was trained to use.
     pub request_user_input: bool,
+    /// Whether the model is offered `view_image` (`tools.view_image` in config.toml decides
+    /// otherwise).
+    pub view_image: bool,
 }
 
 /// What codex's current families see of a tool's output.
@@ -80,6 +83,7 @@ const DEFAULT_FAMILY: ModelFamily = ModelFamily {
     tool_output_token_limit: DEFAULT_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: false,
     request_user_input: false,
+    view_image: false,
 };
 
 /// 90 % of a window: room for the summary request itself.
@@ -101,6 +105,7 @@ const GPT5_CODEX: ModelFamily = ModelFamily {
     tool_output_token_limit: CODEX_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: true,
     request_user_input: true,
+    view_image: true,
 };
 
 /// The general GPT-5 models: unified exec, freeform patches, low verbosity.
@@ -117,6 +122,7 @@ const GPT5: ModelFamily = ModelFamily {
     tool_output_token_limit: CODEX_TOOL_OUTPUT_TOKENS,
     parallel_tool_calls: true,
     request_user_input: true,
+    view_image: true,
 };
 
 /// Reasoning models of the o-series and codex-mini: the argv shell, function patches.
@@ -283,6 +289,7 @@ mod tests {
                 tool_output_token_limit: 50,
                 parallel_tool_calls: false,
                 request_user_input: false,
+                view_image: false,
             }
         );
         let codex = ModelFamily::find("gpt-5.2-codex", &overrides);

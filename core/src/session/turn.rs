@@ -2,6 +2,7 @@
 //! calling tools, then the turn's end, recorded before it is announced.
 
 use std::borrow::Cow;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 
@@ -27,6 +28,7 @@ use crate::protocol::AgentMessageEvent;
 use crate::protocol::AgentReasoningDeltaEvent;
 use crate::protocol::AgentReasoningEvent;
 use crate::protocol::BackgroundEventEvent;
+use crate::protocol::ContentItem;
 use crate::protocol::ErrorEvent;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecCommandEndEvent;
@@ -41,11 +43,14 @@ use crate::protocol::TurnAbortReason;
 use crate::protocol::TurnAbortedEvent;
 use crate::protocol::TurnDiffEvent;
 use crate::protocol::UserMessageEvent;
+use crate::protocol::WebSearchBeginEvent;
+use crate::protocol::WebSearchEndEvent;
 use crate::rollout::RolloutItem;
 use crate::rollout::is_persisted_event;
 use crate::tools::context::ToolOutput;
 use crate::tools::context::TurnContext;
 use crate::tools::turn_diff::TurnDiffTracker;
+use crate::tools::view_image::read_image;
 
 /// Runs one queued task to its end and hands the state back.
 pub(super) async fn run_task(
@@ -198,19 +203,8 @@ async fn run_turn(
     if needs_compaction(state) {
         compact(session, turn, state).await?;
     }
-    // Image items are refused where they enter (the conversation API) until the engine sends
-    // images to the model; text is all a turn carries.
-    let text: String = items
-        .into_iter()
-        .filter_map(|item| match item {
-            InputItem::Text { text } => Some(text),
-            InputItem::Image { .. } | InputItem::LocalImage { .. } => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    state
-        .history
-        .push(ResponseItem::text_message("user", text.clone()));
+    let (message, text) = user_message(items, &turn.config.cwd).await;
+    state.history.push(message);
     // The message goes to the rollout before its event, so a fork that cuts at the message
     // also drops the event.
     session.persist_history(state).await;
@@ -308,6 +302,12 @@ async fn run_one_request(
                         EventMsg::AgentReasoningDelta(AgentReasoningDeltaEvent { delta }),
                     )
                     .await;
+            }
+            ResponseEvent::WebSearchBegin(call_id) => {
+                session.emit(
+                    sub_id,
+                    EventMsg::WebSearchBegin(WebSearchBeginEvent { call_id }),
+                );
             }
             ResponseEvent::OutputItemDone(item) => {
                 match handle_output_item(session, turn, state, item).await {
@@ -417,6 +417,15 @@ async fn handle_output_item(
             state.history.push(item);
             ItemOutcome::Recorded
         }
+        ResponseItem::WebSearchCall { id, .. } => {
+            let end = WebSearchEndEvent {
+                call_id: id.clone().unwrap_or_default(),
+                query: item.web_search_query().unwrap_or_default().to_string(),
+            };
+            state.history.push(item);
+            session.emit(sub_id, EventMsg::WebSearchEnd(end));
+            ItemOutcome::Recorded
+        }
         ResponseItem::Other => ItemOutcome::Recorded,
     }
 }
@@ -428,9 +437,68 @@ fn record_tool_output(
     item: impl FnOnce(String) -> ResponseItem,
 ) -> ItemOutcome {
     state.history.push(item(output.output));
+    if !output.images.is_empty() {
+        // A function's output is text: what it shows the model follows as a user message.
+        let content = output
+            .images
+            .into_iter()
+            .map(|image_url| ContentItem::InputImage { image_url })
+            .collect();
+        state.history.push(ResponseItem::Message {
+            role: "user".to_string(),
+            content,
+            phase: None,
+        });
+    }
     if output.abort_turn {
         ItemOutcome::AbortTurn
     } else {
         ItemOutcome::ToolCalled
     }
+}
+
+/// The user's message: its text, and its images as `input_image` parts (a local image read into
+/// a `data:` URL; one that cannot be read becomes a note the model sees). Returns the text too,
+/// for the `user_message` event.
+async fn user_message(items: Vec<InputItem>, cwd: &Path) -> (ResponseItem, String) {
+    let mut content = Vec::with_capacity(items.len());
+    let mut texts = Vec::new();
+    for item in items {
+        match item {
+            InputItem::Text { text } => {
+                texts.push(text.clone());
+                content.push(ContentItem::InputText { text });
+            }
+            InputItem::Image { image_url } => content.push(ContentItem::InputImage { image_url }),
+            InputItem::LocalImage { path } => match read_image(&cwd.join(&path)).await {
+                Ok(image_url) => content.push(ContentItem::InputImage { image_url }),
+                Err(err) => content.push(ContentItem::InputText {
+                    text: format!("[an image was given but not attached: {err}]"),
+                }),
+            },
+        }
+    }
+    // One text part, as before images: providers and rollouts see the same history for a
+    // text-only message.
+    let text = texts.join("\n");
+    let only_text = content
+        .iter()
+        .all(|part| matches!(part, ContentItem::InputText { .. }));
+    let message = if only_text {
+        let all: Vec<String> = content
+            .into_iter()
+            .filter_map(|part| match part {
+                ContentItem::InputText { text } => Some(text),
+                _ => None,
+            })
+            .collect();
+        ResponseItem::text_message("user", all.join("\n"))
+    } else {
+        ResponseItem::Message {
+            role: "user".to_string(),
+            content,
+            phase: None,
+        }
+    };
+    (message, text)
 }

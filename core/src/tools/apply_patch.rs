@@ -169,6 +169,7 @@ pub(crate) async fn apply_patch(
                     return ToolOutput {
                         output: PATCH_REJECTED_BY_USER.to_string(),
                         abort_turn: true,
+                        images: Vec::new(),
                     };
                 }
             }

@@ -33,6 +33,9 @@ pub(crate) struct ToolOutput {
     pub(crate) output: String,
     /// The user chose to end the turn; the output is still recorded for the model.
     pub(crate) abort_turn: bool,
+    /// Images to show the model after the output (`data:` URLs), as a user message: a
+    /// function's output is text only.
+    pub(crate) images: Vec<String>,
 }
 
 impl ToolOutput {
@@ -40,6 +43,7 @@ impl ToolOutput {
         Self {
             output,
             abort_turn: false,
+            images: Vec::new(),
         }
     }
 }

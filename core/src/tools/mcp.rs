@@ -83,6 +83,7 @@ pub(crate) async fn handle_mcp_call(
                 return ToolOutput {
                     output: "MCP tool call rejected by user".to_string(),
                     abort_turn: true,
+                    images: Vec::new(),
                 };
             }
         }

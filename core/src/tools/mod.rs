@@ -12,9 +12,10 @@ pub(crate) mod truncation;
 pub(crate) mod turn_diff;
 pub(crate) mod unified_exec;
 pub(crate) mod user_input;
+pub(crate) mod view_image;
 
 use std::borrow::Cow;
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 
 use crate::config::Config;
 use crate::config::model_family::ApplyPatchToolType;
@@ -45,59 +46,40 @@ use crate::tools::unified_exec::write_stdin_tool_spec;
 use crate::tools::user_input::REQUEST_USER_INPUT_TOOL_NAME;
 use crate::tools::user_input::handle_request_user_input;
 use crate::tools::user_input::request_user_input_tool_spec;
+use crate::tools::view_image::VIEW_IMAGE_TOOL_NAME;
+use crate::tools::view_image::handle_view_image;
+use crate::tools::view_image::view_image_tool_spec;
 
-/// The tool sets, each built once per process: as JSON values they take some 13 KiB of small
-/// allocations, which each idle conversation used to hold a copy of. Indexed by
-/// [`ToolSet::index`].
-static SPECS: LazyLock<[Vec<serde_json::Value>; 12]> = LazyLock::new(|| {
-    let mut sets = Vec::with_capacity(12);
-    for shell in [
-        ShellToolType::Shell,
-        ShellToolType::ShellCommand,
-        ShellToolType::UnifiedExec,
-    ] {
-        for freeform in [false, true] {
-            for questions in [false, true] {
-                let mut specs = match shell {
-                    ShellToolType::Shell => vec![shell_tool_spec()],
-                    ShellToolType::ShellCommand => vec![shell_command_tool_spec()],
-                    ShellToolType::UnifiedExec => {
-                        vec![exec_command_tool_spec(), write_stdin_tool_spec()]
-                    }
-                };
-                specs.push(if freeform {
-                    apply_patch_freeform_tool_spec()
-                } else {
-                    apply_patch_tool_spec()
-                });
-                specs.push(plan_tool_spec());
-                if questions {
-                    specs.push(request_user_input_tool_spec());
-                }
-                sets.push(specs);
-            }
-        }
-    }
-    sets.try_into().unwrap_or_default()
-});
+/// How many distinct tool sets there are (see [`ToolSet::index`]).
+const TOOL_SETS: usize = 3 * 2 * 2 * 2 * 2;
 
-/// Which shell and patch tools a request offers: the model family's, except that Chat
-/// Completions has no custom tools, so the patch tool is a function there.
+/// The tool sets, each built once per process when first used: as JSON values a set takes
+/// some 13 KiB of small allocations, which each idle conversation used to hold a copy of.
+static SPECS: [OnceLock<Vec<serde_json::Value>>; TOOL_SETS] =
+    [const { OnceLock::new() }; TOOL_SETS];
+
+/// Which built-in tools a request offers: the model family's, with config.toml's `[tools]`;
+/// Chat Completions has no custom or hosted tools, so the patch tool is a function there and
+/// there is no web search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ToolSet {
     shell: ShellToolType,
     freeform_patch: bool,
     request_user_input: bool,
+    view_image: bool,
+    web_search: bool,
 }
 
 impl ToolSet {
     fn for_config(config: &Config) -> Self {
         let family = config.model_family();
+        let responses = config.model_provider.wire_api == WireApi::Responses;
         Self {
             shell: family.shell_tool,
-            freeform_patch: family.apply_patch_tool == ApplyPatchToolType::Freeform
-                && config.model_provider.wire_api == WireApi::Responses,
+            freeform_patch: family.apply_patch_tool == ApplyPatchToolType::Freeform && responses,
             request_user_input: family.request_user_input,
+            view_image: config.tools.view_image.unwrap_or(family.view_image),
+            web_search: config.tools.web_search.unwrap_or(false) && responses,
         }
     }
 
@@ -107,7 +89,38 @@ impl ToolSet {
             ShellToolType::ShellCommand => 1,
             ShellToolType::UnifiedExec => 2,
         };
-        shell * 4 + usize::from(self.freeform_patch) * 2 + usize::from(self.request_user_input)
+        [
+            self.freeform_patch,
+            self.request_user_input,
+            self.view_image,
+            self.web_search,
+        ]
+        .into_iter()
+        .fold(shell, |index, on| index * 2 + usize::from(on))
+    }
+
+    fn specs(self) -> Vec<serde_json::Value> {
+        let mut specs = match self.shell {
+            ShellToolType::Shell => vec![shell_tool_spec()],
+            ShellToolType::ShellCommand => vec![shell_command_tool_spec()],
+            ShellToolType::UnifiedExec => vec![exec_command_tool_spec(), write_stdin_tool_spec()],
+        };
+        specs.push(if self.freeform_patch {
+            apply_patch_freeform_tool_spec()
+        } else {
+            apply_patch_tool_spec()
+        });
+        specs.push(plan_tool_spec());
+        if self.request_user_input {
+            specs.push(request_user_input_tool_spec());
+        }
+        if self.view_image {
+            specs.push(view_image_tool_spec());
+        }
+        if self.web_search {
+            specs.push(serde_json::json!({"type": "web_search"}));
+        }
+        specs
     }
 }
 
@@ -126,9 +139,10 @@ impl ToolRouter {
         config: &Config,
         mcp_specs: &[serde_json::Value],
     ) -> Cow<'static, [serde_json::Value]> {
+        let set = ToolSet::for_config(config);
         let built_in = SPECS
-            .get(ToolSet::for_config(config).index())
-            .map_or(&[][..], Vec::as_slice);
+            .get(set.index())
+            .map_or(&[][..], |slot| slot.get_or_init(|| set.specs()).as_slice());
         if mcp_specs.is_empty() {
             Cow::Borrowed(built_in)
         } else {
@@ -163,6 +177,7 @@ impl ToolRouter {
             SHELL_COMMAND_TOOL_NAME => handle_shell_command_call(turn, call_id, arguments).await,
             EXEC_COMMAND_TOOL_NAME => handle_exec_command(turn, call_id, arguments).await,
             WRITE_STDIN_TOOL_NAME => handle_write_stdin(turn, call_id, arguments).await,
+            VIEW_IMAGE_TOOL_NAME => handle_view_image(turn, arguments).await,
             REQUEST_USER_INPUT_TOOL_NAME => {
                 handle_request_user_input(turn, call_id, arguments).await
             }

@@ -314,6 +314,7 @@ async fn ask(
         ReviewDecision::Abort => Some(ToolOutput {
             output: REJECTED_BY_USER.to_string(),
             abort_turn: true,
+            images: Vec::new(),
         }),
     }
 }

@@ -26,7 +26,6 @@ use codex_mcp_types::CompactConversationResponse;
 use codex_mcp_types::ConversationEventNotificationParams;
 use codex_mcp_types::ConversationRequest;
 use codex_mcp_types::ConversationSummary;
-use codex_mcp_types::InputItem;
 use codex_mcp_types::InterruptConversationResponse;
 use codex_mcp_types::ListConversationsResponse;
 use codex_mcp_types::ListMcpServersResponse;
@@ -141,7 +140,7 @@ impl ConversationApi {
             ConversationRequest::SendUserMessage(params) => {
                 let conversation = self.conversation(&params.conversation_id).await?;
                 let op = Op::UserInput {
-                    items: input_items(params.items)?,
+                    items: params.items,
                 };
                 self.start_turn(conversation, op, context).await?;
                 to_json(SendUserMessageResponse {})
@@ -149,7 +148,7 @@ impl ConversationApi {
             ConversationRequest::SendUserTurn(params) => {
                 let conversation = self.conversation(&params.conversation_id).await?;
                 let op = Op::UserTurn {
-                    items: input_items(params.items)?,
+                    items: params.items,
                     cwd: params.cwd,
                     approval_policy: params.approval_policy,
                     sandbox_policy: params.sandbox_policy.0,
@@ -440,20 +439,6 @@ async fn forward_to_listener(
 fn parse_id(id: &str) -> Result<ConversationId, ApiError> {
     id.parse()
         .map_err(|err: protocol::MalformedConversationId| ApiError::InvalidParams(err.to_string()))
-}
-
-/// Refuses image items, which the engine does not send to the model yet, before a turn
-/// starts without them.
-fn input_items(items: Vec<InputItem>) -> Result<Vec<InputItem>, ApiError> {
-    match items
-        .iter()
-        .any(|item| !matches!(item, InputItem::Text { .. }))
-    {
-        true => Err(ApiError::InvalidParams(
-            "image input is not supported yet; send `text` items".to_string(),
-        )),
-        false => Ok(items),
-    }
 }
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -88,6 +88,7 @@ async fn gpt_5_2_gets_unified_exec_reasoning_low_verbosity_parallel_calls_and_fr
                 {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark"}},
                 {"type": "function", "name": "update_plan"},
                 {"type": "function", "name": "request_user_input"},
+                {"type": "function", "name": "view_image"},
             ],
             "tool_choice": "auto",
             "parallel_tool_calls": true,
@@ -124,6 +125,7 @@ async fn gpt_5_2_codex_gets_shell_command_and_no_verbosity() -> anyhow::Result<(
                 {"type": "custom", "name": "apply_patch", "format": {"type": "grammar", "syntax": "lark"}},
                 {"type": "function", "name": "update_plan"},
                 {"type": "function", "name": "request_user_input"},
+                {"type": "function", "name": "view_image"},
             ],
             "tool_choice": "auto",
             "parallel_tool_calls": true,
@@ -201,7 +203,8 @@ async fn chat_completions_gets_function_tools_only() -> anyhow::Result<()> {
             ("function", "shell_command"),
             ("function", "apply_patch"),
             ("function", "update_plan"),
-            ("function", "request_user_input")
+            ("function", "request_user_input"),
+            ("function", "view_image")
         ]
     );
     let (role, text) = first_message_text(&body);
@@ -236,6 +239,7 @@ async fn config_keys_override_the_family() -> anyhow::Result<()> {
             {"type": "function", "name": "apply_patch"},
             {"type": "function", "name": "update_plan"},
             {"type": "function", "name": "request_user_input"},
+            {"type": "function", "name": "view_image"},
         ])
     );
     assert_eq!(shape["text"], json!({"verbosity": "high"}));

@@ -67,7 +67,8 @@ async fn tools_list_pins_both_tools() -> anyhow::Result<()> {
                         "config": {"type": "object", "additionalProperties": true, "description": "Settings that override `$CODEX_HOME/config.toml`, as dotted keys, e.g. `{\"model_reasoning_effort\": \"high\", \"sandbox_workspace_write.network_access\": true}`."},
                         "base-instructions": {"type": "string", "description": "Instructions to use instead of the agent's built-in ones."},
                         "developer-instructions": {"type": "string", "description": "Extra instructions, sent to the model as a developer message."},
-                        "compact-prompt": {"type": "string", "description": "Prompt used when the conversation is compacted."}
+                        "compact-prompt": {"type": "string", "description": "Prompt used when the conversation is compacted."},
+                        "images": {"type": "array", "items": {"type": "string"}, "description": "Images to show the agent with the prompt: paths of local image files (png, jpeg, gif, webp), relative to `cwd` or absolute."}
                     },
                     "required": ["prompt"]
                 },
@@ -83,7 +84,8 @@ async fn tools_list_pins_both_tools() -> anyhow::Result<()> {
                     "properties": {
                         "prompt": {"type": "string", "description": "The next user message of the conversation."},
                         "threadId": {"type": "string", "description": "The `threadId` returned by the `codex` call that started the conversation."},
-                        "conversationId": {"type": "string", "description": "DEPRECATED: use `threadId` instead."}
+                        "conversationId": {"type": "string", "description": "DEPRECATED: use `threadId` instead."},
+                        "images": {"type": "array", "items": {"type": "string"}, "description": "Images to show the agent with the prompt: paths of local image files (png, jpeg, gif, webp), relative to the conversation's working directory or absolute."}
                     },
                     "required": ["prompt"]
                 },
