@@ -356,3 +356,62 @@ async fn phase_is_sent_back_unchanged_after_a_restart() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn parallel_calls_in_one_response_all_run_and_return_together() -> anyhow::Result<()> {
+    let mut server = TestServer::start(
+        "approval_policy = \"untrusted\"\nsandbox_mode = \"danger-full-access\"",
+        &[],
+    )
+    .await?;
+    let call = |id: &str, script: &str| {
+        ev_function_call(
+            id,
+            "shell_command",
+            &json!({"command": script, "login": false}).to_string(),
+        )
+    };
+    server
+        .model
+        .mount_sse_sequence(vec![
+            sse(&[
+                ev_response_created("r1"),
+                call("call-a", "echo alpha"),
+                call("call-b", "echo beta"),
+                ev_completed("r1"),
+            ]),
+            assistant_answer("both done"),
+        ])
+        .await;
+    let id = server
+        .mcp
+        .call_tool("codex", json!({"prompt": "go", "model": "gpt-5.2-codex"}))
+        .await?;
+    // `untrusted` asks about each; the questions come one at a time, in the calls' order.
+    let mut asked = Vec::new();
+    let response = loop {
+        let message = server.mcp.read_message().await?;
+        if message["method"] == "elicitation/create" {
+            asked.push(message["params"]["codex_call_id"].clone());
+            server
+                .mcp
+                .send_response(message["id"].clone(), json!({"action": "accept"}))
+                .await?;
+        } else if message.get("method").is_none() && message["id"] == json!(id) {
+            break message;
+        }
+    };
+    assert_eq!(
+        response["result"]["structuredContent"]["content"],
+        "both done"
+    );
+    assert_eq!(asked, vec![json!("call-a"), json!("call-b")]);
+    let bodies = server.model.request_bodies().await;
+    assert_eq!(bodies.len(), 2, "one request for both outputs");
+    for (call_id, word) in [("call-a", "alpha"), ("call-b", "beta")] {
+        let output = codex_test_support::responses::function_call_output(&bodies[1], call_id)
+            .unwrap_or_else(|| panic!("no output for {call_id}"));
+        assert!(output.contains(word), "{output}");
+    }
+    Ok(())
+}
