@@ -64,6 +64,27 @@ enum StdinEnd {
     Closed,
 }
 
+impl Process {
+    fn new(
+        shared: Arc<Mutex<Shared>>,
+        changed: Arc<Notify>,
+        stdin: StdinEnd,
+        group: Option<Pid>,
+        params: &SpawnParams<'_>,
+    ) -> Self {
+        Self {
+            shared,
+            changed,
+            stdin,
+            group,
+            last_used: Instant::now(),
+            call_id: params.call_id.to_string(),
+            command: params.command.to_vec(),
+            started: Instant::now(),
+        }
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         if let Some(group) = self.group {
@@ -323,23 +344,16 @@ fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
                 .wait()
                 .map(|status| i32::try_from(status.exit_code()).unwrap_or(i32::MAX))
                 .unwrap_or(-1);
-            let mut state = lock(&shared);
-            state.exit_code = Some(code);
-            state.closed = true;
-            drop(state);
-            changed.notify_waiters();
+            ended(&shared, &changed, code);
         });
     }
-    Ok(Process {
+    Ok(Process::new(
         shared,
         changed,
-        stdin: StdinEnd::Pty(writer),
+        StdinEnd::Pty(writer),
         group,
-        last_used: Instant::now(),
-        call_id: params.call_id.to_string(),
-        command: params.command.to_vec(),
-        started: Instant::now(),
-    })
+        params,
+    ))
 }
 
 fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
@@ -375,23 +389,19 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
             let read_err = drain(stderr, &shared, &changed);
             let ((), (), status) = tokio::join!(read_out, read_err, child.wait());
             let code = status.ok().and_then(|status| status.code()).unwrap_or(-1);
-            let mut state = lock(&shared);
-            state.exit_code = Some(code);
-            state.closed = true;
-            drop(state);
-            changed.notify_waiters();
+            ended(&shared, &changed, code);
         });
     }
-    Ok(Process {
-        shared,
-        changed,
-        stdin,
-        group,
-        last_used: Instant::now(),
-        call_id: params.call_id.to_string(),
-        command: params.command.to_vec(),
-        started: Instant::now(),
-    })
+    Ok(Process::new(shared, changed, stdin, group, params))
+}
+
+/// Records how the process ended, once its output is all read, and wakes the waiters.
+fn ended(shared: &Mutex<Shared>, changed: &Notify, code: i32) {
+    let mut state = lock(shared);
+    state.exit_code = Some(code);
+    state.closed = true;
+    drop(state);
+    changed.notify_waiters();
 }
 
 async fn drain<R: tokio::io::AsyncRead + Unpin>(
