@@ -173,7 +173,17 @@ mod tests {
         let item: ResponseItem = serde_json::from_value(with_phase.clone()).unwrap();
         assert_eq!(serde_json::to_value(&item).unwrap(), with_phase);
         let unknown: ResponseItem =
-            serde_json::from_value(json!({"type": "web_search_call", "id": "x"})).unwrap();
+            serde_json::from_value(json!({"type": "image_generation_call", "id": "x"})).unwrap();
         assert_eq!(unknown, ResponseItem::Other);
+        let search: ResponseItem = serde_json::from_value(json!({
+            "type": "web_search_call", "id": "ws_1", "status": "completed",
+            "action": {"type": "search", "query": "q"}
+        }))
+        .unwrap();
+        assert_eq!(search.web_search_query(), Some("q"));
+        assert_eq!(
+            serde_json::to_value(&search).unwrap(),
+            json!({"type": "web_search_call", "status": "completed", "action": {"type": "search", "query": "q"}})
+        );
     }
 }
