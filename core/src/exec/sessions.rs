@@ -185,10 +185,18 @@ impl ExecSessions {
         };
         let (stdin, written) = match stdin {
             StdinEnd::Pty(mut writer) => {
-                let written = writer
-                    .write_all(chars.as_bytes())
-                    .and_then(|()| writer.flush());
-                (StdinEnd::Pty(writer), written)
+                // A PTY's writer blocks when the program does not read its input: off the
+                // async workers.
+                let bytes = chars.as_bytes().to_vec();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let written = writer.write_all(&bytes).and_then(|()| writer.flush());
+                    (writer, written)
+                })
+                .await;
+                match joined {
+                    Ok((writer, written)) => (StdinEnd::Pty(writer), written),
+                    Err(join) => (StdinEnd::Closed, Err(std::io::Error::other(join))),
+                }
             }
             StdinEnd::Pipe(mut pipe) => {
                 let written = pipe.write_all(chars.as_bytes()).await;
