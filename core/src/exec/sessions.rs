@@ -33,6 +33,13 @@ pub(crate) const IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Unread output kept per session; older bytes are dropped and counted.
 pub(crate) const MAX_BUFFERED_BYTES: usize = 1024 * 1024;
 const READ_CHUNK_BYTES: usize = 8 * 1024;
+/// After the process exits, how long its output may stay open (a background job can hold it)
+/// before the group is killed.
+const IO_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// A write the program does not take in this long is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often idle sessions are looked for.
+const REAP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Output not yet handed to the model, and how the process ended, if it has.
 #[derive(Default)]
@@ -87,10 +94,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        if let Some(group) = self.group {
-            // ESRCH just means everything is already gone.
-            let _ = killpg(group, Signal::SIGKILL);
-        }
+        kill_group(self.group);
+    }
+}
+
+fn kill_group(group: Option<Pid>) {
+    if let Some(group) = group {
+        // ESRCH just means everything is already gone.
+        let _ = killpg(group, Signal::SIGKILL);
     }
 }
 
@@ -188,19 +199,26 @@ impl ExecSessions {
                 // A PTY's writer blocks when the program does not read its input: off the
                 // async workers.
                 let bytes = chars.as_bytes().to_vec();
-                let joined = tokio::task::spawn_blocking(move || {
-                    let written = writer.write_all(&bytes).and_then(|()| writer.flush());
-                    (writer, written)
-                })
+                let joined = tokio::time::timeout(
+                    WRITE_TIMEOUT,
+                    tokio::task::spawn_blocking(move || {
+                        let written = writer.write_all(&bytes).and_then(|()| writer.flush());
+                        (writer, written)
+                    }),
+                )
                 .await;
                 match joined {
-                    Ok((writer, written)) => (StdinEnd::Pty(writer), written),
-                    Err(join) => (StdinEnd::Closed, Err(std::io::Error::other(join))),
+                    Ok(Ok((writer, written))) => (StdinEnd::Pty(writer), written),
+                    Ok(Err(join)) => (StdinEnd::Closed, Err(std::io::Error::other(join))),
+                    Err(_) => (StdinEnd::Closed, Err(not_reading())),
                 }
             }
             StdinEnd::Pipe(mut pipe) => {
-                let written = pipe.write_all(chars.as_bytes()).await;
-                (StdinEnd::Pipe(pipe), written)
+                match tokio::time::timeout(WRITE_TIMEOUT, pipe.write_all(chars.as_bytes())).await {
+                    Ok(written) => (StdinEnd::Pipe(pipe), written),
+                    // Part of the input may be in the pipe; what follows would not be in order.
+                    Err(_) => (StdinEnd::Closed, Err(not_reading())),
+                }
             }
             StdinEnd::Closed => (
                 StdinEnd::Closed,
@@ -283,6 +301,29 @@ impl ExecSessions {
             .collect()
     }
 
+    /// Kills, from now on, every session of `sessions` idle past [`IDLE_LIMIT`], checking
+    /// every [`REAP_INTERVAL`] until the sessions are dropped with their conversation.
+    pub(crate) fn reap_idle(sessions: &Arc<ExecSessions>) {
+        let sessions = Arc::downgrade(sessions);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(REAP_INTERVAL);
+            loop {
+                ticks.tick().await;
+                let Some(sessions) = sessions.upgrade() else {
+                    return;
+                };
+                let mut processes = lock(&sessions.processes);
+                processes.retain(|id, process| {
+                    let keep = process.last_used.elapsed() < IDLE_LIMIT;
+                    if !keep {
+                        tracing::info!(session = id, "exec session idle too long; killed");
+                    }
+                    keep
+                });
+            }
+        });
+    }
+
     /// The tool call that started session `id`.
     pub(crate) fn call_id(&self, id: u32) -> Option<String> {
         lock(&self.processes)
@@ -336,22 +377,33 @@ fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
     let changed = Arc::new(Notify::new());
     {
         let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
-        // portable-pty's ends are blocking: one thread reads, then reaps the child. The master
-        // moves in with it, so the PTY lives as long as the reader needs it.
+        // portable-pty's ends are blocking: one thread reads, another reaps the child. The
+        // master moves in with the reader, so the PTY lives as long as the reader needs it.
         let master = pair.master;
-        std::thread::spawn(move || {
-            let _master = master;
-            let mut chunk = [0u8; READ_CHUNK_BYTES];
-            loop {
-                match reader.read(&mut chunk) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => append(&shared, &changed, chunk.get(..n).unwrap_or_default()),
+        let (read_all, output_done) = std::sync::mpsc::channel::<()>();
+        {
+            let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
+            std::thread::spawn(move || {
+                let _master = master;
+                let mut chunk = [0u8; READ_CHUNK_BYTES];
+                loop {
+                    match reader.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => append(&shared, &changed, chunk.get(..n).unwrap_or_default()),
+                    }
                 }
-            }
+                let _ = read_all.send(());
+            });
+        }
+        std::thread::spawn(move || {
             let code = child
                 .wait()
                 .map(|status| i32::try_from(status.exit_code()).unwrap_or(i32::MAX))
                 .unwrap_or(-1);
+            // A background job can hold the terminal open after the shell exits: its output
+            // gets a short window, then the group goes and the reader sees the end.
+            let _ = output_done.recv_timeout(IO_DRAIN_TIMEOUT);
+            kill_group(group);
             ended(&shared, &changed, code);
         });
     }
@@ -393,14 +445,39 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
     {
         let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
         tokio::spawn(async move {
-            let read_out = drain(stdout, &shared, &changed);
-            let read_err = drain(stderr, &shared, &changed);
-            let ((), (), status) = tokio::join!(read_out, read_err, child.wait());
+            let readers = async {
+                tokio::join!(
+                    drain(stdout, &shared, &changed),
+                    drain(stderr, &shared, &changed)
+                )
+            };
+            tokio::pin!(readers);
+            // Reading on while waiting keeps a chatty process from blocking on a full pipe.
+            let (status, all_read) = tokio::select! {
+                status = child.wait() => (status, false),
+                ((), ()) = &mut readers => (child.wait().await, true),
+            };
+            if !all_read {
+                // A background job can hold the pipes after the command exits: its output gets
+                // a short window, then the group goes.
+                let _ = tokio::time::timeout(IO_DRAIN_TIMEOUT, &mut readers).await;
+            }
+            kill_group(group);
             let code = status.ok().and_then(|status| status.code()).unwrap_or(-1);
             ended(&shared, &changed, code);
         });
     }
     Ok(Process::new(shared, changed, stdin, group, params))
+}
+
+fn not_reading() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "the program did not take its input within {} s (it is not reading it); its input is now closed",
+            WRITE_TIMEOUT.as_secs()
+        ),
+    )
 }
 
 /// Records how the process ended, once its output is all read, and wakes the waiters.

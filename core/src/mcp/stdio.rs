@@ -36,6 +36,9 @@ const SAFE_BASE_VARIABLES: &[&str] = &[
 const STDERR_TAIL_LINES: usize = 8;
 /// Longer stderr lines are cut: the tail is a hint, not a log.
 const STDERR_LINE_MAX: usize = 400;
+/// What is read of a line before masking: more than is kept, so that a secret the cut would
+/// split is masked whole first.
+const STDERR_READ_MAX: usize = 4 * STDERR_LINE_MAX;
 
 /// A running server process. Dropping it kills its process group.
 pub(crate) struct StdioChild {
@@ -79,12 +82,13 @@ pub(crate) fn spawn(
         Some(cwd) => conversation_cwd.join(cwd),
         None => conversation_cwd.to_path_buf(),
     };
+    let env = server_env(spec, |name| std::env::var(name).ok());
     let mut command = Command::new(spec.command);
     command
         .args(spec.args)
         .current_dir(&cwd)
         .env_clear()
-        .envs(server_env(spec, |name| std::env::var(name).ok()))
+        .envs(&env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         // Never our stderr or stdout: stdout is the host's JSON-RPC stream.
@@ -106,9 +110,12 @@ pub(crate) fn spawn(
     };
     let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
     if let Some(stderr) = child.stderr.take() {
-        let secrets: Vec<String> = spec
-            .env
-            .values()
+        // Everything the server was given beyond the safe base: the configured `env` and the
+        // variables passed through by `env_vars` (tokens, typically).
+        let secrets: Vec<String> = env
+            .iter()
+            .filter(|(name, _)| !SAFE_BASE_VARIABLES.contains(&name.as_str()))
+            .map(|(_, value)| value)
             .filter(|value| value.len() >= 4)
             .cloned()
             .collect();
@@ -168,7 +175,7 @@ async fn read_stderr(
             if byte == b'\n' {
                 push_line(&server, &line, &secrets, &tail);
                 line.clear();
-            } else if line.len() < STDERR_LINE_MAX {
+            } else if line.len() < STDERR_READ_MAX {
                 line.push(byte);
             }
         }
@@ -182,6 +189,14 @@ fn push_line(server: &str, line: &[u8], secrets: &[String], tail: &Mutex<VecDequ
     let mut text = String::from_utf8_lossy(line).into_owned();
     for secret in secrets {
         text = text.replace(secret.as_str(), "***");
+    }
+    // Cut only once masked.
+    if text.len() > STDERR_LINE_MAX {
+        let mut end = STDERR_LINE_MAX;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
     }
     tracing::debug!(server, "MCP server stderr: {text}");
     let mut tail = lock(tail);

@@ -205,6 +205,8 @@ struct Writer {
     line_start: bool,
     /// Written since the last sync: the next flush must fsync.
     unsynced: bool,
+    /// `pending` starts with a batch whose write failed, kept for a retry.
+    retaining: bool,
 }
 
 impl Writer {
@@ -214,6 +216,7 @@ impl Writer {
             pending: Vec::new(),
             error: None,
             warned: false,
+            retaining: false,
             line_start: false,
             unsynced: false,
         }
@@ -234,6 +237,7 @@ impl Writer {
                     let _ = ack.send(self.take_error());
                 }
                 Command::Shutdown(ack) => {
+                    self.abandon_retained();
                     self.write_pending().await;
                     self.sync().await;
                     let _ = ack.send(self.take_error());
@@ -241,6 +245,7 @@ impl Writer {
                 }
             }
         }
+        self.abandon_retained();
         self.write_pending().await;
     }
 
@@ -290,8 +295,12 @@ impl Writer {
             Ok((bytes, Err(err))) => {
                 // The batch was cut back off the file; it stays first in line, so that later
                 // lines never land without it and nothing is lost once the disk has room.
-                if bytes.len() <= MAX_RETAINED_BYTES {
+                let uncut = err.get_ref().is_some_and(|inner| inner.is::<UncutWrite>());
+                if uncut {
+                    tracing::warn!(path = %self.path.display(), "dropping {} bytes of rollout that may be half-written", bytes.len());
+                } else if bytes.len() <= MAX_RETAINED_BYTES {
                     self.pending = bytes;
+                    self.retaining = true;
                 } else {
                     tracing::warn!(path = %self.path.display(), "dropping {} unwritten bytes of rollout", bytes.len());
                 }
@@ -301,6 +310,7 @@ impl Writer {
         };
         match written {
             Ok(()) => {
+                self.retaining = false;
                 self.warned = false;
                 self.line_start = true;
                 self.unsynced = true;
@@ -311,6 +321,17 @@ impl Writer {
                 self.failed(&err);
             }
         }
+    }
+
+    /// At the writer's end, lines a failed write left are given up rather than kept: this
+    /// process no longer owns the file (a newer owner may have appended since), so they must
+    /// not land later from anywhere.
+    fn abandon_retained(&mut self) {
+        if self.retaining && !self.pending.is_empty() {
+            tracing::warn!(path = %self.path.display(), "giving up {} unwritten bytes of rollout", self.pending.len());
+            self.pending.clear();
+        }
+        self.retaining = false;
     }
 
     /// Makes what was written durable: `File::flush` is not an fsync.
@@ -368,13 +389,21 @@ fn append(path: &Path, bytes: &[u8], line_start: bool) -> io::Result<()> {
         }
         file.write_all(bytes)
     })();
-    if written.is_err()
-        && let Err(err) = file.set_len(before)
-    {
-        tracing::warn!(path = %path.display(), "cannot cut a failed write off the rollout: {err}");
+    if let Err(err) = written {
+        if let Err(cut) = file.set_len(before) {
+            tracing::warn!(path = %path.display(), "cannot cut a failed write off the rollout: {cut}");
+            // Part of the batch may be in the file: writing it again would repeat lines.
+            return Err(io::Error::other(UncutWrite(err)));
+        }
+        return Err(err);
     }
-    written
+    Ok(())
 }
+
+/// A failed write whose partial bytes could not be cut off again: never retried.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} (and the partial write could not be cut off)")]
+struct UncutWrite(io::Error);
 
 fn ends_mid_line(file: &std::fs::File) -> io::Result<bool> {
     use std::os::unix::fs::FileExt as _;
@@ -670,6 +699,25 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1, "{text}");
         assert!(text.contains("\"text\":\"x\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn lines_a_failed_write_left_are_given_up_when_the_writer_ends() {
+        let home = TempDir::new().unwrap();
+        let path = home.path().join("blocked.jsonl");
+        std::fs::create_dir(&path).unwrap();
+        let recorder = RolloutRecorder::resume(path.clone());
+        recorder
+            .record(vec![RolloutItem::ResponseItem(ResponseItem::text_message(
+                "user", "x",
+            ))])
+            .await;
+        assert!(recorder.flush().await.is_err());
+        // The file could be written now, but this writer is ending: another owner may have
+        // appended since, so the old lines must not land after theirs.
+        std::fs::remove_dir(&path).unwrap();
+        recorder.shutdown().await.unwrap();
+        assert!(!path.exists(), "nothing was written at the end");
     }
 
     #[tokio::test]

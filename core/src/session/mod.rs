@@ -92,7 +92,7 @@ struct Session {
     approvals: Approvals,
     /// Processes started by `exec_command`, which outlive their call; dropped (and killed)
     /// with the session.
-    exec_sessions: ExecSessions,
+    exec_sessions: Arc<ExecSessions>,
     /// The conversation's MCP servers; they stop when the session and the handle are gone.
     mcp: Arc<McpConnectionManager>,
 }
@@ -251,7 +251,11 @@ pub(crate) async fn spawn(
         events: EventSink::new(tx_event, Arc::clone(&shared)),
         shared,
         approvals: Approvals::default(),
-        exec_sessions: ExecSessions::default(),
+        exec_sessions: {
+            let sessions = Arc::new(ExecSessions::default());
+            ExecSessions::reap_idle(&sessions);
+            sessions
+        },
         mcp: Arc::clone(&mcp),
     });
     session.emit(

@@ -94,10 +94,10 @@ struct ExecCommandParams {
     login: Option<bool>,
     #[serde(default)]
     tty: Option<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     yield_time_ms: Option<u64>,
-    #[serde(default)]
-    max_output_tokens: Option<usize>,
+    #[serde(default, deserialize_with = "whole_number")]
+    max_output_tokens: Option<u64>,
     #[serde(default)]
     sandbox_permissions: Option<SandboxPermissions>,
     /// The `shell` tool's spelling of `sandbox_permissions: require_escalated`.
@@ -116,13 +116,37 @@ enum SandboxPermissions {
 
 #[derive(Debug, Deserialize)]
 struct WriteStdinParams {
+    #[serde(deserialize_with = "session_id")]
     session_id: u32,
     #[serde(default)]
     chars: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     yield_time_ms: Option<u64>,
-    #[serde(default)]
-    max_output_tokens: Option<usize>,
+    #[serde(default, deserialize_with = "whole_number")]
+    max_output_tokens: Option<u64>,
+}
+
+/// The schema says "number", so `1500.0` must read as well as `1500`.
+fn whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let number: Option<f64> = Option::deserialize(deserializer)?;
+    Ok(number.map(|n| {
+        if n.is_finite() && n > 0.0 {
+            n.round() as u64
+        } else {
+            0
+        }
+    }))
+}
+
+fn session_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let n = f64::deserialize(deserializer)?;
+    if n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&n) {
+        Ok(n as u32)
+    } else {
+        Err(serde::de::Error::custom(format!("{n} is not a session id")))
+    }
 }
 
 pub(crate) async fn handle_exec_command(
@@ -253,7 +277,7 @@ async fn report(
     id: u32,
     origin_call_id: &str,
     yield_time: Duration,
-    max_output_tokens: Option<usize>,
+    max_output_tokens: Option<u64>,
     started: Instant,
 ) -> ToolOutput {
     let polled = turn
@@ -285,6 +309,7 @@ async fn report(
         )));
     }
     let limit = max_output_tokens
+        .and_then(|tokens| usize::try_from(tokens).ok())
         .unwrap_or(usize::MAX)
         .min(turn.config().model_family().tool_output_token_limit);
     ToolOutput::text(format_poll(&poll, id, started.elapsed(), limit))
@@ -364,5 +389,16 @@ mod tests {
             params.sandbox_permissions,
             Some(SandboxPermissions::RequireEscalated)
         );
+        let params: ExecCommandParams =
+            serde_json::from_str(r#"{"cmd": "ls", "with_escalated_permissions": true}"#).unwrap();
+        assert_eq!(params.with_escalated_permissions, Some(true));
+    }
+
+    #[test]
+    fn numbers_may_come_as_floats() {
+        let params: WriteStdinParams =
+            serde_json::from_str(r#"{"session_id": 3.0, "yield_time_ms": 1500.0}"#).unwrap();
+        assert_eq!((params.session_id, params.yield_time_ms), (3, Some(1500)));
+        assert!(serde_json::from_str::<WriteStdinParams>(r#"{"session_id": 1.5}"#).is_err());
     }
 }

@@ -39,23 +39,26 @@ fn call(call_id: &str, name: &str, arguments: &Value) -> String {
 
 #[tokio::test]
 async fn a_python_repl_in_a_pty_answers_through_write_stdin() -> anyhow::Result<()> {
-    let marker = format!("pty-repl-{}", std::process::id());
+    let marker = format!("sleep 44.{:06}", std::process::id() % 1_000_000);
     let model = MockModel::start().await;
     model
         .mount_sse_sequence(vec![
+            // A session that outlives the turn, to see it die with the conversation.
+            call(
+                "call-0",
+                "exec_command",
+                &json!({"cmd": marker, "yield_time_ms": 100}),
+            ),
             call(
                 "call-1",
                 "exec_command",
-                &json!({
-                    "cmd": format!("python3 -q -i -c 'MARK = \"{marker}\"'"),
-                    "tty": true,
-                    "yield_time_ms": 1500,
-                }),
+                &json!({"cmd": "python3 -q -i", "tty": true, "yield_time_ms": 500}),
             ),
+            // The REPL answers and exits, which ends the wait: no timing to guess.
             call(
                 "call-2",
                 "write_stdin",
-                &json!({"session_id": 1, "chars": "print(6*7)\n", "yield_time_ms": 1500}),
+                &json!({"session_id": 2, "chars": "print(6*7)\nexit()\n", "yield_time_ms": 30_000}),
             ),
             assistant_answer("done"),
         ])
@@ -76,26 +79,29 @@ async fn a_python_repl_in_a_pty_answers_through_write_stdin() -> anyhow::Result<
         tools,
         ["exec_command", "write_stdin", "apply_patch", "update_plan"]
     );
-    let started = function_call_output(&bodies[1], "call-1").expect("exec_command answered");
+    let started = function_call_output(&bodies[2], "call-1").expect("exec_command answered");
     assert!(
-        started.contains("Process running with session ID 1"),
+        started.contains("Process running with session ID 2"),
         "{started}"
     );
-    let answered = function_call_output(&bodies[2], "call-2").expect("write_stdin answered");
+    let answered = function_call_output(&bodies[3], "call-2").expect("write_stdin answered");
     assert!(answered.contains("42"), "{answered}");
     assert!(
-        answered.contains("Process running with session ID 1"),
+        answered.contains("Process exited with code 0"),
         "{answered}"
     );
     assert!(
-        events.iter().any(
-            |msg| matches!(msg, EventMsg::ExecCommandBegin(begin) if begin.call_id == "call-1")
-        ),
+        events
+            .iter()
+            .any(|msg| matches!(msg, EventMsg::ExecCommandEnd(end) if end.call_id == "call-1")),
         "{events:?}"
     );
 
-    // The REPL outlives the turn, and dies with the conversation.
-    assert!(!processes_with(&marker).is_empty(), "the REPL still runs");
+    // The first session outlives the turn, and dies with the conversation.
+    assert!(
+        !processes_with(&marker).is_empty(),
+        "the session still runs"
+    );
     codex.conversation().submit(Op::Shutdown).await?;
     wait_for_event(codex.conversation(), |msg| {
         matches!(msg, EventMsg::ShutdownComplete)
@@ -104,6 +110,36 @@ async fn a_python_repl_in_a_pty_answers_through_write_stdin() -> anyhow::Result<
     assert!(
         wait_for_processes(&marker, false, Duration::from_secs(10)).await,
         "still running: {:?}",
+        processes_with(&marker)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_background_job_does_not_keep_an_exited_command_running() -> anyhow::Result<()> {
+    let marker = format!("sleep 45.{:06}", std::process::id() % 1_000_000);
+    let model = MockModel::start().await;
+    model
+        .mount_sse_sequence(vec![
+            call(
+                "call-1",
+                "exec_command",
+                &json!({"cmd": format!("{marker} & echo started"), "login": false}),
+            ),
+            assistant_answer("done"),
+        ])
+        .await;
+    let codex = test_codex().with_config(UNIFIED_EXEC).build(&model).await?;
+    codex.start_turn("start it").await?;
+    let events = collect_events_until(codex.conversation(), is_turn_end).await?;
+    assert_eq!(answer(events.last().expect("an end")), "done");
+    let bodies = model.request_bodies().await;
+    let output = function_call_output(&bodies[1], "call-1").expect("answered");
+    assert!(output.contains("Process exited with code 0"), "{output}");
+    assert!(output.ends_with("Output:\nstarted\n"), "{output}");
+    assert!(
+        wait_for_processes(&marker, false, Duration::from_secs(10)).await,
+        "the job holding the output went with its group: {:?}",
         processes_with(&marker)
     );
     Ok(())
