@@ -295,7 +295,10 @@ impl Writer {
             Ok((bytes, Err(err))) => {
                 // The batch was cut back off the file; it stays first in line, so that later
                 // lines never land without it and nothing is lost once the disk has room.
-                let uncut = err.get_ref().is_some_and(|inner| inner.is::<UncutWrite>());
+                let uncut = err
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<UncutWrite>())
+                    .is_some();
                 if uncut {
                     tracing::warn!(path = %self.path.display(), "dropping {} bytes of rollout that may be half-written", bytes.len());
                 } else if bytes.len() <= MAX_RETAINED_BYTES {
