@@ -12,11 +12,18 @@ const PATCH_COMMANDS: &[&str] = &["apply_patch", "applypatch"];
 pub fn extract_patch_from_shell(command: &[String]) -> Option<String> {
     match command {
         [program, patch] if PATCH_COMMANDS.contains(&program.as_str()) => Some(patch.clone()),
-        [shell, flag, script] if shell == "bash" && (flag == "-lc" || flag == "-c") => {
+        [shell, flag, script] if is_posix_shell(shell) && (flag == "-lc" || flag == "-c") => {
             patch_from_heredoc_script(script)
         }
         _ => None,
     }
+}
+
+/// `bash` or `zsh`, by name or by path (`/bin/bash`): `shell_command` and `exec_command` run
+/// scripts with the user's shell, named by its path. Plain `sh` is left alone, as before.
+fn is_posix_shell(program: &str) -> bool {
+    let name = program.rsplit('/').next().unwrap_or(program);
+    matches!(name, "bash" | "zsh")
 }
 
 /// Parses `apply_patch <<DELIM\n...\nDELIM`, with the delimiter bare, single- or
@@ -105,6 +112,18 @@ mod tests {
     }
 
     #[test]
+    fn the_users_shell_by_path_is_recognised() {
+        for shell in ["/bin/bash", "/usr/bin/zsh", "zsh"] {
+            let script = format!("apply_patch <<'EOF'\n{PATCH}EOF");
+            assert_eq!(
+                extract_patch_from_shell(&argv(&[shell, "-lc", &script])).as_deref(),
+                Some(PATCH),
+                "{shell}"
+            );
+        }
+    }
+
+    #[test]
     fn heredoc_script_is_trimmed() {
         let script = format!("\n  applypatch <<'EOF'\n{PATCH}EOF\n\n");
         assert_eq!(
@@ -144,6 +163,7 @@ mod tests {
             argv(&["bash", "-lc", "apply_patch < patch.txt\nEOF"]),
             argv(&["bash", "-lc", "apply_patch <<EOF\nno terminator"]),
             argv(&["bash", "-lc", "apply_patchx <<EOF\nx\nEOF"]),
+            argv(&["/usr/bin/fish", "-c", "apply_patch <<EOF\nx\nEOF"]),
         ] {
             assert_eq!(extract_patch_from_shell(&command), None, "{command:?}");
         }

@@ -201,6 +201,11 @@ impl ModelFamily {
             .filter(|(prefix, _)| model.starts_with(prefix))
             .max_by_key(|(prefix, _)| prefix.len())
             .map_or(DEFAULT_FAMILY, |(_, family)| family.clone());
+        // A codex model of a GPT-5 release not listed yet (gpt-5.4-codex, ...) is still a
+        // codex model.
+        if family.family == GPT5.family && model.contains("-codex") {
+            family = GPT5_CODEX;
+        }
         if let Some(shell) = overrides.model_shell_tool {
             family.shell_tool = shell;
         }
@@ -257,6 +262,10 @@ mod tests {
             ShellToolType::UnifiedExec
         );
         assert_eq!(ModelFamily::find("gpt-5.2", &none).family, "gpt-5");
+        assert_eq!(
+            ModelFamily::find("gpt-5.4-codex-max", &none).family,
+            "gpt-5-codex"
+        );
         assert_eq!(ModelFamily::find("o3", &none).family, "o");
         assert_eq!(ModelFamily::find("codex-mini-latest", &none).family, "o");
         assert_eq!(ModelFamily::find("mock-model", &none), DEFAULT_FAMILY);

@@ -38,6 +38,9 @@ const READ_CHUNK_BYTES: usize = 8 * 1024;
 const IO_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write the program does not take in this long is given up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Output shown to the host as deltas per session, in all; beyond it, the model still reads
+/// the output and the end event carries the last of it.
+pub(crate) const DELTA_BYTE_BUDGET: usize = 256 * 1024;
 /// How often idle sessions are looked for.
 const REAP_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -61,6 +64,8 @@ struct Process {
     last_used: Instant,
     /// The tool call that started it, for its end event.
     call_id: String,
+    /// Output bytes the host may still be shown as deltas.
+    deltas_left: usize,
     command: Vec<String>,
     started: Instant,
 }
@@ -85,6 +90,7 @@ impl Process {
             stdin,
             group,
             last_used: Instant::now(),
+            deltas_left: DELTA_BYTE_BUDGET,
             call_id: params.call_id.to_string(),
             command: params.command.to_vec(),
             started: Instant::now(),
@@ -114,6 +120,9 @@ pub(crate) struct Poll {
     pub(crate) dropped: u64,
     /// The exit code, once the process has ended (the session is then gone).
     pub(crate) exit_code: Option<i32>,
+    /// How many bytes of `output` the host may still be shown as deltas: each session streams
+    /// at most [`DELTA_BYTE_BUDGET`] in all, like a `shell` command.
+    pub(crate) delta_bytes: usize,
 }
 
 /// A session that ended, for its end event.
@@ -274,8 +283,14 @@ impl ExecSessions {
                 output: String::from_utf8_lossy(&bytes).into_owned(),
                 dropped,
                 exit_code: state.exit_code.filter(|_| state.closed),
+                delta_bytes: 0,
             }
         };
+        let mut poll = poll;
+        if let Some(process) = lock(&self.processes).get_mut(&id) {
+            poll.delta_bytes = poll.output.len().min(process.deltas_left);
+            process.deltas_left -= poll.delta_bytes;
+        }
         let ended = if poll.exit_code.is_some() {
             lock(&self.processes).remove(&id).map(|process| Ended {
                 call_id: process.call_id.clone(),

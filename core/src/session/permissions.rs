@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Config;
+use crate::config::model_family::ShellToolType;
 use crate::protocol::AskForApproval;
 use crate::protocol::ResponseItem;
 use crate::protocol::SandboxPolicy;
@@ -20,15 +21,25 @@ fn permissions_text(config: &Config) -> String {
         SandboxPolicy::ReadOnly => {
             "Sandbox: read-only. Commands may read any file but write none.".to_string()
         }
-        SandboxPolicy::WorkspaceWrite { writable_roots, .. } => {
+        SandboxPolicy::WorkspaceWrite {
+            writable_roots,
+            exclude_tmpdir_env_var,
+            exclude_slash_tmp,
+            ..
+        } => {
             let mut places = format!("the working directory ({})", config.cwd.display());
             for root in writable_roots {
                 let _ = write!(places, ", {}", root.display());
             }
+            let temp = match (*exclude_slash_tmp, *exclude_tmpdir_env_var) {
+                (false, false) => " and the temporary directories",
+                (true, false) => " and $TMPDIR",
+                (false, true) => " and /tmp",
+                (true, true) => "",
+            };
             format!(
-                "Sandbox: workspace-write. Commands may write in {places} and the temporary \
-                 directories, nowhere else; a `.git` directory at the top of those stays \
-                 read-only."
+                "Sandbox: workspace-write. Commands may write in {places}{temp}, nowhere \
+                 else; a `.git` directory at the top of those stays read-only."
             )
         }
         SandboxPolicy::DangerFullAccess => {
@@ -51,12 +62,20 @@ fn permissions_text(config: &Config) -> String {
             "Approvals (on-failure): commands run in the sandbox; when one fails there, the user \
              is asked whether to run it again without the sandbox."
         }
-        AskForApproval::OnRequest => {
-            "Approvals (on-request): commands run in the sandbox. When one needs more (writing \
-             elsewhere, the network), call the shell tool with `with_escalated_permissions: \
-             true` and a one-sentence `justification`; the user decides. Patches outside the \
-             writable places are put to the user as well."
-        }
+        AskForApproval::OnRequest => match config.model_family().shell_tool {
+            ShellToolType::UnifiedExec => {
+                "Approvals (on-request): commands run in the sandbox. When one needs more \
+                 (writing elsewhere, the network), call `exec_command` with `sandbox_permissions: \
+                 \"require_escalated\"` and a one-sentence `justification`; the user decides. \
+                 Patches outside the writable places are put to the user as well."
+            }
+            ShellToolType::Shell | ShellToolType::ShellCommand => {
+                "Approvals (on-request): commands run in the sandbox. When one needs more (writing \
+                 elsewhere, the network), call the shell tool with `with_escalated_permissions: \
+                 true` and a one-sentence `justification`; the user decides. Patches outside the \
+                 writable places are put to the user as well."
+            }
+        },
         AskForApproval::Never => {
             "Approvals (never): nobody will be asked. Work within the sandbox; when something \
              cannot be done there, say so in your answer instead of trying to get around it."

@@ -10,6 +10,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::apply_patch::extract_patch_from_shell;
 use crate::exec::sessions::Ended;
 use crate::exec::sessions::Poll;
 use crate::exec::sessions::SpawnParams;
@@ -19,6 +20,7 @@ use crate::protocol::ExecCommandEndEvent;
 use crate::protocol::ExecCommandOutputDeltaEvent;
 use crate::protocol::ExecOutputStream;
 use crate::safety::parse_command::parse_command;
+use crate::tools::apply_patch::apply_patch;
 use crate::tools::context::ToolOutput;
 use crate::tools::context::TurnContext;
 use crate::tools::shell::permit;
@@ -173,6 +175,10 @@ pub(crate) async fn handle_exec_command(
         flag.to_string(),
         params.cmd.clone(),
     ];
+    // A patch sent as a command takes the patch road, as it does through `shell`.
+    if let Some(patch) = extract_patch_from_shell(&command) {
+        return apply_patch(turn, call_id, &patch, &cwd).await;
+    }
     let escalated = params.sandbox_permissions == Some(SandboxPermissions::RequireEscalated)
         || params.with_escalated_permissions.unwrap_or(false);
     let sandbox = match permit(
@@ -288,12 +294,14 @@ async fn report(
         Ok(polled) => polled,
         Err(err) => return ToolOutput::text(err.to_string()),
     };
-    if !poll.output.is_empty() {
+    if let Some(shown) = poll.output.as_bytes().get(..poll.delta_bytes)
+        && !shown.is_empty()
+    {
         turn.emit(EventMsg::ExecCommandOutputDelta(
             ExecCommandOutputDeltaEvent {
                 call_id: origin_call_id.to_string(),
                 stream: ExecOutputStream::Stdout,
-                chunk: base64::engine::general_purpose::STANDARD.encode(&poll.output),
+                chunk: base64::engine::general_purpose::STANDARD.encode(shown),
             },
         ));
     }
@@ -365,6 +373,7 @@ mod tests {
             output: "hi\n".into(),
             dropped: 0,
             exit_code: None,
+            delta_bytes: 3,
         };
         assert_eq!(
             format_poll(&running, 3, Duration::from_millis(250), 100),
@@ -374,6 +383,7 @@ mod tests {
             output: "x".repeat(1000),
             dropped: 12,
             exit_code: Some(0),
+            delta_bytes: 0,
         };
         let text = format_poll(&done, 3, Duration::from_secs(1), 10);
         assert!(text.starts_with("Wall time: 1.000 seconds\nProcess exited with code 0\nOutput:\n[12 bytes of earlier output were dropped"), "{text}");

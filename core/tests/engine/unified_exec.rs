@@ -224,3 +224,36 @@ async fn interrupting_the_turn_kills_its_sessions() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_patch_sent_as_a_command_takes_the_patch_road() -> anyhow::Result<()> {
+    let script = "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: made.txt\n+by exec_command\n*** End Patch\nEOF\n";
+    let model = MockModel::start().await;
+    model
+        .mount_sse_sequence(vec![
+            call("call-1", "exec_command", &json!({"cmd": script})),
+            assistant_answer("done"),
+        ])
+        .await;
+    let codex = test_codex().with_config(UNIFIED_EXEC).build(&model).await?;
+    codex.start_turn("patch").await?;
+    let events = collect_events_until(codex.conversation(), is_turn_end).await?;
+    assert_eq!(answer(events.last().expect("an end")), "done");
+    assert_eq!(
+        std::fs::read_to_string(codex.cwd.path().join("made.txt"))?,
+        "by exec_command\n"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|msg| matches!(msg, EventMsg::PatchApplyEnd(end) if end.success)),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|msg| matches!(msg, EventMsg::ExecCommandBegin(_))),
+        "no process was started: {events:?}"
+    );
+    Ok(())
+}
