@@ -7,6 +7,7 @@
 //! token, through a bounded channel that drops what a slow reader cannot take.
 
 use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -66,7 +67,19 @@ pub(crate) struct ProgressUpdate {
 
 /// Where each call's progress goes, by the progress token rmcp gave its request.
 #[derive(Default)]
-struct ProgressRoutes(Mutex<HashMap<ProgressToken, mpsc::Sender<ProgressUpdate>>>);
+struct ProgressRoutes(Mutex<Routes>);
+
+#[derive(Default)]
+struct Routes {
+    routes: HashMap<ProgressToken, mpsc::Sender<ProgressUpdate>>,
+    /// Reports that came before their call's route was set up (the server can answer the
+    /// request before `call_tool` registers it); handed over when it is. Bounded: the oldest
+    /// token's reports go first.
+    early: VecDeque<(ProgressToken, ProgressUpdate)>,
+}
+
+/// Early reports kept for routes not set up yet.
+const EARLY_PROGRESS: usize = 64;
 
 /// What we answer a server with.
 struct Handler {
@@ -104,14 +117,23 @@ impl ClientHandler for Handler {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let route = lock(&self.progress.0).get(&params.progress_token).cloned();
-        if let Some(route) = route {
+        let update = ProgressUpdate {
+            progress: params.progress,
+            total: params.total,
+            message: params.message,
+        };
+        let mut routes = lock(&self.progress.0);
+        match routes.routes.get(&params.progress_token) {
             // A full channel drops the report: progress is advisory.
-            let _ = route.try_send(ProgressUpdate {
-                progress: params.progress,
-                total: params.total,
-                message: params.message,
-            });
+            Some(route) => {
+                let _ = route.try_send(update);
+            }
+            None => {
+                if routes.early.len() == EARLY_PROGRESS {
+                    routes.early.pop_front();
+                }
+                routes.early.push_back((params.progress_token, update));
+            }
         }
     }
 
@@ -166,7 +188,18 @@ impl Connection {
             .map_err(|err| service_error(err, self.tool_timeout))?;
         let (tx, mut rx) = mpsc::channel(PROGRESS_BACKLOG);
         let token = handle.progress_token.clone();
-        lock(&self.progress.0).insert(token.clone(), tx);
+        {
+            let mut routes = lock(&self.progress.0);
+            let early = std::mem::take(&mut routes.early);
+            for (early_token, update) in early {
+                if early_token == token {
+                    let _ = tx.try_send(update);
+                } else {
+                    routes.early.push_back((early_token, update));
+                }
+            }
+            routes.routes.insert(token.clone(), tx);
+        }
         let _route = RouteGuard {
             routes: &self.progress,
             token,
@@ -181,10 +214,15 @@ impl Connection {
         tokio::pin!(response);
         let response = loop {
             tokio::select! {
-                response = &mut response => break response,
+                // Reports first: those sent before the result are shown before it.
+                biased;
                 Some(update) = rx.recv() => on_progress(update),
+                response = &mut response => break response,
             }
         };
+        while let Ok(update) = rx.try_recv() {
+            on_progress(update);
+        }
         cancel.id = None;
         if matches!(response, Err(ServiceError::TransportClosed)) {
             self.closed.store(true, Ordering::Release);
@@ -208,7 +246,7 @@ struct RouteGuard<'a> {
 
 impl Drop for RouteGuard<'_> {
     fn drop(&mut self) {
-        lock(&self.routes.0).remove(&self.token);
+        lock(&self.routes.0).routes.remove(&self.token);
     }
 }
 
