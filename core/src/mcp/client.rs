@@ -212,16 +212,26 @@ impl Connection {
         };
         let response = handle.await_response();
         tokio::pin!(response);
+        // rmcp hands notifications to the handler concurrently, so two reports can arrive
+        // swapped; progress only grows (the spec says so), so a report behind the last one
+        // shown is stale and skipped.
+        let mut shown = f64::NEG_INFINITY;
+        let mut show = |update: ProgressUpdate| {
+            if update.progress > shown {
+                shown = update.progress;
+                on_progress(update);
+            }
+        };
         let response = loop {
             tokio::select! {
                 // Reports first: those sent before the result are shown before it.
                 biased;
-                Some(update) = rx.recv() => on_progress(update),
+                Some(update) = rx.recv() => show(update),
                 response = &mut response => break response,
             }
         };
         while let Ok(update) = rx.try_recv() {
-            on_progress(update);
+            show(update);
         }
         cancel.id = None;
         if matches!(response, Err(ServiceError::TransportClosed)) {
