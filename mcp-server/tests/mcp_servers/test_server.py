@@ -11,6 +11,7 @@ Extra arguments are ignored; tests pass a unique marker to find the process in /
 
 import json
 import os
+import time
 import sys
 
 KNOWN_VERSIONS = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
@@ -90,12 +91,15 @@ def call_tool(request_id, params):
                         },
                     }
                 )
-            # A ping round trip before the result: rmcp hands notifications to the client on
-            # tasks of their own, so this is what makes the progress arrive before the result.
-            send({"jsonrpc": "2.0", "id": "ping-after-progress", "method": "ping"})
-            for line in sys.stdin:
-                if json.loads(line).get("id") == "ping-after-progress":
-                    break
+            # The result waits until the host has seen the last report (the test creates the
+            # file `until` names then), so whether progress is passed through does not depend
+            # on which of the client's tasks runs first.
+            until = arguments.get("until")
+            if until:
+                for _ in range(2000):
+                    if os.path.exists(until):
+                        break
+                    time.sleep(0.01)
         return text_result("slow done")
     if name == "delete_everything":
         return text_result("deleted everything")

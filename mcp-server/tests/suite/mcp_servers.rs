@@ -78,6 +78,11 @@ impl Harness {
 
     /// One `codex` call; every elicitation is answered with `reply`. Returns the result, the
     /// `codex/event` messages of the call, and the elicitations' params.
+    /// The file the test server's slow tool waits for before it answers.
+    fn progress_seen_path(&self) -> String {
+        self.cwd.path().join("progress-seen").display().to_string()
+    }
+
     async fn codex(&mut self, reply: Value) -> anyhow::Result<(Value, Vec<Value>, Vec<Value>)> {
         let id = self
             .mcp
@@ -91,7 +96,14 @@ impl Harness {
         loop {
             let message = self.mcp.read_message().await?;
             match message["method"].as_str() {
-                Some("codex/event") => events.push(message["params"]["msg"].clone()),
+                Some("codex/event") => {
+                    let msg = &message["params"]["msg"];
+                    // The slow tool answers once the host has seen its last report.
+                    if msg["type"] == "mcp_tool_call_progress" && msg["message"] == "step 2 of 2" {
+                        std::fs::write(self.progress_seen_path(), "")?;
+                    }
+                    events.push(msg.clone());
+                }
                 Some("elicitation/create") => {
                     elicitations.push(message["params"].clone());
                     self.mcp
@@ -196,7 +208,12 @@ async fn our_server_s_tools_reach_the_model(wire: Wire) -> anyhow::Result<()> {
                 json!({"name": OUR_SECRET.0}),
             ),
             tool_call(wire, "c-given", "mcp__ours__env", json!({"name": "GIVEN"})),
-            tool_call(wire, "c-slow", "mcp__ours__slow", json!({})),
+            tool_call(
+                wire,
+                "c-slow",
+                "mcp__ours__slow",
+                json!({"until": h.progress_seen_path()}),
+            ),
             wire.answer("done"),
         ])
         .await;
