@@ -58,9 +58,9 @@ use crate::turn_driver::ProgressTarget;
 
 /// How long running turns get to stop and record that they were aborted, once the host has
 /// gone: well inside the second a host gives a server before it kills it.
-const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
+pub(crate) const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
 /// After stdin closes and turns are stopped, how long rmcp gets to answer what it has read.
-const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 
 /// The name hosts see in `serverInfo`, kept from the server this one replaces.
 const SERVER_NAME: &str = "codex-mcp-server";
@@ -86,16 +86,21 @@ fn sandbox_exe() -> Option<PathBuf> {
     None
 }
 
-/// Serves MCP on stdin/stdout until the host closes stdin.
-pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
-    let config = ServerConfigLayer {
+/// The layer every call's config starts from, whichever transport serves it.
+pub(crate) fn config_layer(options: ServerOptions) -> anyhow::Result<ServerConfigLayer> {
+    Ok(ServerConfigLayer {
         codex_home: find_codex_home()?,
         overrides: options.config_overrides,
         profile: options.profile,
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
         heartbeat_interval: HEARTBEAT_INTERVAL,
-    };
+    })
+}
+
+/// Serves MCP on stdin/stdout until the host closes stdin.
+pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
+    let config = config_layer(options)?;
     let stdio_transport::Stdio {
         transport,
         host_gone,
@@ -336,6 +341,14 @@ impl ServerHandler for CodexMcpServer {
 pub(crate) struct LiftCodexFields {
     server: CodexMcpServer,
     in_flight: Arc<InFlight>,
+}
+
+impl LiftCodexFields {
+    /// The handler alone, for a transport that shares it between sessions (HTTP, where
+    /// rmcp needs a `ServerHandler` and no `replies` or `in_flight` are kept).
+    pub(crate) fn into_handler(self) -> CodexMcpServer {
+        self.server
+    }
 }
 
 /// Tells the transport a handler has ended, however it ends.
