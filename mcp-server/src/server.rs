@@ -48,11 +48,13 @@ use crate::ask_host::lift_codex_fields;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::TurnHost;
+use crate::http;
 use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_definitions;
+use crate::tool_error::RoundTripError;
 use crate::turn_driver::HEARTBEAT_INTERVAL;
 use crate::turn_driver::ProgressTarget;
 
@@ -253,7 +255,8 @@ impl ServerHandler for CodexMcpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if is_modern(&context) {
-            return self
+            let access = http::owners::access(&context).cloned();
+            let response = self
                 .turns
                 .call(
                     &self.conversations,
@@ -263,7 +266,11 @@ impl ServerHandler for CodexMcpServer {
                     context,
                 )
                 .await
-                .map_err(McpError::from);
+                .map_err(McpError::from)?;
+            if let (Some(access), CallToolResponse::Task(created)) = (&access, &response) {
+                access.owners.record_task(access, &created.task.task_id);
+            }
+            return Ok(response);
         }
         let host = TurnHost {
             channel: HostChannel::for_request(&context, &self.replies, None),
@@ -288,16 +295,18 @@ impl ServerHandler for CodexMcpServer {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self.turns.get_task(&request.task_id).await?)
     }
 
     async fn update_task(
         &self,
         request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self
             .turns
             .update_task(&request.task_id, request.input_responses)
@@ -307,8 +316,9 @@ impl ServerHandler for CodexMcpServer {
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self.turns.cancel_task(&request.task_id).await?)
     }
 
@@ -328,6 +338,16 @@ impl ServerHandler for CodexMcpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CustomResult, McpError> {
         self.api.handle(request, context).await
+    }
+}
+
+/// Over HTTP, another principal's task is as unknown as one that never was.
+fn reachable_task(context: &RequestContext<RoleServer>, task_id: &str) -> Result<(), McpError> {
+    match http::owners::access(context) {
+        Some(access) if !access.owners.owns_task(access, task_id) => {
+            Err(RoundTripError::UnknownTask(task_id.to_string()).into())
+        }
+        _ => Ok(()),
     }
 }
 

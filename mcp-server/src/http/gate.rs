@@ -11,6 +11,7 @@ use std::task::Context;
 use std::task::Poll;
 
 use codex_mcp_types::AccountRequest;
+use codex_mcp_types::ConversationRequest;
 use codex_mcp_types::settings_api::SET_DEFAULT_MODEL;
 use http_body_util::BodyExt as _;
 use http_body_util::Full;
@@ -33,6 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::Principal;
 use super::auth::Tokens;
+use super::owners::Access;
+use super::owners::Owners;
 use crate::mcp_settings::HttpSettings;
 
 /// The one path MCP is served at.
@@ -44,6 +47,8 @@ pub(crate) type HttpBody = BoxBody<Bytes, Infallible>;
 pub(crate) struct Gate {
     /// `None`: no tokens, and the server is bound to loopback only (see `mod.rs`).
     pub(crate) tokens: Option<Tokens>,
+    /// Who owns which thread and task; with tokens only (see `owners.rs`).
+    owners: Option<Arc<Owners>>,
     pub(crate) origins: OriginPolicy,
     pub(crate) limits: HttpSettings,
     /// Each principal's open `tools/call` requests; one semaphore per principal, so the map
@@ -56,9 +61,15 @@ pub(crate) struct Gate {
 }
 
 impl Gate {
-    pub(crate) fn new(tokens: Option<Tokens>, origins: OriginPolicy, limits: HttpSettings) -> Self {
+    pub(crate) fn new(
+        tokens: Option<Tokens>,
+        owners: Option<Arc<Owners>>,
+        origins: OriginPolicy,
+        limits: HttpSettings,
+    ) -> Self {
         Self {
             tokens,
+            owners,
             origins,
             limits,
             calls: Mutex::new(HashMap::new()),
@@ -131,7 +142,7 @@ impl Gate {
                     "the server is shutting down",
                 );
             }
-            if is_admin_only(method) && !principal.admin {
+            if is_admin_only(method, self.owners.is_some()) && !principal.admin {
                 return forbidden_method(id.clone(), method);
             }
             if method == "tools/call" {
@@ -148,6 +159,12 @@ impl Gate {
                     }
                 }
             }
+        }
+        if let Some(owners) = &self.owners {
+            parts.extensions.insert(Access {
+                principal: principal.clone(),
+                owners: Arc::clone(owners),
+            });
         }
         parts.extensions.insert(principal);
         let response = serve(Request::from_parts(parts, Full::new(body))).await;
@@ -234,9 +251,12 @@ fn starts_work(method: &str, continues: bool) -> bool {
 }
 
 /// Methods that act for the whole server (its sign-in, its saved config), not for one
-/// principal's threads.
-fn is_admin_only(method: &str) -> bool {
-    AccountRequest::is_account_method(method) || method == SET_DEFAULT_MODEL
+/// principal's threads; and, when principals are kept apart, the conversation API, whose
+/// listings and rollout paths span every principal's threads.
+fn is_admin_only(method: &str, isolated: bool) -> bool {
+    AccountRequest::is_account_method(method)
+        || method == SET_DEFAULT_MODEL
+        || (isolated && !matches!(ConversationRequest::parse(method, None), Ok(None)))
 }
 
 fn forbidden_method(id: Value, method: &str) -> Response<HttpBody> {

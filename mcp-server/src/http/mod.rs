@@ -5,6 +5,7 @@
 mod auth;
 mod gate;
 mod lift;
+pub(crate) mod owners;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use self::auth::AUTH_TOKEN_ENV;
 use self::auth::Tokens;
 use self::gate::Gate;
 use self::gate::OriginPolicy;
+use self::owners::Owners;
 use crate::server;
 use crate::server::DRAIN_LIMIT;
 use crate::server::SHUTDOWN_LIMIT;
@@ -59,6 +61,9 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
     }
     let config = server::config_layer(options)?;
     let limits = config.server_settings().await.http;
+    let owners = tokens
+        .as_ref()
+        .map(|_| Arc::new(Owners::new(&config.codex_home)));
     let (server, conversations) = server::build(config, Arc::default(), Arc::default()).await?;
     let handler = server.into_handler();
 
@@ -87,7 +92,7 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
         }),
     };
     let grace = Duration::from_secs(limits.shutdown_grace_secs);
-    let gate = Arc::new(Gate::new(tokens, origins, limits));
+    let gate = Arc::new(Gate::new(tokens, owners, origins, limits));
     match &gate.tokens {
         Some(tokens) => {
             let names: Vec<&str> = tokens.principals().map(|p| p.name.as_str()).collect();

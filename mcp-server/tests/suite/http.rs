@@ -824,3 +824,99 @@ async fn sigterm_interrupts_calls_still_running_after_the_grace_period() -> anyh
     assert!(status.success(), "{status}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_principal_reaches_only_its_own_threads_and_tasks() -> anyhow::Result<()> {
+    let model = MockModel::start().await;
+    model
+        .mount_sse_sequence(vec![
+            assistant_answer("alice's answer"),
+            assistant_answer("alice's task"),
+            assistant_answer("alice again"),
+        ])
+        .await;
+    let server = Listening::start(
+        |home| {
+            model.write_config(home, "")?;
+            Listening::tokens_file(home)
+        },
+        &["--auth-tokens", "{home}/tokens"],
+        &[],
+    )
+    .await?;
+    let mut alice = server.client().with_token("alice-token-0123456789");
+    alice.initialize().await?;
+    let mut bob = server.client().with_token("bob-token-0123456789abc");
+    bob.initialize().await?;
+
+    let first = alice
+        .request(
+            "tools/call",
+            json!({"name": "codex", "arguments": {"prompt": "hi"}}),
+        )
+        .await?;
+    let thread = result(&first)?["structuredContent"]["threadId"].clone();
+    let thread_id = thread.as_str().context("threadId")?.to_string();
+
+    // Bob is told the thread does not exist, exactly as for one that never did.
+    let stolen = bob
+        .request(
+            "tools/call",
+            json!({"name": "codex-reply", "arguments": {"threadId": thread, "prompt": "mine now"}}),
+        )
+        .await?;
+    let stolen = result(&stolen)?;
+    assert_eq!(stolen["isError"], true, "{stolen}");
+    assert_eq!(
+        stolen["content"][0]["text"],
+        format!("no conversation with id {thread_id}; start a new one with the `codex` tool")
+    );
+    // The conversation API spans every principal's threads: not for bob.
+    for (method, params) in [
+        ("listConversations", json!({})),
+        ("resumeConversation", json!({"conversationId": thread})),
+        ("archiveConversation", json!({"conversationId": thread})),
+    ] {
+        let refused = bob.request(method, params).await?;
+        assert_eq!(refused["error"]["code"], -32600, "{method}: {refused}");
+    }
+
+    // A task is its creator's too.
+    let mut alice_modern = server
+        .client()
+        .with_token("alice-token-0123456789")
+        .modern(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
+    let created = alice_modern
+        .request(
+            "tools/call",
+            json!({"name": "codex", "arguments": {"prompt": "as a task"}}),
+        )
+        .await?;
+    let task = result(&created)?["taskId"].clone();
+    let mut bob_modern = server
+        .client()
+        .with_token("bob-token-0123456789abc")
+        .modern(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
+    for (method, params) in [
+        ("tasks/get", json!({"taskId": task})),
+        ("tasks/cancel", json!({"taskId": task})),
+    ] {
+        let refused = bob_modern.request(method, params).await?;
+        assert!(refused.get("error").is_some(), "{method}: {refused}");
+    }
+    let done = task_when(&mut alice_modern, &task, "completed").await?;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "alice's task",
+        "{done}"
+    );
+
+    // Alice still reaches her thread.
+    let again = alice
+        .request(
+            "tools/call",
+            json!({"name": "codex-reply", "arguments": {"threadId": thread, "prompt": "again"}}),
+        )
+        .await?;
+    assert_eq!(result(&again)?["content"][0]["text"], "alice again");
+    Ok(())
+}
