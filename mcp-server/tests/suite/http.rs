@@ -920,3 +920,39 @@ async fn a_principal_reaches_only_its_own_threads_and_tasks() -> anyhow::Result<
     assert_eq!(result(&again)?["content"][0]["text"], "alice again");
     Ok(())
 }
+
+#[tokio::test]
+async fn an_idle_legacy_session_expires() -> anyhow::Result<()> {
+    let model = MockModel::start().await;
+    // 0: a session expires the moment it has nothing to do (a setting only a test wants).
+    let server = Listening::with_model(&model, "[http]\nsession_idle_secs = 0", &[]).await?;
+    let mut client = server.client();
+    let (id, mut messages) = client
+        .send(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "http-test", "version": "1.0.0"},
+            }),
+        )
+        .await?;
+    client.session = messages
+        .response
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|value| value.to_str().ok())
+        .map(ToString::to_string);
+    messages.answer(id).await?;
+    // Each request is traffic that could keep the session alive a moment longer; within a few
+    // the session is gone, and its id is refused as the spec says (404).
+    for _ in 0..20 {
+        let response = client
+            .post(&json!({"jsonrpc": "2.0", "id": 99, "method": "ping"}), None)
+            .await?;
+        if response.status() == 404 {
+            return Ok(());
+        }
+    }
+    bail!("the idle session never expired")
+}
