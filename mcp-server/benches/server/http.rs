@@ -105,6 +105,12 @@ async fn over_http(
     calls: usize,
 ) -> anyhow::Result<(f64, Samples)> {
     let home = bench.fresh_home()?;
+    // One principal (no tokens) makes every call: let it make them all at once.
+    let mut config = std::fs::read_to_string(home.join("config.toml"))?;
+    config.push_str(&format!(
+        "\n[http]\nmax_concurrent_calls_per_principal = {CLIENTS}\n"
+    ));
+    std::fs::write(home.join("config.toml"), config)?;
     let (mut server, url) = listen(command, &home, &bench.work).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
