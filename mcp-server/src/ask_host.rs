@@ -24,11 +24,14 @@ use rmcp::model::ClientCapabilities;
 use rmcp::model::CustomRequest;
 use rmcp::model::ElicitRequest;
 use rmcp::model::ElicitRequestParams;
+use rmcp::model::GetExtensions as _;
 use rmcp::model::InputRequest;
 use rmcp::model::InputRequests;
 use rmcp::model::InputResponses;
 use rmcp::model::ProtocolVersion;
+use rmcp::model::RequestId;
 use rmcp::model::ServerRequest;
+use rmcp::service::OriginatingRequestId;
 use rmcp::service::PeerRequestOptions;
 use rmcp::service::RequestContext;
 use serde_json::Value;
@@ -44,9 +47,10 @@ pub(crate) type Reply = Result<Value, String>;
 /// How one request's turn reaches its host with questions.
 #[derive(Clone)]
 pub(crate) enum HostChannel {
-    /// A legacy session: `elicitation/create`, nested in the tool call. The replies are read
-    /// as the host sent them.
-    Elicitation(Peer<RoleServer>, Arc<ElicitationReplies>),
+    /// A legacy session: `elicitation/create`, nested in the tool call (whose id is kept, so
+    /// that over HTTP the question rides that call's stream). The replies are read as the
+    /// host sent them.
+    Elicitation(Peer<RoleServer>, Arc<ElicitationReplies>, RequestId),
     /// A 2026-07-28 client: questions wait here until a result carries them out.
     Inline(Arc<OpenQuestions>),
     /// The request did not declare elicitation.
@@ -80,7 +84,11 @@ impl HostChannel {
             return HostChannel::Unavailable;
         }
         match (is_modern(context), inline) {
-            (false, _) => HostChannel::Elicitation(context.peer.clone(), Arc::clone(replies)),
+            (false, _) => HostChannel::Elicitation(
+                context.peer.clone(),
+                Arc::clone(replies),
+                context.id.clone(),
+            ),
             (true, Some(questions)) => HostChannel::Inline(questions),
             (true, None) => HostChannel::Unavailable,
         }
@@ -96,8 +104,8 @@ impl HostChannel {
         turn_ended: &CancellationToken,
     ) -> Option<Reply> {
         match self {
-            HostChannel::Elicitation(peer, replies) => {
-                elicit(peer, replies, params, timeout, turn_ended).await
+            HostChannel::Elicitation(peer, replies, call) => {
+                elicit(peer, replies, call, params, timeout, turn_ended).await
             }
             HostChannel::Inline(questions) => questions.ask(params, timeout, turn_ended).await,
             HostChannel::Unavailable => Some(Err(
@@ -118,12 +126,18 @@ fn timed_out(timeout: Duration) -> String {
 async fn elicit(
     peer: &Peer<RoleServer>,
     replies: &ElicitationReplies,
+    call: &RequestId,
     params: Value,
     timeout: Duration,
     turn_ended: &CancellationToken,
 ) -> Option<Reply> {
-    let request =
+    let mut request =
         ServerRequest::CustomRequest(CustomRequest::new(ELICITATION_CREATE_METHOD, Some(params)));
+    // rmcp marks this itself only within the call's own task, and approvals run on their
+    // own; over HTTP the mark sends the question on the call's stream, not the GET stream.
+    request
+        .extensions_mut()
+        .insert(OriginatingRequestId(call.clone()));
     let mut options = PeerRequestOptions::no_options();
     options.timeout = Some(timeout);
     let handle = match peer.send_request_with_option(request, options).await {

@@ -13,6 +13,7 @@ use codex_core::config::DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS;
 use codex_mcp_types::CodexToolCallParam;
 use codex_mcp_types::NewConversationParams;
 
+use crate::mcp_settings::HttpSettings;
 use crate::mcp_settings::McpSettings;
 
 /// Settings the server was started with; every session starts from them.
@@ -41,6 +42,8 @@ pub(crate) struct ServerSettings {
     pub(crate) auth: AuthSettings,
     pub(crate) login_callback_port: u16,
     pub(crate) max_concurrent_model_requests: usize,
+    /// `[http]`, for `codex mcp --listen`.
+    pub(crate) http: HttpSettings,
 }
 
 impl ServerConfigLayer {
@@ -50,6 +53,7 @@ impl ServerConfigLayer {
     pub(crate) async fn server_settings(&self) -> ServerSettings {
         match self.load_for_call(&CodexToolCallParam::default()).await {
             Ok(config) => ServerSettings {
+                http: McpSettings::of(&config).http.clone(),
                 auth: config.auth,
                 login_callback_port: config.login_callback_port,
                 max_concurrent_model_requests: config.max_concurrent_model_requests,
@@ -60,6 +64,7 @@ impl ServerConfigLayer {
                     auth: AuthSettings::default(),
                     login_callback_port: DEFAULT_LOGIN_CALLBACK_PORT,
                     max_concurrent_model_requests: DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS,
+                    http: HttpSettings::default(),
                 }
             }
         }

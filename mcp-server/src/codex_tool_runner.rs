@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
+use crate::http;
 use crate::mcp_settings::McpSettings;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
@@ -107,13 +108,18 @@ pub(crate) async fn start(
                 .await
                 .map_err(|err| ToolCallError::Config(err).into_result(None))?;
             let NewConversation {
-                conversation_id: _,
+                conversation_id,
                 conversation,
                 session_configured,
             } = conversations
                 .new_conversation(config)
                 .await
                 .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
+            if let Some(access) = http::owners::access(context) {
+                access
+                    .owners
+                    .record_thread(access, &conversation_id.to_string());
+            }
             let first_event = Event {
                 id: String::new(),
                 msg: EventMsg::SessionConfigured(session_configured),
@@ -137,6 +143,14 @@ pub(crate) async fn start(
                 .map_err(ToolCallError::from)
                 .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
                 .map_err(|err| err.into_result(None))?;
+            // Over HTTP, another principal's thread is as unknown as one that never was.
+            if let Some(access) = http::owners::access(context)
+                && !access
+                    .owners
+                    .owns_thread(access, &conversation_id.to_string())
+            {
+                return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));
+            }
             reply(
                 conversations,
                 server_config,

@@ -12,6 +12,7 @@ mod cli;
 mod codex_tool_config;
 mod codex_tool_runner;
 mod delta_coalescing;
+mod http;
 mod mcp_settings;
 mod request_ids;
 mod request_state;
@@ -100,9 +101,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout.
+    /// Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout, or over
+    /// Streamable HTTP with `--listen`.
     #[command(visible_alias = "mcp-server")]
     Mcp {
+        /// Serve Streamable HTTP at `http://ADDR:PORT/mcp` instead of stdio. Without
+        /// `CODEX_MCP_AUTH_TOKEN` or `--auth-tokens`, only a loopback address is accepted.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+        /// With `--listen`: bearer tokens, one `principal:token` a line (` admin` after it
+        /// allows the account methods). Instead of `CODEX_MCP_AUTH_TOKEN`.
+        #[arg(long, value_name = "FILE", requires = "listen")]
+        auth_tokens: Option<PathBuf>,
+        /// With `--listen`: a browser origin allowed besides loopback ones, e.g.
+        /// `https://app.example.com`. Repeatable.
+        #[arg(long = "allowed-origin", value_name = "ORIGIN", requires = "listen")]
+        allowed_origins: Vec<String>,
         /// OpenAI's CLI has `codex mcp list`, `add`, ...: such a call goes to it (see
         /// `cli/passthrough.rs`).
         #[arg(hide = true, trailing_var_arg = true)]
@@ -157,7 +171,12 @@ pub fn main() -> anyhow::Result<()> {
         Some(Command::Logout) => {
             cli::login::logout(overrides(&cli.config_overrides, false)?, cli.profile)
         }
-        Some(Command::Mcp { other_cli }) if other_cli.is_empty() => {
+        Some(Command::Mcp {
+            other_cli,
+            listen,
+            auth_tokens,
+            allowed_origins,
+        }) if other_cli.is_empty() => {
             // Before any secret is read or any command runs: see `protect_server_process`.
             codex_core::exec::sandbox::protect_server_process()
                 .context("making the server process non-dumpable")?;
@@ -172,11 +191,24 @@ pub fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            let result = runtime.block_on(server::run(server::ServerOptions {
+            let options = server::ServerOptions {
                 config_overrides: overrides,
                 profile: cli.profile,
                 codex_events: !cli.no_codex_events,
-            }));
+            };
+            let result = runtime.block_on(async {
+                match listen {
+                    None => server::run(options).await,
+                    Some(listen) => {
+                        let listen = http::ListenOptions {
+                            listen,
+                            auth_tokens,
+                            allowed_origins,
+                        };
+                        http::serve(options, listen).await
+                    }
+                }
+            });
             // Do not wait on stragglers (a turn mid-request, a blocked read): the host is gone.
             runtime.shutdown_timeout(SHUTDOWN_GRACE);
             result

@@ -10,6 +10,9 @@ use serde::Deserialize;
 pub(crate) struct McpSettings {
     #[serde(default)]
     pub(crate) approvals: ApprovalsConfig,
+    /// `[http]`: the limits of `codex mcp --listen`.
+    #[serde(default)]
+    pub(crate) http: HttpSettings,
     /// Whether every engine event goes to the host as `codex/event` (default true); some
     /// hosts choke on notifications they do not know.
     codex_events: Option<bool>,
@@ -28,6 +31,7 @@ impl McpSettings {
                 fallback: ApprovalFallback::Deny,
                 timeout_secs: DEFAULT_APPROVAL_TIMEOUT_SECS,
             },
+            http: HttpSettings::DEFAULT,
             codex_events: None,
             thread_id_in_content: None,
         };
@@ -44,6 +48,36 @@ impl McpSettings {
 }
 
 const DEFAULT_APPROVAL_TIMEOUT_SECS: u64 = 600;
+
+/// `[http]`: the limits of `codex mcp --listen`, read once at start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub(crate) struct HttpSettings {
+    /// `tools/call` requests one principal may have open at once; more get 429.
+    pub(crate) max_concurrent_calls_per_principal: usize,
+    /// The largest request body accepted; larger gets 413. As large as a stdio line may be.
+    pub(crate) max_body_bytes: usize,
+    /// A legacy session (`Mcp-Session-Id`) with no traffic for this long is closed.
+    pub(crate) session_idle_secs: u64,
+    /// After SIGTERM, how long running calls get to finish before their turns are
+    /// interrupted.
+    pub(crate) shutdown_grace_secs: u64,
+}
+
+impl HttpSettings {
+    const DEFAULT: Self = Self {
+        max_concurrent_calls_per_principal: 16,
+        max_body_bytes: 16 * 1024 * 1024,
+        session_idle_secs: 300,
+        shutdown_grace_secs: 30,
+    };
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
 
 /// `[approvals]`: what happens when an approval cannot be asked or is not answered.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -48,19 +48,21 @@ use crate::ask_host::lift_codex_fields;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::TurnHost;
+use crate::http;
 use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_definitions;
+use crate::tool_error::RoundTripError;
 use crate::turn_driver::HEARTBEAT_INTERVAL;
 use crate::turn_driver::ProgressTarget;
 
 /// How long running turns get to stop and record that they were aborted, once the host has
 /// gone: well inside the second a host gives a server before it kills it.
-const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
+pub(crate) const SHUTDOWN_LIMIT: Duration = Duration::from_millis(600);
 /// After stdin closes and turns are stopped, how long rmcp gets to answer what it has read.
-const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 
 /// The name hosts see in `serverInfo`, kept from the server this one replaces.
 const SERVER_NAME: &str = "codex-mcp-server";
@@ -86,16 +88,21 @@ fn sandbox_exe() -> Option<PathBuf> {
     None
 }
 
-/// Serves MCP on stdin/stdout until the host closes stdin.
-pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
-    let config = ServerConfigLayer {
+/// The layer every call's config starts from, whichever transport serves it.
+pub(crate) fn config_layer(options: ServerOptions) -> anyhow::Result<ServerConfigLayer> {
+    Ok(ServerConfigLayer {
         codex_home: find_codex_home()?,
         overrides: options.config_overrides,
         profile: options.profile,
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
         heartbeat_interval: HEARTBEAT_INTERVAL,
-    };
+    })
+}
+
+/// Serves MCP on stdin/stdout until the host closes stdin.
+pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
+    let config = config_layer(options)?;
     let stdio_transport::Stdio {
         transport,
         host_gone,
@@ -248,7 +255,8 @@ impl ServerHandler for CodexMcpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if is_modern(&context) {
-            return self
+            let access = http::owners::access(&context).cloned();
+            let response = self
                 .turns
                 .call(
                     &self.conversations,
@@ -258,7 +266,11 @@ impl ServerHandler for CodexMcpServer {
                     context,
                 )
                 .await
-                .map_err(McpError::from);
+                .map_err(McpError::from)?;
+            if let (Some(access), CallToolResponse::Task(created)) = (&access, &response) {
+                access.owners.record_task(access, &created.task.task_id);
+            }
+            return Ok(response);
         }
         let host = TurnHost {
             channel: HostChannel::for_request(&context, &self.replies, None),
@@ -283,16 +295,18 @@ impl ServerHandler for CodexMcpServer {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self.turns.get_task(&request.task_id).await?)
     }
 
     async fn update_task(
         &self,
         request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self
             .turns
             .update_task(&request.task_id, request.input_responses)
@@ -302,8 +316,9 @@ impl ServerHandler for CodexMcpServer {
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        reachable_task(&context, &request.task_id)?;
         Ok(self.turns.cancel_task(&request.task_id).await?)
     }
 
@@ -326,6 +341,16 @@ impl ServerHandler for CodexMcpServer {
     }
 }
 
+/// Over HTTP, another principal's task is as unknown as one that never was.
+fn reachable_task(context: &RequestContext<RoleServer>, task_id: &str) -> Result<(), McpError> {
+    match http::owners::access(context) {
+        Some(access) if !access.owners.owns_task(access, task_id) => {
+            Err(RoundTripError::UnknownTask(task_id.to_string()).into())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The server as rmcp runs it: [`CodexMcpServer`], with one change to its results. rmcp's
 /// typed `inputRequests` hold only the spec's elicitation fields, so an approval's `codex_*`
 /// fields ride in its `_meta` and are put back at the top level of its params here, where
@@ -336,6 +361,14 @@ impl ServerHandler for CodexMcpServer {
 pub(crate) struct LiftCodexFields {
     server: CodexMcpServer,
     in_flight: Arc<InFlight>,
+}
+
+impl LiftCodexFields {
+    /// The handler alone, for a transport that shares it between sessions (HTTP, where
+    /// rmcp needs a `ServerHandler` and no `replies` or `in_flight` are kept).
+    pub(crate) fn into_handler(self) -> CodexMcpServer {
+        self.server
+    }
 }
 
 /// Tells the transport a handler has ended, however it ends.

@@ -15,6 +15,7 @@
 #![allow(clippy::print_stdout)]
 
 mod client;
+mod http;
 mod mock;
 mod rollout;
 mod stats;
@@ -404,6 +405,13 @@ async fn run_figures(bench: &Bench, command: &ServerCommand, plan: &Plan) -> Vec
         rows.extend(or_failed(
             "a stream without end",
             endless(bench, command, plan).await,
+        ));
+    }
+    if wanted("9") {
+        let calls = if plan.concurrency_reps > 1 { 8 } else { 2 };
+        rows.extend(or_failed(
+            &format!("{} clients, stdio and HTTP", http::CLIENTS),
+            http::many_clients(bench, command, calls).await,
         ));
     }
     rows

@@ -29,6 +29,7 @@ mod conversations;
 mod errors;
 mod exec_approval;
 mod first_run;
+mod http;
 mod images_and_search;
 mod local_model;
 mod long_calls;

@@ -67,7 +67,9 @@ fn mcp_server_is_an_alias_of_mcp() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8_lossy(&output.stdout).lines().next(),
-        Some("Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout")
+        Some(
+            "Serve the `codex` and `codex-reply` tools over MCP on stdin/stdout, or over Streamable HTTP with `--listen`"
+        )
     );
 }
 
