@@ -30,8 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
-use crate::http;
 use crate::mcp_settings::McpSettings;
+use crate::owners;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
 use crate::tool_error::naming_the_field;
@@ -115,7 +115,7 @@ pub(crate) async fn start(
                 .new_conversation(config)
                 .await
                 .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
-            if let Some(access) = http::owners::access(context) {
+            if let Some(access) = owners::access(context) {
                 access
                     .owners
                     .record_thread(access, &conversation_id.to_string());
@@ -144,7 +144,7 @@ pub(crate) async fn start(
                 .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
                 .map_err(|err| err.into_result(None))?;
             // Over HTTP, another principal's thread is as unknown as one that never was.
-            if let Some(access) = http::owners::access(context)
+            if let Some(access) = owners::access(context)
                 && !access
                     .owners
                     .owns_thread(access, &conversation_id.to_string())

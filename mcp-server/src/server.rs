@@ -48,7 +48,7 @@ use crate::ask_host::lift_codex_fields;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::TurnHost;
-use crate::http;
+use crate::owners;
 use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
@@ -255,7 +255,7 @@ impl ServerHandler for CodexMcpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         if is_modern(&context) {
-            let access = http::owners::access(&context).cloned();
+            let access = owners::access(&context).cloned();
             let response = self
                 .turns
                 .call(
@@ -343,7 +343,7 @@ impl ServerHandler for CodexMcpServer {
 
 /// Over HTTP, another principal's task is as unknown as one that never was.
 fn reachable_task(context: &RequestContext<RoleServer>, task_id: &str) -> Result<(), McpError> {
-    match http::owners::access(context) {
+    match owners::access(context) {
         Some(access) if !access.owners.owns_task(access, task_id) => {
             Err(RoundTripError::UnknownTask(task_id.to_string()).into())
         }

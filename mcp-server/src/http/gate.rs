@@ -34,9 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::Principal;
 use super::auth::Tokens;
-use super::owners::Access;
-use super::owners::Owners;
 use crate::mcp_settings::HttpSettings;
+use crate::owners::Access;
+use crate::owners::Owners;
 
 /// The one path MCP is served at.
 pub(crate) const MCP_PATH: &str = "/mcp";

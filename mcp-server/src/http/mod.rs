@@ -2,10 +2,9 @@
 //! that cannot launch it (remote hosts, a shared dev box, containers). rmcp's transport serves
 //! both eras; `gate.rs` checks each request first; this file binds, accepts and stops.
 
-mod auth;
+pub(crate) mod auth;
 mod gate;
 mod lift;
-pub(crate) mod owners;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,7 +31,7 @@ use self::auth::AUTH_TOKEN_ENV;
 use self::auth::Tokens;
 use self::gate::Gate;
 use self::gate::OriginPolicy;
-use self::owners::Owners;
+use crate::owners::Owners;
 use crate::server;
 use crate::server::DRAIN_LIMIT;
 use crate::server::SHUTDOWN_LIMIT;

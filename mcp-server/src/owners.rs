@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rmcp::RoleServer;
 use rmcp::service::RequestContext;
 
-use super::auth::Principal;
+use crate::http::auth::Principal;
 
 /// What a request over HTTP with tokens may reach: rides in the request's extensions (put
 /// there by the gate), so the handler's code finds it from the `RequestContext`. Absent on
