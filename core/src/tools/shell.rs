@@ -131,19 +131,21 @@ pub(crate) async fn handle_shell_command_call(
         Ok(params) => params,
         Err(err) => return ToolOutput::text(format!("failed to parse function arguments: {err}")),
     };
-    let flag = if params.login.unwrap_or(true) {
-        "-lc"
-    } else {
-        "-c"
-    };
     let params = ShellToolCallParams {
-        command: vec![user_shell(), flag.to_string(), params.command],
+        command: script_argv(user_shell(), params.login, params.command),
         workdir: params.workdir,
         timeout_ms: params.timeout_ms,
         with_escalated_permissions: params.with_escalated_permissions,
         justification: params.justification,
     };
     run_shell(turn, call_id, params).await
+}
+
+/// `<shell> -lc <script>`, or `-c` when `login` is false: how `shell_command` and
+/// `exec_command` run a script.
+pub(crate) fn script_argv(shell: String, login: Option<bool>, script: String) -> Vec<String> {
+    let flag = if login.unwrap_or(true) { "-lc" } else { "-c" };
+    vec![shell, flag.to_string(), script]
 }
 
 /// The user's shell (`$SHELL`), else bash: what `shell_command` scripts are written for.

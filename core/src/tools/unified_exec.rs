@@ -25,6 +25,7 @@ use crate::tools::context::ToolOutput;
 use crate::tools::context::TurnContext;
 use crate::tools::shell::permit;
 use crate::tools::shell::sandboxed_argv_and_env;
+use crate::tools::shell::script_argv;
 use crate::tools::shell::user_shell;
 use crate::tools::truncation::truncate_to_tokens;
 
@@ -165,16 +166,11 @@ pub(crate) async fn handle_exec_command(
         Some(workdir) => config.cwd.join(workdir),
         None => config.cwd.clone(),
     };
-    let flag = if params.login.unwrap_or(true) {
-        "-lc"
-    } else {
-        "-c"
-    };
-    let command = vec![
+    let command = script_argv(
         params.shell.clone().unwrap_or_else(user_shell),
-        flag.to_string(),
+        params.login,
         params.cmd.clone(),
-    ];
+    );
     // A patch sent as a command takes the patch road, as it does through `shell`.
     if let Some(patch) = extract_patch_from_shell(&command) {
         return apply_patch(turn, call_id, &patch, &cwd).await;
