@@ -164,6 +164,30 @@ mod tests {
     }
 
     #[test]
+    fn the_shell_is_read_whether_named_bare_or_by_its_system_path() {
+        // `shell_command` runs `$SHELL -c`, so `/bin/bash` must be judged like `bash`: the
+        // verdict may not depend on how the server's environment spells the shell.
+        assert_safety(
+            true,
+            &[
+                &["bash", "-c", "echo hi"],
+                &["/bin/bash", "-c", "echo hi"],
+                &["/usr/bin/zsh", "-lc", "ls"],
+                &["/bin/sh", "-c", "pwd"],
+            ],
+        );
+        assert_safety(
+            false,
+            &[
+                &["./bash", "-c", "echo hi"],
+                &["/tmp/bin/bash", "-c", "echo hi"],
+                &["/bin/bash", "-c", "rm -rf x"],
+                &["/bin/fish", "-c", "echo hi"],
+            ],
+        );
+    }
+
+    #[test]
     fn always_safe_programs() {
         let commands: Vec<[&str; 2]> = ALWAYS_SAFE_PROGRAMS
             .iter()
@@ -357,7 +381,7 @@ mod tests {
             &[
                 &["bash", "-lc", "ls", "extra"],
                 &["bash", "-x", "ls"],
-                &["zsh", "-lc", "ls"],
+                &["fish", "-c", "ls"],
             ],
         );
     }

@@ -57,15 +57,30 @@ pub fn parse_command(command: &[String]) -> Vec<ParsedCommand> {
 }
 
 /// The script of `bash -lc SCRIPT`, `bash -c SCRIPT`, `sh -c SCRIPT` or `sh -lc SCRIPT`.
+///
+/// The shell may be named bare or by its path in a system directory (`/bin/bash`, which is
+/// what `shell_command` runs when `$SHELL` says so), but not by any other path: `./bash` in the
+/// workspace could be anything.
 pub(crate) fn shell_script(command: &[String]) -> Option<&str> {
     match command {
         [shell, flag, script]
-            if matches!(shell.as_str(), "bash" | "sh") && matches!(flag.as_str(), "-c" | "-lc") =>
+            if is_system_shell(shell) && matches!(flag.as_str(), "-c" | "-lc") =>
         {
             Some(script.as_str())
         }
         _ => None,
     }
+}
+
+/// Directories whose programs only an administrator can replace.
+const SYSTEM_BIN_DIRS: &[&str] = &["/bin", "/usr/bin", "/usr/local/bin", "/opt/homebrew/bin"];
+
+fn is_system_shell(shell: &str) -> bool {
+    let (dir, name) = match shell.rsplit_once('/') {
+        Some((dir, name)) => (Some(dir), name),
+        None => (None, shell),
+    };
+    matches!(name, "bash" | "sh" | "zsh") && dir.is_none_or(|dir| SYSTEM_BIN_DIRS.contains(&dir))
 }
 
 fn parse_script(script: &str) -> Vec<ParsedCommand> {
