@@ -17,6 +17,7 @@ use crate::auth::AuthManager;
 use crate::client::ModelTransport;
 use crate::client::user_agent::UserAgent;
 use crate::config::Config;
+use crate::conversation::ActiveTurns;
 use crate::conversation::CodexConversation;
 use crate::conversation::ConversationShared;
 use crate::error::CodexErr;
@@ -100,6 +101,8 @@ pub struct ConversationManager {
     disk: DiskLocks,
     /// Wakes the idle sweeper, started with the first conversation.
     sweeper: OnceLock<Arc<Notify>>,
+    /// The turns running in this manager's conversations.
+    running: ActiveTurns,
 }
 
 impl ConversationManager {
@@ -124,6 +127,7 @@ impl ConversationManager {
             codex_home,
             disk: DiskLocks::default(),
             sweeper: OnceLock::new(),
+            running: ActiveTurns::default(),
         })
     }
 
@@ -134,6 +138,11 @@ impl ConversationManager {
     /// The User-Agent of model requests; the server adds the host's name once it knows it.
     pub fn user_agent(&self) -> &UserAgent {
         &self.transport.user_agent
+    }
+
+    /// The turns running across every conversation: a graceful stop waits on them.
+    pub fn active_turns(&self) -> &ActiveTurns {
+        &self.running
     }
 
     pub fn codex_home(&self) -> &Path {
@@ -274,6 +283,16 @@ impl ConversationManager {
         Ok(rollout::list_conversations(&self.codex_home, page_size, cursor).await?)
     }
 
+    /// Recorded conversations that `keep` accepts, newest first, in full pages.
+    pub async fn list_conversations_where(
+        &self,
+        page_size: usize,
+        cursor: Option<&str>,
+        keep: impl Fn(ConversationId) -> bool + Send + 'static,
+    ) -> Result<ConversationsPage> {
+        Ok(rollout::list_conversations_where(&self.codex_home, page_size, cursor, keep).await?)
+    }
+
     /// Shuts every live conversation down: running turns are interrupted (their processes
     /// killed, `turn_aborted` recorded) and rollouts flushed. Waits at most `limit`.
     pub async fn shutdown_all(&self, limit: Duration) {
@@ -310,7 +329,7 @@ impl ConversationManager {
         initial: InitialHistory,
     ) -> Result<NewConversation> {
         let config = Arc::new(config);
-        let shared = Arc::new(ConversationShared::new());
+        let shared = Arc::new(ConversationShared::new(self.running.clone()));
         let spawned = session::spawn(
             Arc::clone(&config),
             self.transport.clone(),

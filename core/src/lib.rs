@@ -27,6 +27,7 @@ pub use crate::client::user_agent::base_user_agent;
 pub use crate::config::Config;
 pub use crate::config::ConfigOverrides;
 pub use crate::config::overrides::ConfigOverride;
+pub use crate::conversation::ActiveTurns;
 pub use crate::conversation::CodexConversation;
 pub use crate::conversation::EventReceiver;
 pub use crate::conversation::Subscription;

@@ -14,6 +14,7 @@ mod codex_tool_runner;
 mod delta_coalescing;
 mod http;
 mod mcp_settings;
+mod open_count;
 mod owners;
 mod request_ids;
 mod request_state;

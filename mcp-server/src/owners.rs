@@ -20,6 +20,16 @@ pub(crate) struct Access {
     pub(crate) owners: Arc<Owners>,
 }
 
+impl Access {
+    pub(crate) fn record_thread(&self, id: &str) {
+        self.owners.record_thread(self, id);
+    }
+
+    pub(crate) fn owns_thread(&self, id: &str) -> bool {
+        self.owners.owns_thread(self, id)
+    }
+}
+
 /// The isolation a request is under, if any.
 pub(crate) fn access(context: &RequestContext<RoleServer>) -> Option<&Access> {
     context

@@ -46,6 +46,7 @@ use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_runner;
 use crate::codex_tool_runner::StartedTurn;
 use crate::codex_tool_runner::TurnHost;
+use crate::open_count::OpenCount;
 use crate::request_state::CallBinding;
 use crate::request_state::StateSealer;
 use crate::request_state::TurnState;
@@ -71,6 +72,9 @@ pub(crate) struct RunningTurns {
     turns: Mutex<HashMap<Uuid, Arc<RunningTurn>>>,
     sealer: StateSealer,
     tasks: TaskStore,
+    /// How many turns have not yet published their end (and, for a task, recorded it): what
+    /// a graceful stop waits for, as the engine's own count ends before the record is written.
+    unsettled: OpenCount,
 }
 
 /// One turn, as the calls (or task requests) that follow it see it.
@@ -119,6 +123,7 @@ impl RunningTurns {
         tasks.sweep_expired();
         Ok(Arc::new(Self {
             turns: Mutex::new(HashMap::new()),
+            unsettled: OpenCount::default(),
             sealer: StateSealer::new(RETENTION)?,
             tasks,
         }))
@@ -216,6 +221,11 @@ impl RunningTurns {
         }
     }
 
+    /// Waits until every turn has published its end, and every task recorded it.
+    pub(crate) async fn settled(&self) {
+        self.unsettled.zero().await;
+    }
+
     /// Runs the turn to its end on a task of its own, records a task's end, publishes the
     /// result, and drops it once it has waited long enough to be collected.
     fn follow(
@@ -225,6 +235,7 @@ impl RunningTurns {
         outcome: watch::Sender<Option<Ended>>,
     ) {
         let turns = Arc::clone(self);
+        let unsettled = self.unsettled.hold();
         tokio::spawn(async move {
             let (result, aborted) = started.finish_telling_aborted(turn.cancel.clone()).await;
             let ended = Ended {
@@ -243,6 +254,7 @@ impl RunningTurns {
                 }
             }
             outcome.send_replace(Some(ended));
+            drop(unsettled);
             tokio::time::sleep(RETENTION).await;
             turns.forget(turn.key);
         });

@@ -371,6 +371,13 @@ impl LiftCodexFields {
     }
 }
 
+impl CodexMcpServer {
+    /// Waits until every 2026-07-28 turn has published its end and every task recorded it.
+    pub(crate) async fn turns_settled(&self) {
+        self.turns.settled().await;
+    }
+}
+
 /// Tells the transport a handler has ended, however it ends.
 struct Handled<'a> {
     in_flight: &'a InFlight,

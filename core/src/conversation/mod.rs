@@ -1,6 +1,9 @@
 //! A handle to one conversation: the queue pair of its session task.
 
+mod active_turns;
 pub(crate) mod turn_lock;
+
+pub use self::active_turns::ActiveTurns;
 
 use std::path::Path;
 use std::path::PathBuf;
@@ -67,11 +70,21 @@ pub struct CodexConversation {
     next_submission_id: AtomicU64,
 }
 
+impl Drop for ConversationShared {
+    /// A conversation dropped mid-turn (its session task gone) no longer counts as running.
+    fn drop(&mut self) {
+        self.end_turn();
+    }
+}
+
 /// What the session task and the handle both see.
 #[derive(Debug)]
 pub(crate) struct ConversationShared {
-    /// A turn was started through [`CodexConversation::start_turn`] and has not ended.
+    /// A turn was started through [`CodexConversation::start_turn`] and has not ended. Set
+    /// and cleared only through `begin_turn` and `end_turn`, which keep `running` counted.
     busy: AtomicBool,
+    /// The count of busy conversations across the manager, for a graceful stop.
+    running: ActiveTurns,
     /// When a turn last started or ended; what idle eviction measures from.
     last_active: Mutex<Instant>,
     /// Extra receivers of every event, beside the event queue (conversation listeners).
@@ -90,9 +103,10 @@ pub(crate) struct ConversationShared {
 }
 
 impl ConversationShared {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(running: ActiveTurns) -> Self {
         Self {
             busy: AtomicBool::new(false),
+            running,
             last_active: Mutex::new(Instant::now()),
             observers: Mutex::new(Vec::new()),
             turn_lock: Mutex::new(None),
@@ -116,7 +130,25 @@ impl ConversationShared {
             .store(rollout_len.unwrap_or(UNKNOWN_LEN), Ordering::Release);
         lock(&self.turn_lock).take();
         self.touch();
-        self.busy.store(false, Ordering::Release);
+        self.end_turn();
+    }
+
+    /// Marks a turn as running, unless one already is.
+    fn begin_turn(&self) -> bool {
+        let began = self
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if began {
+            self.running.started();
+        }
+        began
+    }
+
+    fn end_turn(&self) {
+        if self.busy.swap(false, Ordering::AcqRel) {
+            self.running.ended();
+        }
     }
 
     /// A reader took `event` off the queue: a streamed delta gives its slot back.
@@ -267,23 +299,18 @@ impl CodexConversation {
     /// one turn at a time per conversation, refused rather than queued, so two clients never
     /// share one turn's events.
     pub async fn start_turn(&self, submission: Submission) -> Result<()> {
-        if self
-            .shared
-            .busy
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !self.shared.begin_turn() {
             return Err(CodexErr::Busy(self.conversation_id));
         }
         if let Err(err) = self.lock_thread().await {
-            self.shared.busy.store(false, Ordering::Release);
+            self.shared.end_turn();
             return Err(err);
         }
         self.shared.touch();
         let submitted = self.submit_with_id(submission).await;
         if submitted.is_err() {
             lock(&self.shared.turn_lock).take();
-            self.shared.busy.store(false, Ordering::Release);
+            self.shared.end_turn();
         }
         submitted
     }
@@ -431,7 +458,7 @@ mod subscription_tests {
 
     #[tokio::test]
     async fn an_observer_that_falls_behind_is_dropped_and_says_so() {
-        let shared = ConversationShared::new();
+        let shared = ConversationShared::new(ActiveTurns::default());
         let (tx, events) = mpsc::channel(OBSERVER_BACKLOG);
         let lagged = Arc::new(AtomicBool::new(false));
         lock(&shared.observers).push((tx, Arc::clone(&lagged)));

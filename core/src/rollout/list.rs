@@ -48,10 +48,23 @@ pub async fn list_conversations(
     page_size: usize,
     cursor: Option<&str>,
 ) -> Result<ConversationsPage, RolloutError> {
+    list_conversations_where(codex_home, page_size, cursor, |_| true).await
+}
+
+/// Lists the conversations `keep` accepts, newest first, `page_size` at a time. The filter
+/// runs inside the walk, so a page is full whenever enough accepted conversations exist and
+/// the cursor points past the last one returned: filtering pages afterwards would return
+/// short or empty pages with a cursor.
+pub async fn list_conversations_where(
+    codex_home: &Path,
+    page_size: usize,
+    cursor: Option<&str>,
+    keep: impl Fn(ConversationId) -> bool + Send + 'static,
+) -> Result<ConversationsPage, RolloutError> {
     let sessions = codex_home.join(SESSIONS_SUBDIR);
     let anchor = cursor.and_then(Anchor::parse);
     let page_size = page_size.max(1);
-    tokio::task::spawn_blocking(move || list_blocking(&sessions, page_size, anchor.as_ref()))
+    tokio::task::spawn_blocking(move || list_blocking(&sessions, page_size, anchor.as_ref(), &keep))
         .await
         .unwrap_or_else(|join| {
             Err(RolloutError::Io {
@@ -164,6 +177,7 @@ fn list_blocking(
     sessions: &Path,
     page_size: usize,
     anchor: Option<&Anchor>,
+    keep: &dyn Fn(ConversationId) -> bool,
 ) -> Result<ConversationsPage, RolloutError> {
     let mut items = Vec::new();
     let mut last_token = None;
@@ -186,6 +200,10 @@ fn list_blocking(
                 return ControlFlow::Break(());
             }
             scanned += 1;
+            // Counted as scanned even when refused: the filter reads too.
+            if !keep(id) {
+                continue;
+            }
             let Some(summary) = summarize(&path) else {
                 continue;
             };
@@ -486,6 +504,34 @@ mod tests {
             .unwrap();
         assert_eq!(previews(&third), vec!["hi 1"]);
         assert_eq!(third.next_cursor, None);
+    }
+
+    #[tokio::test]
+    async fn a_filtered_listing_fills_its_pages_and_pages_past_what_it_skips() {
+        let home = TempDir::new().unwrap();
+        let home = home.path();
+        for (n, stamp) in (1..=6).zip([
+            "2025-01-01T10-00-00",
+            "2025-01-02T10-00-00",
+            "2025-01-03T10-00-00",
+            "2025-01-04T10-00-00",
+            "2025-01-05T10-00-00",
+            "2025-01-06T10-00-00",
+        ]) {
+            standard(home, stamp, n);
+        }
+        let odd = |candidate: ConversationId| [id(1), id(3), id(5)].contains(&candidate);
+        let first = list_conversations_where(home, 2, None, odd).await.unwrap();
+        assert_eq!(previews(&first), vec!["hi 5", "hi 3"]);
+        let second = list_conversations_where(home, 2, first.next_cursor.as_deref(), odd)
+            .await
+            .unwrap();
+        assert_eq!(previews(&second), vec!["hi 1"]);
+        assert_eq!(second.next_cursor, None);
+        let none = list_conversations_where(home, 2, None, |_| false)
+            .await
+            .unwrap();
+        assert!(none.items.is_empty() && none.next_cursor.is_none());
     }
 
     #[tokio::test]

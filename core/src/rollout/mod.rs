@@ -31,6 +31,7 @@ pub use list::ConversationSummary;
 pub use list::ConversationsPage;
 pub use list::find_conversation_path;
 pub use list::list_conversations;
+pub use list::list_conversations_where;
 pub use reader::LoadedRollout;
 pub use reader::load_rollout;
 pub use reader::truncate_before_last_user_messages;

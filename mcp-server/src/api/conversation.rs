@@ -2,6 +2,9 @@
 //! manage conversations themselves (create, send, listen, interrupt, list, resume, fork,
 //! archive). See docs/conversation-api.md. It routes the account and settings methods too,
 //! which `account.rs` and `settings.rs` serve.
+//!
+//! Over HTTP with tokens each principal sees only its own threads (`owners.rs`): another's
+//! thread is answered exactly like one that does not exist, and listings leave it out.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -55,6 +58,8 @@ use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::codex_tool_config::tool_params;
 use crate::codex_tool_runner::request_id;
+use crate::owners;
+use crate::owners::Access;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::bounded;
@@ -71,8 +76,9 @@ pub(crate) struct ConversationApi {
     config: Arc<ServerConfigLayer>,
     /// The account methods, with the login in progress.
     account: AccountApi,
-    /// Listener tasks by subscription id. A std lock: never held across an `.await`.
-    listeners: Mutex<HashMap<String, AbortHandle>>,
+    /// Listener tasks by subscription id, with the principal that added each (over HTTP with
+    /// tokens). A std lock: never held across an `.await`.
+    listeners: Mutex<HashMap<String, Listener>>,
     /// The host's answers to approvals, as it sent them.
     replies: Arc<ElicitationReplies>,
 }
@@ -126,10 +132,15 @@ impl ConversationApi {
         request: ConversationRequest,
         context: RequestContext<RoleServer>,
     ) -> Result<serde_json::Value, ApiError> {
+        let access = owners::access(&context).cloned();
+        let access = access.as_ref();
         match request {
             ConversationRequest::NewConversation(params) => {
                 let config = self.config.load_for_call(&tool_params(params)).await?;
                 let new = self.conversations.new_conversation(config).await?;
+                if let Some(access) = access {
+                    access.record_thread(&new.conversation_id.to_string());
+                }
                 to_json(NewConversationResponse {
                     conversation_id: new.conversation_id.to_string(),
                     model: new.session_configured.model.clone(),
@@ -138,7 +149,7 @@ impl ConversationApi {
                 })
             }
             ConversationRequest::SendUserMessage(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 let op = Op::UserInput {
                     items: params.items,
                 };
@@ -146,7 +157,7 @@ impl ConversationApi {
                 to_json(SendUserMessageResponse {})
             }
             ConversationRequest::SendUserTurn(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 let op = Op::UserTurn {
                     items: params.items,
                     cwd: params.cwd,
@@ -160,18 +171,18 @@ impl ConversationApi {
                 to_json(SendUserMessageResponse {})
             }
             ConversationRequest::ListMcpServers(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 to_json(ListMcpServersResponse {
                     servers: conversation.mcp_servers(),
                 })
             }
             ConversationRequest::InterruptConversation(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 let abort_reason = interrupt(&conversation).await?;
                 to_json(InterruptConversationResponse { abort_reason })
             }
             ConversationRequest::AddConversationListener(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 let subscription_id = uuid::Uuid::new_v4().to_string();
                 let task = tokio::spawn(forward_to_listener(
                     conversation.subscribe(),
@@ -179,24 +190,50 @@ impl ConversationApi {
                     subscription_id.clone(),
                     context.peer,
                 ));
-                lock(&self.listeners).insert(subscription_id.clone(), task.abort_handle());
+                lock(&self.listeners).insert(
+                    subscription_id.clone(),
+                    Listener {
+                        task: task.abort_handle(),
+                        principal: access.map(|access| access.principal.name.clone()),
+                    },
+                );
                 to_json(AddConversationListenerResponse { subscription_id })
             }
             ConversationRequest::RemoveConversationListener(params) => {
-                let Some(task) = lock(&self.listeners).remove(&params.subscription_id) else {
+                let removed = {
+                    let mut listeners = lock(&self.listeners);
+                    let theirs = listeners
+                        .get(&params.subscription_id)
+                        .is_some_and(|listener| {
+                            listener.principal.as_deref()
+                                == access.map(|access| access.principal.name.as_str())
+                        });
+                    theirs
+                        .then(|| listeners.remove(&params.subscription_id))
+                        .flatten()
+                };
+                let Some(listener) = removed else {
                     return Err(ApiError::InvalidRequest(format!(
                         "subscription not found: {}",
                         params.subscription_id
                     )));
                 };
-                task.abort();
+                listener.task.abort();
                 to_json(RemoveConversationListenerResponse {})
             }
             ConversationRequest::ListConversations(params) => {
-                let page = self
-                    .conversations
-                    .list_conversations(params.page_size(), params.cursor.as_deref())
-                    .await?;
+                let (size, cursor) = (params.page_size(), params.cursor.as_deref());
+                let page = match access {
+                    None => self.conversations.list_conversations(size, cursor).await?,
+                    Some(access) => {
+                        let access = access.clone();
+                        self.conversations
+                            .list_conversations_where(size, cursor, move |id| {
+                                access.owns_thread(&id.to_string())
+                            })
+                            .await?
+                    }
+                };
                 to_json(ListConversationsResponse {
                     items: page
                         .items
@@ -213,8 +250,8 @@ impl ConversationApi {
             }
             ConversationRequest::ResumeConversation(params) => {
                 let path = match (params.path, params.conversation_id) {
-                    (Some(path), _) => path,
-                    (None, Some(id)) => self.rollout_path_of(&id).await?,
+                    (Some(path), _) => path_allowed(access, path)?,
+                    (None, Some(id)) => self.rollout_path_of(access, &id).await?,
                     (None, None) => {
                         return Err(ApiError::InvalidParams(
                             "resumeConversation needs `path` or `conversationId`".to_string(),
@@ -232,8 +269,8 @@ impl ConversationApi {
             }
             ConversationRequest::ForkConversation(params) => {
                 let source = match (params.conversation_id, params.path) {
-                    (Some(id), _) => ForkSource::Id(parse_id(&id)?),
-                    (None, Some(path)) => ForkSource::Path(path),
+                    (Some(id), _) => ForkSource::Id(owned_id(access, &id)?),
+                    (None, Some(path)) => ForkSource::Path(path_allowed(access, path)?),
                     (None, None) => {
                         return Err(ApiError::InvalidParams(
                             "forkConversation needs `conversationId` or `path`".to_string(),
@@ -247,15 +284,18 @@ impl ConversationApi {
                         self.config.load_for_resume(overrides, saved)
                     })
                     .await?;
+                if let Some(access) = access {
+                    access.record_thread(&new.conversation_id.to_string());
+                }
                 loaded_response(new)
             }
             ConversationRequest::CompactConversation(params) => {
-                let conversation = self.conversation(&params.conversation_id).await?;
+                let conversation = self.conversation(access, &params.conversation_id).await?;
                 self.start_turn(conversation, Op::Compact, context).await?;
                 to_json(CompactConversationResponse {})
             }
             ConversationRequest::ArchiveConversation(params) => {
-                let id = parse_id(&params.conversation_id)?;
+                let id = owned_id(access, &params.conversation_id)?;
                 self.conversations
                     .archive_conversation(id, &params.rollout_path)
                     .await?;
@@ -271,16 +311,24 @@ impl ConversationApi {
     }
 
     /// The conversation with this id, loaded from its rollout if it is not in memory.
-    async fn conversation(&self, id: &str) -> Result<Arc<CodexConversation>, ApiError> {
-        let id = parse_id(id)?;
+    async fn conversation(
+        &self,
+        access: Option<&Access>,
+        id: &str,
+    ) -> Result<Arc<CodexConversation>, ApiError> {
+        let id = owned_id(access, id)?;
         Ok(self
             .conversations
             .get_or_resume(id, |saved| self.config.load_for_resume(None, saved))
             .await?)
     }
 
-    async fn rollout_path_of(&self, id: &str) -> Result<PathBuf, ApiError> {
-        let id = parse_id(id)?;
+    async fn rollout_path_of(
+        &self,
+        access: Option<&Access>,
+        id: &str,
+    ) -> Result<PathBuf, ApiError> {
+        let id = owned_id(access, id)?;
         codex_core::rollout::find_conversation_path(self.conversations.codex_home(), id)
             .await
             .map_err(CodexErr::from)?
@@ -433,6 +481,38 @@ async fn forward_to_listener(
         if let Err(err) = peer.send_notification(notification).await {
             tracing::debug!("listener drop not delivered (host gone?): {err}");
         }
+    }
+}
+
+/// A listener added with `addConversationListener`.
+struct Listener {
+    task: AbortHandle,
+    /// Who added it, over HTTP with tokens: only they may remove it.
+    principal: Option<String>,
+}
+
+/// The id, if the request may reach that conversation: always on stdio, and over HTTP with
+/// tokens only when its principal created it. Another's is answered as the core answers an
+/// id that exists nowhere, so the two cannot be told apart.
+fn owned_id(access: Option<&Access>, id: &str) -> Result<ConversationId, ApiError> {
+    let parsed = parse_id(id)?;
+    match access {
+        Some(access) if !access.owns_thread(&parsed.to_string()) => {
+            Err(CodexErr::ConversationNotFound(parsed).into())
+        }
+        _ => Ok(parsed),
+    }
+}
+
+/// A rollout named by its path: over HTTP with tokens a path could be anyone's file, so
+/// conversations are named by id there.
+fn path_allowed(access: Option<&Access>, path: PathBuf) -> Result<PathBuf, ApiError> {
+    match access {
+        None => Ok(path),
+        Some(_) => Err(ApiError::InvalidParams(
+            "over HTTP with tokens a conversation is named by `conversationId`, not by `path`"
+                .to_string(),
+        )),
     }
 }
 

@@ -11,7 +11,7 @@ use std::task::Context;
 use std::task::Poll;
 
 use codex_mcp_types::AccountRequest;
-use codex_mcp_types::ConversationRequest;
+use codex_mcp_types::settings_api::GET_USER_SAVED_CONFIG;
 use codex_mcp_types::settings_api::SET_DEFAULT_MODEL;
 use http_body_util::BodyExt as _;
 use http_body_util::Full;
@@ -29,12 +29,13 @@ use serde_json::Value;
 use serde_json::json;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::Semaphore;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::Principal;
 use super::auth::Tokens;
 use crate::mcp_settings::HttpSettings;
+use crate::open_count::Hold;
+use crate::open_count::OpenCount;
 use crate::owners::Access;
 use crate::owners::Owners;
 
@@ -55,7 +56,7 @@ pub(crate) struct Gate {
     /// holds at most as many entries as the tokens name (one without tokens).
     calls: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// How many `tools/call` requests are open, for a graceful stop.
-    open_calls: watch::Sender<usize>,
+    open_calls: OpenCount,
     /// Cancelled on SIGTERM: new sessions and new calls are refused from then on.
     pub(crate) draining: CancellationToken,
 }
@@ -73,16 +74,14 @@ impl Gate {
             origins,
             limits,
             calls: Mutex::new(HashMap::new()),
-            open_calls: watch::channel(0).0,
+            open_calls: OpenCount::default(),
             draining: CancellationToken::new(),
         }
     }
 
     /// Waits until no `tools/call` request is open.
     pub(crate) async fn calls_done(&self) {
-        let mut open = self.open_calls.subscribe();
-        // An error means the sender is gone, which it cannot be while `self` lives.
-        let _ = open.wait_for(|open| *open == 0).await;
+        self.open_calls.zero().await;
     }
 
     /// Checks `request`; if it may pass, hands it to `serve` (rmcp) with its principal in its
@@ -142,14 +141,14 @@ impl Gate {
                     "the server is shutting down",
                 );
             }
-            if is_admin_only(method, self.owners.is_some()) && !principal.admin {
+            if is_admin_only(method) && !principal.admin {
                 return forbidden_method(id.clone(), method);
             }
             if method == "tools/call" {
                 match self.call_permit(&principal.name) {
                     Some(permit) => {
                         held.permit = Some(permit);
-                        held.open = Some(OpenCall::new(&self.open_calls));
+                        held.open = Some(self.open_calls.hold());
                     }
                     None => {
                         return plain(
@@ -251,12 +250,12 @@ fn starts_work(method: &str, continues: bool) -> bool {
 }
 
 /// Methods that act for the whole server (its sign-in, its saved config), not for one
-/// principal's threads; and, when principals are kept apart, the conversation API, whose
-/// listings and rollout paths span every principal's threads.
-fn is_admin_only(method: &str, isolated: bool) -> bool {
+/// principal's threads. The conversation API is not among them: it answers each principal
+/// with its own threads (`api/conversation.rs`).
+fn is_admin_only(method: &str) -> bool {
     AccountRequest::is_account_method(method)
         || method == SET_DEFAULT_MODEL
-        || (isolated && !matches!(ConversationRequest::parse(method, None), Ok(None)))
+        || method == GET_USER_SAVED_CONFIG
 }
 
 fn forbidden_method(id: Value, method: &str) -> Response<HttpBody> {
@@ -345,26 +344,11 @@ fn unauthorized(challenge: &'static str) -> Response<HttpBody> {
     response
 }
 
-/// Counts a call as open from its admission to the end of its answer.
-struct OpenCall(watch::Sender<usize>);
-
-impl OpenCall {
-    fn new(open: &watch::Sender<usize>) -> Self {
-        open.send_modify(|open| *open += 1);
-        Self(open.clone())
-    }
-}
-
-impl Drop for OpenCall {
-    fn drop(&mut self) {
-        self.0.send_modify(|open| *open = open.saturating_sub(1));
-    }
-}
-
 #[derive(Default)]
 struct Held {
     permit: Option<OwnedSemaphorePermit>,
-    open: Option<OpenCall>,
+    /// Counts the call as open from its admission to the end of its answer.
+    open: Option<Hold>,
 }
 
 /// A response body that keeps its call's permit until it has been sent or dropped.

@@ -65,6 +65,7 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
         .map(|_| Arc::new(Owners::new(&config.codex_home)));
     let (server, conversations) = server::build(config, Arc::default(), Arc::default()).await?;
     let handler = server.into_handler();
+    let settled_handler = handler.clone();
 
     let listener = TcpListener::bind(addr)
         .await
@@ -163,9 +164,22 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
     drop(listener);
     gate.draining.cancel();
     if !now {
-        tracing::info!("SIGTERM: waiting up to {grace:?} for running calls to end");
+        let running = conversations.active_turns();
+        tracing::info!(
+            "SIGTERM: waiting up to {grace:?} for running calls and turns to end ({} turns running)",
+            running.count()
+        );
+        // Turns, not only open calls: a task's or the conversation API's turn runs with no
+        // request open, and a turn waiting for an approval's retry has answered its call.
+        let settled = async {
+            tokio::join!(
+                gate.calls_done(),
+                running.all_ended(),
+                settled_handler.turns_settled()
+            )
+        };
         tokio::select! {
-            _ = tokio::time::timeout(grace, gate.calls_done()) => {}
+            _ = tokio::time::timeout(grace, settled) => {}
             // A second signal means now.
             _ = terminate.recv() => {}
             _ = interrupt.recv() => {}
@@ -174,7 +188,8 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
     // Interrupt what still runs, kill its processes, make every rollout whole; the calls
     // still open then answer that their turns were aborted, and get a moment to be sent.
     conversations.shutdown_all(SHUTDOWN_LIMIT).await;
-    let _ = tokio::time::timeout(DRAIN_LIMIT, gate.calls_done()).await;
+    let answered = async { tokio::join!(gate.calls_done(), settled_handler.turns_settled()) };
+    let _ = tokio::time::timeout(DRAIN_LIMIT, answered).await;
     stop.cancel();
     let _ = tokio::time::timeout(DRAIN_LIMIT * 2, async {
         while tasks.join_next().await.is_some() {}

@@ -792,6 +792,48 @@ async fn sigterm_lets_a_running_call_finish_and_refuses_new_ones() -> anyhow::Re
 }
 
 #[tokio::test]
+async fn sigterm_lets_a_running_task_finish_though_no_call_is_open() -> anyhow::Result<()> {
+    let gated = GatedModel::start(Wire::Responses, UNTIL_RELEASED, Duration::ZERO).await?;
+    let mut server = Listening::start(|home| gated.write_config(home, ""), &[], &[]).await?;
+    let mut client = server
+        .client()
+        .modern(json!({"extensions": {"io.modelcontextprotocol/tasks": {}}}));
+    let created = client
+        .request(
+            "tools/call",
+            json!({"name": "codex", "arguments": {"prompt": "finish me later"}}),
+        )
+        .await?;
+    // The call is answered with the task: from here on only the turn runs.
+    let task = result(&created)?["taskId"]
+        .as_str()
+        .context("taskId")?
+        .to_string();
+    gated.wait_for_open(1).await?;
+    server.signal("TERM")?;
+    server
+        .process
+        .wait_for_stderr(|log| log.contains("(1 turns running)"))
+        .await?;
+    gated.release();
+    let status = server.process.wait_for_exit(DEFAULT_READ_TIMEOUT).await?;
+    assert!(status.success(), "{status}");
+    let record: Value = serde_json::from_slice(&std::fs::read(
+        server
+            .home
+            .path()
+            .join("tasks")
+            .join(format!("{task}.json")),
+    )?)?;
+    assert_eq!(record["status"], "completed", "{record}");
+    assert_eq!(
+        record["result"]["content"][0]["text"], "echo: finish me later",
+        "{record}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn sigterm_interrupts_calls_still_running_after_the_grace_period() -> anyhow::Result<()> {
     let gated = GatedModel::start(Wire::Responses, UNTIL_RELEASED, Duration::ZERO).await?;
     let mut server = Listening::start(
@@ -831,6 +873,7 @@ async fn a_principal_reaches_only_its_own_threads_and_tasks() -> anyhow::Result<
     model
         .mount_sse_sequence(vec![
             assistant_answer("alice's answer"),
+            assistant_answer("bob's answer"),
             assistant_answer("alice's task"),
             assistant_answer("alice again"),
         ])
@@ -871,15 +914,85 @@ async fn a_principal_reaches_only_its_own_threads_and_tasks() -> anyhow::Result<
         stolen["content"][0]["text"],
         format!("no conversation with id {thread_id}; start a new one with the `codex` tool")
     );
-    // The conversation API spans every principal's threads: not for bob.
+    // Through the conversation API too, alice's thread is as unknown to bob as one that
+    // never existed: the same code, the same words.
+    let nowhere = "0192f0c1-0000-7000-8000-00000000beef";
+    let rollout = server.home.path().join("sessions");
     for (method, params) in [
-        ("listConversations", json!({})),
-        ("resumeConversation", json!({"conversationId": thread})),
-        ("archiveConversation", json!({"conversationId": thread})),
+        ("resumeConversation", json!({"conversationId": "{id}"})),
+        ("forkConversation", json!({"conversationId": "{id}"})),
+        (
+            "sendUserMessage",
+            json!({"conversationId": "{id}", "items": []}),
+        ),
+        ("addConversationListener", json!({"conversationId": "{id}"})),
+        ("interruptConversation", json!({"conversationId": "{id}"})),
+        (
+            "archiveConversation",
+            json!({"conversationId": "{id}", "rolloutPath": rollout}),
+        ),
     ] {
-        let refused = bob.request(method, params).await?;
-        assert_eq!(refused["error"]["code"], -32600, "{method}: {refused}");
+        let ask = |id: &str| serde_json::from_str::<Value>(&params.to_string().replace("{id}", id));
+        let stolen = bob.request(method, ask(&thread_id)?).await?;
+        let unknown = bob.request(method, ask(nowhere)?).await?;
+        assert_eq!(stolen["error"]["code"], -32600, "{method}: {stolen}");
+        assert_eq!(
+            stolen["error"]["message"]
+                .as_str()
+                .map(|text| text.replace(&thread_id, "ID")),
+            unknown["error"]["message"]
+                .as_str()
+                .map(|text| text.replace(nowhere, "ID")),
+            "{method}"
+        );
     }
+    // A path could name anyone's rollout: over HTTP with tokens, conversations go by id.
+    let by_path = bob
+        .request("resumeConversation", json!({"path": rollout}))
+        .await?;
+    assert_eq!(by_path["error"]["code"], -32602, "{by_path}");
+    // The server's saved config is the admin's.
+    let config = bob.request("getUserSavedConfig", json!({})).await?;
+    assert_eq!(config["error"]["code"], -32600, "{config}");
+    // Each listing holds its principal's own threads.
+    let bobs = bob
+        .request(
+            "tools/call",
+            json!({"name": "codex", "arguments": {"prompt": "bob here"}}),
+        )
+        .await?;
+    let bobs = result(&bobs)?["structuredContent"]["threadId"].clone();
+    let listed = |answer: &Value| -> anyhow::Result<Vec<Value>> {
+        Ok(result(answer)?["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .map(|item| item["conversationId"].clone())
+            .collect())
+    };
+    let bob_sees = bob.request("listConversations", json!({})).await?;
+    assert_eq!(listed(&bob_sees)?, vec![bobs.clone()]);
+    let alice_sees = alice.request("listConversations", json!({})).await?;
+    assert_eq!(listed(&alice_sees)?, vec![thread.clone()]);
+    // A listener is its adder's to remove.
+    let subscribed = bob
+        .request("addConversationListener", json!({"conversationId": bobs}))
+        .await?;
+    let subscription = result(&subscribed)?["subscriptionId"].clone();
+    let removed = alice
+        .request(
+            "removeConversationListener",
+            json!({"subscriptionId": subscription}),
+        )
+        .await?;
+    assert_eq!(removed["error"]["code"], -32600, "{removed}");
+    let removed = bob
+        .request(
+            "removeConversationListener",
+            json!({"subscriptionId": subscription}),
+        )
+        .await?;
+    assert!(removed.get("result").is_some(), "{removed}");
 
     // A task is its creator's too.
     let mut alice_modern = server
