@@ -30,6 +30,14 @@ impl Access {
     }
 }
 
+/// Whether the request came over HTTP (the request's head rides in its extensions).
+pub(crate) fn over_http(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .extensions
+        .get::<hyper::http::request::Parts>()
+        .is_some()
+}
+
 /// The isolation a request is under, if any.
 pub(crate) fn access(context: &RequestContext<RoleServer>) -> Option<&Access> {
     context

@@ -54,7 +54,10 @@ use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
 use crate::tool_definitions;
+use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::RoundTripError;
+use crate::tool_error::ToolCallError;
+use crate::tool_error::bounded;
 use crate::turn_driver::HEARTBEAT_INTERVAL;
 use crate::turn_driver::ProgressTarget;
 
@@ -254,6 +257,16 @@ impl ServerHandler for CodexMcpServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        // Over HTTP, which the server this one replaces never served, an unknown tool is the
+        // protocol error the MCP specification names it; on stdio it stays the tool error
+        // that server answered (`ToolCallError::UnknownTool`).
+        if owners::over_http(&context) && !tool_definitions::is_known(&request.name) {
+            return Err(McpError::invalid_params(
+                ToolCallError::UnknownTool(bounded(&request.name, MAX_ECHOED_NAME).into_owned())
+                    .to_string(),
+                None,
+            ));
+        }
         if is_modern(&context) {
             let access = owners::access(&context).cloned();
             let response = self

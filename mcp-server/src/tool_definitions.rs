@@ -26,6 +26,11 @@ pub(crate) fn all() -> Vec<Tool> {
     vec![codex_tool(), codex_reply_tool()]
 }
 
+/// Whether `name` is one of the two tools.
+pub(crate) fn is_known(name: &str) -> bool {
+    matches!(name, CODEX_TOOL_NAME | CODEX_REPLY_TOOL_NAME)
+}
+
 fn annotations(title: &str) -> ToolAnnotations {
     // The agent edits files and runs commands, and its model is a remote service.
     ToolAnnotations::with_title(title)

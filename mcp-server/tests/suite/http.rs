@@ -365,6 +365,17 @@ async fn a_legacy_session_calls_codex_with_progress_and_events() -> anyhow::Resu
 
     let tools = client.request("tools/list", json!({})).await?;
     assert_eq!(tools["result"]["tools"].as_array().map(Vec::len), Some(2));
+
+    // Over HTTP an unknown tool is a protocol error, as the MCP specification says; stdio
+    // keeps the tool error of the server it replaces (errors.rs).
+    let unknown = client
+        .request("tools/call", json!({"name": "teleport", "arguments": {}}))
+        .await?;
+    assert_eq!(unknown["error"]["code"], -32602, "{unknown}");
+    assert_eq!(
+        unknown["error"]["message"],
+        "Unknown tool 'teleport'; this server offers the tools `codex` and `codex-reply`."
+    );
     Ok(())
 }
 
