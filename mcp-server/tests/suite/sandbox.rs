@@ -268,7 +268,7 @@ if pid == 0:
     try:
         open('{}', 'w').write('x')
     except OSError as err:
-        print('grandchild:', err)
+        print('grandchild:', err, flush=True)
     os._exit(0)
 os.waitpid(pid, 0)\"",
         from_shell.display(),
