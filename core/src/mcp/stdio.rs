@@ -27,9 +27,39 @@ use crate::exec::process_tree::isolate;
 use crate::mcp::lock;
 
 /// Variables a server gets from our environment without being configured (Codex's list).
+#[cfg(not(windows))]
 const SAFE_BASE_VARIABLES: &[&str] = &[
     "HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR",
     "TZ",
+];
+/// On Windows, also what programs need to start at all (`SYSTEMROOT`), to find programs
+/// (`PATHEXT`, `COMSPEC`) and the user's folders (`npx` needs `APPDATA`).
+#[cfg(windows)]
+const SAFE_BASE_VARIABLES: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "SHELL",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TERM",
+    "TMPDIR",
+    "TZ",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "USERNAME",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+    "TEMP",
+    "TMP",
 ];
 /// The last lines of a server's stderr kept for its error message.
 const STDERR_TAIL_LINES: usize = 8;
