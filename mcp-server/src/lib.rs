@@ -21,6 +21,7 @@ mod request_state;
 mod running_turns;
 mod server;
 mod stdio_transport;
+mod stop_signal;
 mod task_store;
 mod tool_definitions;
 mod tool_error;

@@ -38,8 +38,6 @@ use rmcp::model::UpdateTaskParams;
 use rmcp::service::NotificationContext;
 use rmcp::service::RequestContext;
 use rmcp::service::ServerInitializeError;
-use tokio::signal::unix::SignalKind;
-use tokio::signal::unix::signal;
 
 use crate::api::ConversationApi;
 use crate::ask_host::HostChannel;
@@ -53,6 +51,7 @@ use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
+use crate::stop_signal::StopSignal;
 use crate::tool_definitions;
 use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::RoundTripError;
@@ -114,8 +113,8 @@ pub(crate) async fn run(options: ServerOptions) -> anyhow::Result<()> {
         written,
     } = stdio_transport::stdio();
     let (server, conversations) = build(config, replies, in_flight).await?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = StopSignal::terminate()?;
+    let mut interrupt = StopSignal::interrupt()?;
     // A host that leaves (EOF, Ctrl-C, SIGTERM) before it has opened the session ends it as
     // surely as one that leaves later: quietly, with status 0.
     let service = tokio::select! {

@@ -10,13 +10,19 @@
 //! the directory is opened with `O_NOFOLLOW`, the temporary file is created with `O_EXCL` and
 //! `O_NOFOLLOW`, and a rename replaces the directory entry, never what a link points to, nor
 //! the other names of a hard-linked file.
+//!
+//! Windows has no `openat`: there (`pinned_write_windows.rs`) the checks are made by path just
+//! before the write, and a file's identity is its creation time, last write time and size.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::ffi::OsString;
 use std::io;
+#[cfg(unix)]
 use std::io::Write as _;
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
+#[cfg(unix)]
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Component;
 use std::path::Path;
@@ -24,20 +30,39 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
+#[cfg(unix)]
 use nix::errno::Errno;
+#[cfg(unix)]
 use nix::fcntl::AtFlags;
+#[cfg(unix)]
 use nix::fcntl::OFlag;
+#[cfg(unix)]
 use nix::fcntl::open;
+#[cfg(unix)]
 use nix::fcntl::openat;
+#[cfg(unix)]
 use nix::fcntl::renameat;
+#[cfg(unix)]
 use nix::sys::stat::FileStat;
+#[cfg(unix)]
 use nix::sys::stat::Mode;
+#[cfg(unix)]
 use nix::sys::stat::SFlag;
+#[cfg(unix)]
 use nix::sys::stat::fchmod;
+#[cfg(unix)]
 use nix::sys::stat::fstat;
+#[cfg(unix)]
 use nix::sys::stat::fstatat;
+#[cfg(unix)]
 use nix::unistd::UnlinkatFlags;
+#[cfg(unix)]
 use nix::unistd::unlinkat;
+
+// Where a write is made by path, for want of `openat` and friends.
+#[cfg(windows)]
+#[path = "pinned_write_windows.rs"]
+mod windows;
 
 /// As Linux's `MAXSYMLINKS`: more links than this in one path is a loop, or an attack.
 const MAX_SYMLINKS: usize = 40;
@@ -93,9 +118,24 @@ fn push_components(
     front: bool,
 ) {
     let mut parts: Vec<OsString> = Vec::new();
+    let mut prefixed = false;
     for component in path.components() {
         match component {
-            Component::RootDir | Component::Prefix(_) => *existing = PathBuf::from("/"),
+            // A Windows drive or share: the root that follows is its root.
+            Component::Prefix(prefix) => {
+                *existing = PathBuf::from(prefix.as_os_str());
+                prefixed = true;
+            }
+            Component::RootDir if prefixed => existing.push(Component::RootDir),
+            // Without a drive, a Windows root is the current drive's (there, `existing` is
+            // never empty of one): keep it.
+            Component::RootDir => match existing.components().next() {
+                Some(Component::Prefix(prefix)) if cfg!(windows) => {
+                    *existing = PathBuf::from(prefix.as_os_str());
+                    existing.push(Component::RootDir);
+                }
+                _ => *existing = PathBuf::from("/"),
+            },
             Component::CurDir => {}
             Component::ParentDir => parts.push(OsString::from("..")),
             Component::Normal(name) => parts.push(name.to_owned()),
@@ -111,27 +151,46 @@ fn push_components(
 }
 
 /// Which file a directory entry is, so that a swap between verification and writing shows.
+#[cfg(unix)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FileId {
     dev: u64,
     ino: u64,
 }
 
+#[cfg(unix)]
 impl FileId {
+    // `st_dev` is a `u64` on Linux and an `i32` on macOS; `Metadata::dev` widens it the same
+    // way, so both sources agree.
+    #[allow(clippy::unnecessary_cast)]
     fn of(stat: &FileStat) -> Self {
         Self {
-            dev: stat.st_dev,
-            ino: stat.st_ino,
+            dev: stat.st_dev as u64,
+            ino: stat.st_ino as u64,
+        }
+    }
+
+    fn of_metadata(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
         }
     }
 }
 
+#[cfg(windows)]
+pub(crate) use windows::FileId;
+
 /// The number of names (hard links) of the regular file at the real location `resolved`, if
 /// there is one.
+#[cfg(unix)]
 pub(crate) fn hard_link_count(resolved: &Path) -> Option<u64> {
     let meta = resolved.symlink_metadata().ok()?;
     meta.file_type().is_file().then(|| meta.nlink())
 }
+
+#[cfg(windows)]
+pub(crate) use windows::hard_link_count;
 
 /// One path a patch writes or removes, pinned at verification: where it resolved to and which
 /// file was there (`None`: nothing).
@@ -172,10 +231,10 @@ impl WriteTarget {
                 io::Error::other("too many levels of symbolic links"),
             )
         })?;
-        let found = resolved.symlink_metadata().ok().map(|meta| FileId {
-            dev: meta.dev(),
-            ino: meta.ino(),
-        });
+        let found = resolved
+            .symlink_metadata()
+            .ok()
+            .map(|meta| FileId::of_metadata(&meta));
         Ok(Self {
             named: named.to_path_buf(),
             follow_last,
@@ -189,6 +248,14 @@ impl WriteTarget {
         &self.resolved
     }
 
+    /// The file verified at this target.
+    pub(crate) fn found(&self) -> Option<FileId> {
+        self.found
+    }
+}
+
+#[cfg(unix)]
+impl WriteTarget {
     /// Replaces the file with `contents` (keeping its permissions), provided the path still
     /// leads where it did and holds `expected` (the verified file, or what an earlier hunk of
     /// this patch wrote). Returns the new file's identity.
@@ -315,11 +382,6 @@ impl WriteTarget {
         }
         Ok(now)
     }
-
-    /// The file verified at this target.
-    pub(crate) fn found(&self) -> Option<FileId> {
-        self.found
-    }
 }
 
 /// Where `named` resolves to, following a symlink as its last component or not.
@@ -347,6 +409,8 @@ fn temp_name(name: &OsStr) -> OsString {
 }
 
 #[cfg(test)]
+// Symlinks and hard links as Unix makes them.
+#[cfg(unix)]
 mod tests {
     use pretty_assertions::assert_eq;
     use tempfile::TempDir;

@@ -102,6 +102,7 @@ pub(crate) fn delete_auth_json(codex_home: &Path) -> Result<bool, AuthError> {
 
 #[cfg(test)]
 mod tests {
+    #[cfg(unix)]
     use std::os::unix::fs::PermissionsExt as _;
 
     use pretty_assertions::assert_eq;
@@ -125,8 +126,12 @@ mod tests {
         };
         write_auth_json(home.path(), &auth).unwrap();
         let path = auth_json_path(home.path());
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        // Windows has no mode bits: the file is as private as the user's profile directory.
+        #[cfg(unix)]
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         assert_eq!(read_auth_json(home.path()).unwrap(), Some(auth));
         let on_disk: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

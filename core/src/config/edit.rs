@@ -567,6 +567,7 @@ model = "o3"
         assert_eq!(names, ["config.toml"]);
     }
 
+    #[cfg(unix)]
     #[test]
     fn an_existing_file_keeps_its_permissions_and_a_new_one_is_private() {
         use std::os::unix::fs::PermissionsExt as _;
@@ -585,6 +586,7 @@ model = "o3"
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_symlinked_file_is_edited_where_it_points() {
         let dir = TempDir::new().unwrap();

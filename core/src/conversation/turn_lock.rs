@@ -4,7 +4,9 @@
 //! refuses a second turn. Two processes (two hosts on one home) know nothing of each other, so
 //! a turn also takes an exclusive `flock` on `$CODEX_HOME/locks/<thread id>.lock` for its whole
 //! run, and writes its pid there so that the one refused can say who holds it. The lock is a
-//! file descriptor held only while a turn runs: an idle conversation holds none.
+//! file descriptor held only while a turn runs: an idle conversation holds none. Windows has no
+//! `flock`; there the file is opened with no sharing at all, which refuses every other open
+//! until the handle closes (so the one refused cannot read who holds it).
 //!
 //! The same lock keeps a process from continuing a thread from a stale memory: under it, the
 //! rollout's length is compared with the length this process last left it at. If another
@@ -13,13 +15,17 @@
 use std::fs::File;
 use std::fs::OpenOptions;
 use std::io;
+#[cfg(unix)]
 use std::io::Read as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::path::PathBuf;
 
+#[cfg(unix)]
 use nix::errno::Errno;
+#[cfg(unix)]
 use nix::fcntl::Flock;
+#[cfg(unix)]
 use nix::fcntl::FlockArg;
 
 /// The directory under `$CODEX_HOME`.
@@ -28,8 +34,14 @@ const LOCKS_DIR: &str = "locks";
 /// Held for a turn's whole run; dropping it lets another process take the thread.
 #[derive(Debug)]
 pub(crate) struct TurnLock {
-    _lock: Flock<File>,
+    _lock: Held,
 }
+
+/// The lock file, held: locked with `flock`, or open unshared on Windows.
+#[cfg(unix)]
+type Held = Flock<File>;
+#[cfg(windows)]
+type Held = File;
 
 /// What trying the lock found.
 #[derive(Debug)]
@@ -51,6 +63,7 @@ pub(crate) async fn acquire(lock_path: PathBuf, rollout: PathBuf) -> io::Result<
         .unwrap_or_else(|join| Err(io::Error::other(join)))
 }
 
+#[cfg(unix)]
 fn acquire_blocking(lock_path: &Path, rollout: &Path) -> io::Result<Acquired> {
     if let Some(dir) = lock_path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -61,7 +74,7 @@ fn acquire_blocking(lock_path: &Path, rollout: &Path) -> io::Result<Acquired> {
         .create(true)
         .truncate(false)
         .open(lock_path)?;
-    let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(lock) => lock,
         Err((mut file, Errno::EWOULDBLOCK)) => {
             let mut pid = String::new();
@@ -70,8 +83,38 @@ fn acquire_blocking(lock_path: &Path, rollout: &Path) -> io::Result<Acquired> {
         }
         Err((_, errno)) => return Err(io::Error::from(errno)),
     };
+    locked(lock, rollout)
+}
+
+#[cfg(windows)]
+fn acquire_blocking(lock_path: &Path, rollout: &Path) -> io::Result<Acquired> {
+    use std::os::windows::fs::OpenOptionsExt as _;
+    /// `ERROR_SHARING_VIOLATION`: another handle has the file open without sharing it.
+    const SHARING_VIOLATION: i32 = 32;
+    if let Some(dir) = lock_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let lock = match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .share_mode(0)
+        .open(lock_path)
+    {
+        Ok(file) => file,
+        Err(err) if err.raw_os_error() == Some(SHARING_VIOLATION) => {
+            return Ok(Acquired::HeldBy(None));
+        }
+        Err(err) => return Err(err),
+    };
+    locked(lock, rollout)
+}
+
+/// Records our pid in the lock just taken and reads the rollout's length under it.
+fn locked(mut lock: Held, rollout: &Path) -> io::Result<Acquired> {
     lock.set_len(0)?;
-    write!(&mut *lock, "{}", std::process::id())?;
+    write!(lock, "{}", std::process::id())?;
     let rollout_len = std::fs::metadata(rollout)?.len();
     Ok(Acquired::Locked {
         lock: TurnLock { _lock: lock },
@@ -105,8 +148,14 @@ mod tests {
         // flock is per open file description: a second open in this process contends just
         // as another process would.
         let second = acquire(path.clone(), rollout.clone()).await.unwrap();
+        // Windows refuses the holder's file to everyone else, so there no pid can be read.
+        let holder = if cfg!(windows) {
+            None
+        } else {
+            Some(std::process::id())
+        };
         assert!(
-            matches!(second, Acquired::HeldBy(Some(pid)) if pid == std::process::id()),
+            matches!(second, Acquired::HeldBy(pid) if pid == holder),
             "{second:?}"
         );
         drop(lock);

@@ -39,9 +39,46 @@ pub struct ShellEnvironmentPolicy {
 }
 
 /// The variables [`ShellEnvironmentPolicyInherit::Core`] keeps.
+#[cfg(not(windows))]
 const CORE_VARS: &[&str] = &[
     "HOME", "LOGNAME", "PATH", "SHELL", "USER", "USERNAME", "TMPDIR", "TEMP", "TMP",
 ];
+/// On Windows, also what programs need to start at all and to find programs and the user's
+/// folders.
+#[cfg(windows)]
+const CORE_VARS: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "SHELL",
+    "USER",
+    "USERNAME",
+    "TMPDIR",
+    "TEMP",
+    "TMP",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+];
+
+/// Whether `name` is one of [`CORE_VARS`]: Windows spells them as it likes (`Path`,
+/// `SystemRoot`), and reads them in any case.
+fn is_core_var(name: &str) -> bool {
+    CORE_VARS.iter().any(|core| {
+        if cfg!(windows) {
+            core.eq_ignore_ascii_case(name)
+        } else {
+            *core == name
+        }
+    })
+}
 
 /// Security invariant: credentials in our environment (API keys, tokens, secrets) must never
 /// reach a command the model runs, since its output goes back to the model and the command
@@ -67,7 +104,7 @@ pub(crate) fn create_env_from(
         ShellEnvironmentPolicyInherit::All => vars.into_iter().collect(),
         ShellEnvironmentPolicyInherit::Core => vars
             .into_iter()
-            .filter(|(name, _)| CORE_VARS.contains(&name.as_str()))
+            .filter(|(name, _)| is_core_var(name))
             .collect(),
         ShellEnvironmentPolicyInherit::None => HashMap::new(),
     };

@@ -1,7 +1,10 @@
-//! Running one command: a child in its own process group, output captured within fixed
-//! memory, a timeout, and nothing left running afterwards.
+//! Running one command: a child in its own process group (a job object on Windows), output
+//! captured within fixed memory, a timeout, and nothing left running afterwards.
 
 pub mod env;
+#[cfg(windows)]
+mod job_object;
+pub(crate) mod process_tree;
 pub mod sandbox;
 pub(crate) mod sessions;
 
@@ -12,13 +15,12 @@ use std::process::Stdio;
 use std::time::Duration;
 use std::time::Instant;
 
-use nix::sys::signal::Signal;
-use nix::sys::signal::killpg;
-use nix::unistd::Pid;
 use tokio::io::AsyncRead;
 use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::exec::process_tree::ProcessTree;
+use crate::exec::process_tree::isolate;
 use crate::protocol::ExecOutputStream;
 
 /// Exit code reported for a command killed by its timeout, as `timeout(1)` does.
@@ -123,7 +125,8 @@ pub(crate) async fn run(
         .split_first()
         .ok_or(ExecError::EmptyCommand)?;
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .current_dir(&params.cwd)
         .env_clear()
@@ -131,19 +134,12 @@ pub(crate) async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own group, so that a timeout or an interrupt can kill everything it started.
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(ExecError::Spawn)?;
+        .kill_on_drop(true);
+    // Its own group (or job), so that a timeout or an interrupt can kill everything it started.
+    let mut child = isolate(&mut command).spawn().map_err(ExecError::Spawn)?;
     // Owning the group: however this future ends (completion, timeout, or being dropped
     // because the turn was interrupted), everything the command started is killed.
-    let group = ProcessGroupGuard(
-        child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .map(Pid::from_raw),
-    );
+    let group = ProcessTree::of_child(&child);
     let kill_group = || group.kill();
 
     let mut stdout = child.stdout.take();
@@ -216,24 +212,6 @@ pub(crate) async fn run(
     Ok(output)
 }
 
-/// Kills a process group when dropped.
-struct ProcessGroupGuard(Option<Pid>);
-
-impl ProcessGroupGuard {
-    fn kill(&self) {
-        if let Some(group) = self.0 {
-            // ESRCH just means everything is already gone.
-            let _ = killpg(group, Signal::SIGKILL);
-        }
-    }
-}
-
-impl Drop for ProcessGroupGuard {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// Reads one chunk; `None` at end of stream or on a read error.
 async fn read_some<R: AsyncRead + Unpin>(reader: &mut Option<R>, buf: &mut [u8]) -> Option<usize> {
     let reader = reader.as_mut()?;
@@ -243,15 +221,20 @@ async fn read_some<R: AsyncRead + Unpin>(reader: &mut Option<R>, buf: &mut [u8])
     }
 }
 
+/// The exit code, or 128 plus the signal that killed it, as shells report it (only Unix has
+/// signals: a Windows process always has a code).
 fn exit_code(status: Option<std::process::ExitStatus>) -> i32 {
-    use std::os::unix::process::ExitStatusExt as _;
-    match status {
-        Some(status) => status
-            .code()
-            .or_else(|| status.signal().map(|signal| 128 + signal))
-            .unwrap_or(-1),
-        None => -1,
-    }
+    let Some(status) = status else {
+        return -1;
+    };
+    #[cfg(unix)]
+    let signal = {
+        use std::os::unix::process::ExitStatusExt as _;
+        status.signal().map(|signal| 128 + signal)
+    };
+    #[cfg(not(unix))]
+    let signal = None;
+    status.code().or(signal).unwrap_or(-1)
 }
 
 #[cfg(test)]

@@ -19,12 +19,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
 
-use nix::sys::signal::Signal;
-use nix::sys::signal::killpg;
-use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Notify;
+
+use super::process_tree::ProcessTree;
+use super::process_tree::isolate;
 
 /// Sessions a conversation may hold at once; starting one more ends the one idle longest.
 pub(crate) const MAX_SESSIONS: usize = 16;
@@ -60,7 +60,7 @@ struct Process {
     shared: Arc<Mutex<Shared>>,
     changed: Arc<Notify>,
     stdin: StdinEnd,
-    group: Option<Pid>,
+    group: Arc<ProcessTree>,
     last_used: Instant,
     /// The tool call that started it, for its end event.
     call_id: String,
@@ -81,7 +81,7 @@ impl Process {
         shared: Arc<Mutex<Shared>>,
         changed: Arc<Notify>,
         stdin: StdinEnd,
-        group: Option<Pid>,
+        group: Arc<ProcessTree>,
         params: &SpawnParams<'_>,
     ) -> Self {
         Self {
@@ -100,14 +100,8 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        kill_group(self.group);
-    }
-}
-
-fn kill_group(group: Option<Pid>) {
-    if let Some(group) = group {
-        // ESRCH just means everything is already gone.
-        let _ = killpg(group, Signal::SIGKILL);
+        // Now, even though the task that waits for it still holds the group.
+        self.group.kill();
     }
 }
 
@@ -384,10 +378,7 @@ fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
         .take_writer()
         .map_err(|err| SessionError::Spawn(err.to_string()))?;
     // The PTY's child leads its own session, so its pid is its process group.
-    let group = child
-        .process_id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw);
+    let group = Arc::new(ProcessTree::of_pty_child(child.as_ref()));
     let shared = Arc::new(Mutex::new(Shared::default()));
     let changed = Arc::new(Notify::new());
     {
@@ -410,6 +401,7 @@ fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
                 let _ = read_all.send(());
             });
         }
+        let group = Arc::clone(&group);
         std::thread::spawn(move || {
             let code = child
                 .wait()
@@ -418,7 +410,7 @@ fn spawn_pty(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
             // A background job can hold the terminal open after the shell exits: its output
             // gets a short window, then the group goes and the reader sees the end.
             let _ = output_done.recv_timeout(IO_DRAIN_TIMEOUT);
-            kill_group(group);
+            group.kill();
             ended(&shared, &changed, code);
         });
     }
@@ -436,7 +428,8 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
         .argv
         .split_first()
         .ok_or_else(|| SessionError::Spawn("empty command".to_string()))?;
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .current_dir(params.cwd)
         .env_clear()
@@ -444,14 +437,11 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    let mut child = isolate(&mut command)
         .spawn()
         .map_err(|err| SessionError::Spawn(err.to_string()))?;
-    let group = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw);
+    let group = Arc::new(ProcessTree::of_child(&child));
     let stdin = child.stdin.take().map_or(StdinEnd::Closed, StdinEnd::Pipe);
     let shared = Arc::new(Mutex::new(Shared::default()));
     let changed = Arc::new(Notify::new());
@@ -459,6 +449,7 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
     let stderr = child.stderr.take();
     {
         let (shared, changed) = (Arc::clone(&shared), Arc::clone(&changed));
+        let group = Arc::clone(&group);
         tokio::spawn(async move {
             let readers = async {
                 tokio::join!(
@@ -477,7 +468,7 @@ fn spawn_pipes(params: &SpawnParams<'_>) -> Result<Process, SessionError> {
                 // a short window, then the group goes.
                 let _ = tokio::time::timeout(IO_DRAIN_TIMEOUT, &mut readers).await;
             }
-            kill_group(group);
+            group.kill();
             let code = status.ok().and_then(|status| status.code()).unwrap_or(-1);
             ended(&shared, &changed, code);
         });

@@ -1,7 +1,7 @@
 //! A stdio MCP server as a child process that cannot outlive its conversation and does not see
 //! our secrets.
 //!
-//! It runs in its own process group, killed whole when its [`StdioChild`] is dropped (the
+//! It runs in its own process group (a job object on Windows), killed whole when its [`StdioChild`] is dropped (the
 //! conversation ends, the server process exits, start-up is abandoned). If this process is
 //! killed outright, the child's stdin closes, which ends a conforming MCP server. Its
 //! environment is a short safe base (the variables a program needs to find its tools and its
@@ -16,21 +16,50 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-use nix::sys::signal::Signal;
-use nix::sys::signal::killpg;
-use nix::unistd::Pid;
 use tokio::io::AsyncReadExt as _;
 use tokio::process::Child;
 use tokio::process::ChildStdin;
 use tokio::process::ChildStdout;
 use tokio::process::Command;
 
+use crate::exec::process_tree::ProcessTree;
+use crate::exec::process_tree::isolate;
 use crate::mcp::lock;
 
 /// Variables a server gets from our environment without being configured (Codex's list).
+#[cfg(not(windows))]
 const SAFE_BASE_VARIABLES: &[&str] = &[
     "HOME", "LOGNAME", "PATH", "SHELL", "USER", "LANG", "LC_ALL", "LC_CTYPE", "TERM", "TMPDIR",
     "TZ",
+];
+/// On Windows, also what programs need to start at all (`SYSTEMROOT`), to find programs
+/// (`PATHEXT`, `COMSPEC`) and the user's folders (`npx` needs `APPDATA`).
+#[cfg(windows)]
+const SAFE_BASE_VARIABLES: &[&str] = &[
+    "HOME",
+    "LOGNAME",
+    "PATH",
+    "SHELL",
+    "USER",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TERM",
+    "TMPDIR",
+    "TZ",
+    "SYSTEMROOT",
+    "SYSTEMDRIVE",
+    "WINDIR",
+    "COMSPEC",
+    "PATHEXT",
+    "USERNAME",
+    "USERPROFILE",
+    "APPDATA",
+    "LOCALAPPDATA",
+    "PROGRAMDATA",
+    "PROGRAMFILES",
+    "TEMP",
+    "TMP",
 ];
 /// The last lines of a server's stderr kept for its error message.
 const STDERR_TAIL_LINES: usize = 8;
@@ -43,7 +72,8 @@ const STDERR_READ_MAX: usize = 4 * STDERR_LINE_MAX;
 /// A running server process. Dropping it kills its process group.
 pub(crate) struct StdioChild {
     _child: Child,
-    group: Option<Pid>,
+    /// Its process group (job object on Windows), killed when this is dropped.
+    _group: ProcessTree,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -51,15 +81,6 @@ impl StdioChild {
     /// The last lines the server wrote to stderr, with configured secrets masked.
     pub(crate) fn stderr_tail(&self) -> Vec<String> {
         lock(&self.stderr_tail).iter().cloned().collect()
-    }
-}
-
-impl Drop for StdioChild {
-    fn drop(&mut self) {
-        if let Some(group) = self.group {
-            // ESRCH: the group is already gone.
-            let _ = killpg(group, Signal::SIGKILL);
-        }
     }
 }
 
@@ -93,18 +114,14 @@ pub(crate) fn spawn(
         .stdout(Stdio::piped())
         // Never our stderr or stdout: stdout is the host's JSON-RPC stream.
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|err| {
+    let mut child = isolate(&mut command).spawn().map_err(|err| {
         std::io::Error::new(
             err.kind(),
             format!("cannot run `{}` in {}: {err}", spec.command, cwd.display()),
         )
     })?;
-    let group = child
-        .id()
-        .and_then(|pid| i32::try_from(pid).ok())
-        .map(Pid::from_raw);
+    let group = ProcessTree::of_child(&child);
     let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
         return Err(std::io::Error::other("the server's stdio was not piped"));
     };
@@ -129,7 +146,7 @@ pub(crate) fn spawn(
     Ok((
         StdioChild {
             _child: child,
-            group,
+            _group: group,
             stderr_tail,
         },
         stdout,

@@ -409,14 +409,33 @@ fn append(path: &Path, bytes: &[u8], line_start: bool) -> io::Result<()> {
 struct UncutWrite(io::Error);
 
 fn ends_mid_line(file: &std::fs::File) -> io::Result<bool> {
-    use std::os::unix::fs::FileExt as _;
     let len = file.metadata()?.len();
     if len == 0 {
         return Ok(false);
     }
     let mut last = [0u8; 1];
-    file.read_exact_at(&mut last, len - 1)?;
+    read_exact_at(file, &mut last, len - 1)?;
     Ok(last[0] != b'\n')
+}
+
+/// Reads at `offset` without moving the file's cursor, where appends are made.
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    file.read_exact_at(buf, offset)
+}
+
+/// Reads at `offset`; Windows moves the cursor, which matters not: the file is opened for
+/// appending, and every write goes to its end regardless.
+#[cfg(windows)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::windows::fs::FileExt as _;
+    let read = file.seek_read(buf, offset)?;
+    if read == buf.len() {
+        Ok(())
+    } else {
+        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
 }
 
 #[cfg(test)]

@@ -232,6 +232,35 @@ mod tests {
     }
 
     #[test]
+    fn seatbelt_is_judged_exactly_as_landlock() {
+        use AskForApproval::*;
+        let seatbelt = SandboxType::MacosSeatbelt;
+        let landlock = SandboxType::LinuxLandlock;
+        for approval in [UnlessTrusted, OnRequest, OnFailure, Never] {
+            for policy in [
+                SandboxPolicy::ReadOnly,
+                workspace(),
+                SandboxPolicy::DangerFullAccess,
+            ] {
+                for (known_safe, escalated) in [(false, false), (true, false), (false, true)] {
+                    let on_macos = check(approval, &policy, Some(seatbelt), known_safe, escalated);
+                    let on_linux =
+                        match check(approval, &policy, Some(landlock), known_safe, escalated) {
+                            SafetyCheck::AutoApprove { sandbox } if sandbox == landlock => {
+                                SafetyCheck::AutoApprove { sandbox: seatbelt }
+                            }
+                            other => other,
+                        };
+                    assert_eq!(
+                        on_macos, on_linux,
+                        "{approval:?} {policy:?} {known_safe} {escalated}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn only_a_command_approved_for_the_conversation_runs_unconfined_without_asking() {
         use AskForApproval::*;
         for approval in [UnlessTrusted, OnRequest, OnFailure, Never] {

@@ -174,6 +174,7 @@ mod tests {
         );
     }
 
+    #[cfg(unix)]
     #[test]
     fn dot_dot_and_symlinks_cannot_escape() {
         let dir = TempDir::new().unwrap();
@@ -209,6 +210,7 @@ mod tests {
     /// The audit's escape: `ln -s /outside/x innocent.txt` in the workspace, then
     /// `*** Add File: innocent.txt`. The link dangles, so only following the last component
     /// by hand shows where the write would land.
+    #[cfg(unix)]
     #[test]
     fn a_dangling_symlink_as_the_last_component_is_outside() {
         let dir = TempDir::new().unwrap();
@@ -263,6 +265,7 @@ mod tests {
         ));
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_symlink_loop_is_outside() {
         let dir = TempDir::new().unwrap();

@@ -20,6 +20,7 @@ use crate::exec::sandbox::SandboxType;
 use crate::exec::sandbox::is_likely_sandbox_denied;
 use crate::exec::sandbox::platform_sandbox;
 use crate::exec::sandbox::sandboxed_command;
+use crate::exec::sandbox::seatbelt_command;
 use crate::protocol::AskForApproval;
 use crate::protocol::EventMsg;
 use crate::protocol::ExecCommandBeginEvent;
@@ -141,20 +142,46 @@ pub(crate) async fn handle_shell_command_call(
     run_shell(turn, call_id, params).await
 }
 
-/// `<shell> -lc <script>`, or `-c` when `login` is false: how `shell_command` and
-/// `exec_command` run a script.
+/// How `shell_command` and `exec_command` run a script: `<shell> -lc <script>`, or `-c` when
+/// `login` is false; PowerShell's `-Command` (`-NoProfile` when `login` is false) and
+/// `cmd /c` for those shells, whatever the platform.
 pub(crate) fn script_argv(shell: String, login: Option<bool>, script: String) -> Vec<String> {
-    let flag = if login.unwrap_or(true) { "-lc" } else { "-c" };
-    vec![shell, flag.to_string(), script]
+    let login = login.unwrap_or(true);
+    // Either separator, so that a Windows path is read alike on every platform.
+    let name = shell
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let name = name.strip_suffix(".exe").unwrap_or(&name);
+    let flags: &[&str] = match name {
+        "powershell" | "pwsh" if login => &["-NoLogo", "-Command"],
+        "powershell" | "pwsh" => &["-NoLogo", "-NoProfile", "-Command"],
+        "cmd" => &["/d", "/c"],
+        _ if login => &["-lc"],
+        _ => &["-c"],
+    };
+    let mut argv = vec![shell];
+    argv.extend(flags.iter().map(|flag| (*flag).to_string()));
+    argv.push(script);
+    argv
 }
 
-/// The user's shell (`$SHELL`), else bash: what `shell_command` scripts are written for.
+/// The user's shell (`$SHELL`), else the platform's: bash, or PowerShell on Windows (where
+/// `$SHELL` is set only by shells like Git Bash, whose scripts it then runs).
 pub(crate) fn user_shell() -> String {
     std::env::var("SHELL")
         .ok()
         .filter(|shell| !shell.trim().is_empty())
-        .unwrap_or_else(|| "bash".to_string())
+        .unwrap_or_else(|| DEFAULT_SHELL.to_string())
 }
+
+/// The shell scripts are run with when `$SHELL` names none.
+const DEFAULT_SHELL: &str = if cfg!(windows) {
+    "powershell.exe"
+} else {
+    "bash"
+};
 
 pub(crate) async fn handle_shell_call(
     turn: &TurnContext<'_>,
@@ -287,6 +314,13 @@ pub(crate) fn sandboxed_argv_and_env(
                 .map_err(|err| format!("execution error: sandbox policy: {err}")),
             None => Err("execution error: no sandbox helper is configured".to_string()),
         },
+        // The writable `$TMPDIR` is the one the command will see, from its own environment.
+        SandboxType::MacosSeatbelt => Ok(seatbelt_command(
+            &config.sandbox_policy,
+            &config.cwd,
+            env.get("TMPDIR").map(Path::new),
+            command,
+        )),
     }?;
     Ok((argv, env))
 }
@@ -486,5 +520,30 @@ mod tests {
         let params: ShellToolCallParams =
             serde_json::from_str(r#"{"command": ["ls"], "timeout": 5}"#).unwrap();
         assert_eq!(params.timeout_ms, Some(5));
+    }
+
+    #[test]
+    fn scripts_get_each_shells_own_flags() {
+        let argv = |shell: &str, login| script_argv(shell.to_string(), login, "ls".to_string());
+        assert_eq!(argv("/bin/bash", None), ["/bin/bash", "-lc", "ls"]);
+        assert_eq!(argv("zsh", Some(false)), ["zsh", "-c", "ls"]);
+        assert_eq!(
+            argv("powershell.exe", None),
+            ["powershell.exe", "-NoLogo", "-Command", "ls"]
+        );
+        assert_eq!(
+            argv(r"C:\Program Files\PowerShell\7\pwsh.EXE", Some(false)),
+            [
+                r"C:\Program Files\PowerShell\7\pwsh.EXE",
+                "-NoLogo",
+                "-NoProfile",
+                "-Command",
+                "ls"
+            ]
+        );
+        assert_eq!(
+            argv(r"C:\Windows\System32\cmd.exe", None),
+            [r"C:\Windows\System32\cmd.exe", "/d", "/c", "ls"]
+        );
     }
 }

@@ -9,9 +9,14 @@
 //! manager's shim may) is a different file, so it would be "another codex" for ever. Every
 //! hand-off therefore records the program it went to in `CODEX_MCP_HANDED_OFF`, and a program
 //! recorded there is never chosen again.
+//!
+//! Windows cannot replace a process: there the next `codex` (`codex.exe`, or npm's
+//! `codex.cmd`) runs as a child and its exit code becomes ours.
 
 use std::ffi::OsString;
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt as _;
+#[cfg(unix)]
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::path::PathBuf;
@@ -119,7 +124,7 @@ fn next_codex() -> Option<NextCodex> {
     let tried = handed_off();
     std::env::split_paths(&std::env::var_os("PATH")?)
         .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join("codex"))
+        .flat_map(|dir| PROGRAM_NAMES.iter().map(move |name| dir.join(name)))
         .filter(|path| is_executable(path))
         .filter_map(|path| {
             let canonical = path.canonicalize().ok()?;
@@ -134,9 +139,22 @@ fn handed_off() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// The file names of a `codex` on `PATH`, in the order they are preferred.
+#[cfg(unix)]
+const PROGRAM_NAMES: &[&str] = &["codex"];
+#[cfg(windows)]
+const PROGRAM_NAMES: &[&str] = &["codex.exe", "codex.cmd"];
+
+#[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     path.metadata()
         .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// On Windows a file is run by its extension, which [`PROGRAM_NAMES`] fixes.
+#[cfg(windows)]
+fn is_executable(path: &Path) -> bool {
+    path.metadata().is_ok_and(|meta| meta.is_file())
 }
 
 /// Becomes `next`, with this process's arguments.
@@ -149,7 +167,13 @@ fn exec(next: NextCodex) -> ! {
     if let Ok(list) = std::env::join_paths(tried) {
         command.env(HANDED_OFF_ENV, list);
     }
+    #[cfg(unix)]
     let err = command.exec();
+    #[cfg(windows)]
+    let err = match command.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(err) => err,
+    };
     eprintln!("codex: cannot run {}: {err}", next.path.display());
     std::process::exit(126)
 }

@@ -21,8 +21,6 @@ use rmcp::transport::StreamableHttpServerConfig;
 use rmcp::transport::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio::net::TcpListener;
-use tokio::signal::unix::SignalKind;
-use tokio::signal::unix::signal;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +34,7 @@ use crate::server;
 use crate::server::DRAIN_LIMIT;
 use crate::server::SHUTDOWN_LIMIT;
 use crate::server::ServerOptions;
+use crate::stop_signal::StopSignal;
 
 /// Connections served at once; the next waits in the listen backlog.
 const MAX_CONNECTIONS: usize = 1024;
@@ -101,8 +100,8 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
         None => tracing::info!("listening on http://{local}/mcp (loopback, no authentication)"),
     }
 
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = StopSignal::terminate()?;
+    let mut interrupt = StopSignal::interrupt()?;
     let connections = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = JoinSet::new();
     let now = loop {

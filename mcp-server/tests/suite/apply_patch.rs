@@ -294,6 +294,7 @@ async fn read_only_asks_with_the_diff_and_respects_the_answer() -> anyhow::Resul
     Ok(())
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn escapes_from_the_workspace_ask_or_are_refused() -> anyhow::Result<()> {
     let outside = TempDir::new()?;

@@ -2,6 +2,7 @@
 //! wiremock model provider and a wiremock OAuth issuer. Every server here logs at
 //! `RUST_LOG=trace`, and each test ends by checking that no key or token reached stderr.
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
@@ -208,6 +209,8 @@ async fn api_key_login_status_and_logout() -> anyhow::Result<()> {
         .await?;
     assert_eq!(change["params"], json!({"authMethod": "apikey"}));
     let auth_path = server.home.path().join("auth.json");
+    // Windows has no mode bits.
+    #[cfg(unix)]
     assert_eq!(
         std::fs::metadata(&auth_path)?.permissions().mode() & 0o777,
         0o600

@@ -2,6 +2,7 @@
 //! handing OpenAI's CLI its own commands (with a fake `codex` on `PATH`), signing in and out
 //! from a terminal, and host entries written for OpenAI's `codex mcp-server` with its flags.
 
+#[cfg(unix)]
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::Output;
@@ -37,6 +38,7 @@ use super::auth::query;
 const COMMAND_LIMIT: Duration = Duration::from_secs(20);
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+#[cfg(unix)] // A `#!/bin/sh` script.
 /// Writes an executable script `dir/codex`.
 fn write_codex_script(dir: &Path, body: &str) -> anyhow::Result<()> {
     let path = dir.join("codex");
@@ -45,6 +47,7 @@ fn write_codex_script(dir: &Path, body: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[cfg(unix)] // A `#!/bin/sh` script.
 /// A stand-in for OpenAI's CLI: prints its arguments, each in brackets, and exits 7.
 fn fake_openai_codex() -> anyhow::Result<TempDir> {
     let dir = TempDir::new()?;
@@ -91,6 +94,7 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+#[cfg(unix)]
 #[test]
 fn commands_of_openais_cli_go_to_the_next_codex_on_path() -> anyhow::Result<()> {
     let fake = fake_openai_codex()?;
@@ -122,6 +126,7 @@ fn commands_of_openais_cli_go_to_the_next_codex_on_path() -> anyhow::Result<()> 
     Ok(())
 }
 
+#[cfg(unix)]
 #[test]
 fn our_own_commands_are_never_handed_off() -> anyhow::Result<()> {
     let fake = fake_openai_codex()?;
@@ -172,6 +177,7 @@ fn without_another_codex_the_user_is_told_what_this_one_is() -> anyhow::Result<(
 
 /// A shim named `codex` that runs this binary (as a package manager's may) is another file,
 /// so without the loop guard each would hand the command to the other for ever.
+#[cfg(unix)]
 #[test]
 fn a_wrapper_named_codex_does_not_make_a_loop() -> anyhow::Result<()> {
     let wrapper = TempDir::new()?;
@@ -294,6 +300,8 @@ async fn api_key_login_status_and_logout_from_the_cli() -> anyhow::Result<()> {
     assert!(saved.status.success(), "{saved:?}");
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(&auth_json)?)?;
     assert_eq!(stored["OPENAI_API_KEY"], key);
+    // Windows has no mode bits.
+    #[cfg(unix)]
     assert_eq!(
         std::fs::metadata(&auth_json)?.permissions().mode() & 0o777,
         0o600

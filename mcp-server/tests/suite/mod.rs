@@ -38,6 +38,8 @@ mod model_families;
 mod modern;
 mod retries;
 mod sandbox;
+// Escapes from the Linux sandbox, tried with Unix tools.
+#[cfg(unix)]
 mod sandbox_escapes;
 mod saved_config;
 mod shell;

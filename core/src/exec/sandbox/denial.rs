@@ -5,8 +5,8 @@
 
 use super::SandboxType;
 
-/// What programs print when Landlock (`EACCES`, `EROFS` from the read-only `.git` mount) or
-/// seccomp (`EPERM`) refuses them, plus our helper's own failures.
+/// What programs print when Landlock (`EACCES`, `EROFS` from the read-only `.git` mount),
+/// seccomp or Seatbelt (`EPERM`) refuses them, plus the helpers' own failures.
 const DENIAL_MARKERS: &[&str] = &[
     "operation not permitted",
     "permission denied",
@@ -63,6 +63,27 @@ mod tests {
                 "{output}"
             );
         }
+    }
+
+    #[test]
+    fn seatbelt_denials_are_recognised() {
+        for output in [
+            "touch: /Users/me/elsewhere/x: Operation not permitted",
+            "git: error: could not lock config file .git/config: Operation not permitted",
+            "sandbox-exec: sandbox_apply: Operation not permitted",
+            "curl: (6) Could not resolve host: example.com\nsandbox: deny(1) network-outbound",
+        ] {
+            assert!(
+                is_likely_sandbox_denied(SandboxType::MacosSeatbelt, 1, false, output),
+                "{output}"
+            );
+        }
+        assert!(!is_likely_sandbox_denied(
+            SandboxType::MacosSeatbelt,
+            1,
+            false,
+            "error: 3 tests failed"
+        ));
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! `codex` binary runs itself again as `codex sandbox-exec`, which confines its own process
 //! (mount and PID namespaces, no capabilities, Landlock for files and signals, seccomp for the
 //! network) and then starts the command as its child, so the command and everything it starts
-//! inherit the restrictions and die with the server. Anywhere else, or on a kernel without
-//! Landlock, there is no sandbox and the approval matrix asks (or refuses) instead.
-//! docs/sandbox.md says what is confined on which kernel.
+//! inherit the restrictions and die with the server. On macOS commands run under Seatbelt,
+//! through the system's `/usr/bin/sandbox-exec` with a profile made for the policy
+//! (`seatbelt.rs`). Anywhere else (Windows), or on a Linux kernel without Landlock, there is no
+//! sandbox and the approval matrix asks (or refuses) instead. docs/sandbox.md says what is
+//! confined on which platform.
 
 #[cfg(target_os = "linux")]
 mod capabilities;
@@ -15,6 +17,9 @@ mod landlock;
 mod mount_namespace;
 #[cfg(target_os = "linux")]
 mod seccomp;
+// Plain Rust that only generates a profile and an argv: built and tested everywhere, run
+// only on macOS.
+mod seatbelt;
 #[cfg(target_os = "linux")]
 mod supervisor;
 
@@ -24,6 +29,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 pub(crate) use denial::is_likely_sandbox_denied;
+pub(crate) use seatbelt::seatbelt_command;
 
 use crate::protocol::SandboxPolicy;
 
@@ -37,19 +43,38 @@ pub(crate) enum SandboxType {
     None,
     /// `codex sandbox-exec`: Landlock and seccomp, applied before the command is exec'd.
     LinuxLandlock,
+    /// `/usr/bin/sandbox-exec` with a Seatbelt profile made for the policy.
+    MacosSeatbelt,
 }
 
-/// The sandbox commands run in through `helper` (`codex_linux_sandbox_exe`), if this machine
-/// has one. Without the helper binary (a library user that never set it) there is nothing to
-/// run commands through, so there is no sandbox either.
+/// The sandbox this platform has when its kernel supports it: none on Windows yet.
+const NATIVE_SANDBOX: Option<SandboxType> = if cfg!(target_os = "linux") {
+    Some(SandboxType::LinuxLandlock)
+} else if cfg!(target_os = "macos") {
+    Some(SandboxType::MacosSeatbelt)
+} else {
+    None
+};
+
+/// The sandbox commands run in, if this machine has one. On Linux commands are sandboxed
+/// through `helper` (`codex_linux_sandbox_exe`); without it (a library user that never set it)
+/// there is nothing to run them through, so there is no sandbox either. Seatbelt needs no
+/// helper.
 pub(crate) fn platform_sandbox(helper: Option<&Path>) -> Option<SandboxType> {
-    platform_sandbox_for(helper, sandbox_unavailable_reason())
+    platform_sandbox_for(NATIVE_SANDBOX, helper, sandbox_unavailable_reason())
 }
 
-fn platform_sandbox_for(helper: Option<&Path>, unavailable: Option<&str>) -> Option<SandboxType> {
-    match (helper, unavailable) {
-        (Some(_), None) => Some(SandboxType::LinuxLandlock),
-        _ => None,
+fn platform_sandbox_for(
+    native: Option<SandboxType>,
+    helper: Option<&Path>,
+    unavailable: Option<&str>,
+) -> Option<SandboxType> {
+    if unavailable.is_some() {
+        return None;
+    }
+    match native? {
+        SandboxType::LinuxLandlock => helper.map(|_| SandboxType::LinuxLandlock),
+        other => Some(other),
     }
 }
 
@@ -66,7 +91,13 @@ fn probe_support() -> Option<String> {
     landlock::probe().err()
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(target_os = "macos")]
+fn probe_support() -> Option<String> {
+    let path = Path::new(seatbelt::SANDBOX_EXEC_PATH);
+    (!path.is_file()).then(|| format!("{} is missing", path.display()))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn probe_support() -> Option<String> {
     Some(format!(
         "no sandbox is implemented for {}",
@@ -181,6 +212,7 @@ pub fn run_sandbox_exec(
     command: Vec<OsString>,
 ) -> Result<i32, SandboxExecError> {
     // Before anything else, so that a server that dies while we set up is noticed.
+    #[cfg(target_os = "linux")]
     let parent = nix::unistd::getppid();
     let policy: SandboxPolicy =
         serde_json::from_str(policy_json).map_err(SandboxExecError::Policy)?;
@@ -198,9 +230,16 @@ pub fn run_sandbox_exec(
         return Err(SandboxExecError::EmptyCommand);
     };
     if policy == SandboxPolicy::DangerFullAccess {
-        return Err(exec(program, args));
+        return run_unconfined(program, args);
     }
-    confine_and_run(&policy, &cwd, program, args, parent)
+    #[cfg(target_os = "linux")]
+    {
+        confine_and_run(&policy, &cwd, program, args, parent)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        confine_and_run(&policy, &cwd, program, args)
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -236,13 +275,35 @@ fn confine_and_run(
     supervisor::supervise(program, args, parent)
 }
 
-#[cfg(not(target_os = "linux"))]
+/// On macOS, `codex sandbox-exec` becomes the system's `sandbox-exec` with the profile the
+/// server itself would use, so both ways of running a command confine it alike.
+#[cfg(target_os = "macos")]
+fn confine_and_run(
+    policy: &SandboxPolicy,
+    cwd: &Path,
+    program: &OsString,
+    args: &[OsString],
+) -> Result<i32, SandboxExecError> {
+    if let Some(reason) = sandbox_unavailable_reason() {
+        return Err(SandboxExecError::Unsupported(reason.to_string()));
+    }
+    let tmpdir = std::env::var_os("TMPDIR").map(PathBuf::from);
+    let command: Vec<String> = std::iter::once(program)
+        .chain(args)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let argv = seatbelt_command(policy, cwd, tmpdir.as_deref(), &command);
+    let (sandbox_exec, rest) = argv.split_first().ok_or(SandboxExecError::EmptyCommand)?;
+    let rest: Vec<OsString> = rest.iter().map(OsString::from).collect();
+    Err(exec(&OsString::from(sandbox_exec), &rest))
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
 fn confine_and_run(
     _policy: &SandboxPolicy,
     _cwd: &Path,
     _program: &OsString,
     _args: &[OsString],
-    _parent: nix::unistd::Pid,
 ) -> Result<i32, SandboxExecError> {
     Err(SandboxExecError::Unsupported(format!(
         "no sandbox is implemented for {}",
@@ -255,10 +316,40 @@ fn confine_and_run(
 /// and the like owned by root and refused to anyone without CAP_SYS_PTRACE (which sandboxed
 /// commands do not have), and cannot be ptraced by them. Call it once at start-up; it is
 /// not inherited across `exec`, so commands are unaffected.
+#[cfg(target_os = "linux")]
 pub fn protect_server_process() -> std::io::Result<()> {
     nix::sys::prctl::set_dumpable(false).map_err(std::io::Error::from)
 }
 
+/// Elsewhere there is nothing to do: on macOS the Seatbelt profile already keeps sandboxed
+/// commands from inspecting or signalling processes outside their sandbox; on Windows no
+/// command runs unconfined without an approval.
+#[cfg(not(target_os = "linux"))]
+pub fn protect_server_process() -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Runs the command as it is: on Unix this process becomes it.
+#[cfg(unix)]
+fn run_unconfined(program: &OsString, args: &[OsString]) -> Result<i32, SandboxExecError> {
+    Err(exec(program, args))
+}
+
+/// Runs the command as it is: Windows has no `exec`, so this process waits for it and leaves
+/// with its exit code.
+#[cfg(not(unix))]
+fn run_unconfined(program: &OsString, args: &[OsString]) -> Result<i32, SandboxExecError> {
+    std::process::Command::new(program)
+        .args(args)
+        .status()
+        .map(|status| status.code().unwrap_or(1))
+        .map_err(|source| SandboxExecError::Exec {
+            program: program.to_string_lossy().into_owned(),
+            source,
+        })
+}
+
+#[cfg(unix)]
 fn exec(program: &OsString, args: &[OsString]) -> SandboxExecError {
     use std::os::unix::process::CommandExt as _;
     // `exec` replaces this process, keeping its (already confined) credentials, environment,
@@ -329,15 +420,39 @@ mod tests {
     #[test]
     fn a_sandbox_needs_the_helper_and_a_kernel_that_supports_it() {
         let helper = Path::new("/usr/bin/codex");
+        let linux = Some(SandboxType::LinuxLandlock);
         assert_eq!(
-            platform_sandbox_for(Some(helper), None),
+            platform_sandbox_for(linux, Some(helper), None),
             Some(SandboxType::LinuxLandlock)
         );
-        assert_eq!(platform_sandbox_for(None, None), None);
+        assert_eq!(platform_sandbox_for(linux, None, None), None);
         assert_eq!(
-            platform_sandbox_for(Some(helper), Some("Landlock is not enabled")),
+            platform_sandbox_for(linux, Some(helper), Some("Landlock is not enabled")),
             None
         );
+    }
+
+    #[test]
+    fn seatbelt_needs_no_helper_and_windows_has_no_sandbox() {
+        let macos = Some(SandboxType::MacosSeatbelt);
+        assert_eq!(platform_sandbox_for(macos, None, None), macos);
+        assert_eq!(
+            platform_sandbox_for(macos, None, Some("/usr/bin/sandbox-exec is missing")),
+            None
+        );
+        let windows = None;
+        let helper = Path::new("C:\\codex.exe");
+        assert_eq!(platform_sandbox_for(windows, Some(helper), None), None);
+    }
+
+    #[test]
+    fn this_platform_has_the_sandbox_it_should() {
+        let expected = match std::env::consts::OS {
+            "linux" => Some(SandboxType::LinuxLandlock),
+            "macos" => Some(SandboxType::MacosSeatbelt),
+            _ => None,
+        };
+        assert_eq!(NATIVE_SANDBOX, expected);
     }
 
     #[test]
