@@ -21,6 +21,7 @@ mod running_turns;
 mod server;
 mod stdio_transport;
 mod task_store;
+mod thread_store;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;

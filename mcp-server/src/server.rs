@@ -53,6 +53,7 @@ use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
+use crate::thread_store::ThreadStore;
 use crate::tool_definitions;
 use crate::tool_error::RoundTripError;
 use crate::turn_driver::HEARTBEAT_INTERVAL;
@@ -97,6 +98,7 @@ pub(crate) fn config_layer(options: ServerOptions) -> anyhow::Result<ServerConfi
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
         heartbeat_interval: HEARTBEAT_INTERVAL,
+        store: Default::default(),
     })
 }
 
@@ -182,7 +184,13 @@ pub(crate) async fn build(
         codex_home.clone(),
         startup.max_concurrent_model_requests,
     )?);
-    let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
+    if let Some(url) = &startup.thread_store_url {
+        let lease_ttl = std::time::Duration::from_secs(startup.thread_lease_secs);
+        config
+            .store
+            .set(ThreadStore::postgres(&url.0, lease_ttl).await?);
+    }
+    let turns = RunningTurns::new(&codex_home, config.store.get()).await?;
     let server = CodexMcpServer {
         turns,
         api: Arc::new(ConversationApi::new(

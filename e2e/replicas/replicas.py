@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Replicas behind a load balancer, sharing threads in PostgreSQL, checked for real on one
+machine: PostgreSQL (Debian's binaries, a temporary cluster on a loopback port), three
+`codex mcp --listen` replicas with separate CODEX_HOMEs and one `thread_store_url`, nginx
+round-robin in front, and a mock Responses API on 127.0.0.1. Everything goes through nginx,
+as stateless 2026-07-28 JSON-RPC over plain HTTP; nginx's `X-Codex-Upstream` header says which
+replica answered.
+
+Checked: a thread whose calls hop replicas keeps its whole history; an approval
+(`input_required`) answered on another replica; a task polled and answered anywhere; a busy
+refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
+and the thread continues elsewhere with every completed turn; and in the store, no item lost
+or duplicated.
+
+Then, with CODEX_TEST_POSTGRES_URL pointing at the same server, it runs the Rust tests of the
+PostgreSQL store (`cargo test -p codex-mcp-server --lib thread_store`), which skip only when no
+server is reachable (here one is, so they run).
+
+Environment: CODEX_BIN (default target/debug/codex), REPLICAS_SKIP_RUST=1 to skip the cargo step.
+Exit status 0 on success; 1 with a "FAIL:" line.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cluster import CAPS_ELICIT, CAPS_TASKS, Cluster, Failed, result_text, thread_of, wait_for  # noqa: E402
+
+passed = 0
+
+
+def check(condition: bool, what: str, detail: Any = None) -> None:
+    global passed
+    if not condition:
+        raise Failed(f"{what}: {detail!r}"[:3000])
+    passed += 1
+    print(f"ok - {what}", flush=True)
+
+
+def get_task(cluster: Cluster, task_id: str) -> tuple[dict[str, Any], str]:
+    message, upstream = cluster.mcp.request("tasks/get", {"taskId": task_id}, CAPS_TASKS)
+    if "result" not in message:
+        raise Failed(f"tasks/get: {message}")
+    return message["result"], upstream
+
+
+def poll_task(cluster: Cluster, task_id: str, statuses: set[str], served: set[str], timeout: float = 60) -> dict[str, Any]:
+    def state() -> dict[str, Any] | None:
+        task, upstream = get_task(cluster, task_id)
+        served.add(upstream)
+        return task if task["status"] in statuses else None
+
+    return wait_for(f"task {task_id} to be {statuses}", state, timeout=timeout, every=0.1)
+
+
+def reply_until_not_busy(cluster: Cluster, thread: str, prompt: str, timeout: float) -> tuple[dict[str, Any], str, int]:
+    """`codex-reply`, repeated while the thread is busy (a dead replica's lease not yet
+    expired); returns the result, the replica and how many busy refusals came first."""
+    busy = 0
+    deadline = time.monotonic() + timeout
+    while True:
+        result, upstream = cluster.mcp.call("codex-reply", {"threadId": thread, "prompt": prompt})
+        if not (result.get("isError") and "is busy with another turn" in result_text(result)):
+            return result, upstream, busy
+        busy += 1
+        if time.monotonic() > deadline:
+            raise Failed(f"thread {thread} still busy after {timeout}s")
+        time.sleep(0.2)
+
+
+def expect_seen(result: dict[str, Any], prompts: list[str], what: str) -> None:
+    check(not result.get("isError"), f"{what}: not an error", result)
+    check(result_text(result) == "seen: " + " | ".join(prompts), f"{what}: the model saw exactly the thread's prompts", result_text(result))
+
+
+def run(cluster: Cluster) -> None:
+    mcp = cluster.mcp
+    pg = cluster.pg
+    assert pg is not None
+
+    # 1. Calls and replies that hop replicas: each reply sees the whole history.
+    prompts = ["ECHO 1"]
+    result, first = mcp.call("codex", {"prompt": "ECHO 1"})
+    thread = thread_of(result)
+    expect_seen(result, prompts, "codex")
+    served = {first}
+    for n in range(2, 7):
+        prompts.append(f"ECHO {n}")
+        result, upstream = mcp.call("codex-reply", {"threadId": thread, "prompt": prompts[-1]})
+        served.add(upstream)
+        expect_seen(result, prompts, f"codex-reply {n} on {upstream}")
+    check(len(served) == 3, "the thread's turns ran on all three replicas", served)
+
+    # 2. An approval asked on one replica and answered on another.
+    result, asked_on = mcp.call("codex", {"prompt": "RUN approval"})
+    check(result.get("resultType") == "input_required", "RUN: input_required", result)
+    requests = result.get("inputRequests") or {}
+    check(len(requests) == 1, "RUN: one question", requests)
+    key = next(iter(requests))
+    retry = {"inputResponses": {key: {"action": "accept", "content": {"decision": "approved"}}}, "requestState": result["requestState"]}
+    result, answered_on = mcp.call("codex", {"prompt": "RUN approval"}, extra=retry)
+    check(answered_on != asked_on, "the approval was answered on another replica", (asked_on, answered_on))
+    check(not result.get("isError") and result_text(result) == "ran: 42", "the approved command ran, and the answering request got the result", result)
+    # The same state again, anywhere: refused (single use across replicas).
+    message, _ = mcp.request("tools/call", {"name": "codex", "arguments": {"prompt": "RUN approval"}, **retry}, CAPS_ELICIT)
+    check("error" in message, "a used requestState is refused on any replica", message)
+
+    # 3. A task, polled anywhere and answered on another replica than the one running it.
+    created, created_on = mcp.call("codex", {"prompt": "RUN task"}, caps=CAPS_TASKS)
+    check(created.get("resultType") == "task", "RUN as a task: a task at once", created)
+    task_id = created["taskId"]
+    polled: set[str] = set()
+    task = poll_task(cluster, task_id, {"input_required"}, polled)
+    questions = task.get("inputRequests") or {}
+    check(len(questions) == 1, "the task asks one question, seen from any replica", task)
+    qkey = next(iter(questions))
+    update = {"taskId": task_id, "inputResponses": {qkey: {"action": "accept", "content": {"decision": "approved"}}}}
+    updated_on = None
+    for _ in range(3):
+        message, upstream = mcp.request("tasks/update", update, CAPS_TASKS)
+        if upstream != created_on:
+            updated_on = upstream
+            check("result" in message, "tasks/update accepted on another replica", message)
+            break
+        # Answered on the running replica itself would prove nothing: send it again, the next
+        # replica in the rotation takes it (an answer to a question already answered is dropped).
+        check("result" in message, "tasks/update accepted", message)
+    check(updated_on is not None, "tasks/update reached a replica other than the task's", created_on)
+    task = poll_task(cluster, task_id, {"completed", "failed"}, polled)
+    check(task["status"] == "completed" and result_text(task["result"]) == "ran: 42", "the task completed with the command's output", task)
+    check(len(polled) >= 2, "tasks/get was served by several replicas", polled)
+
+    # 4. A busy refusal across replicas.
+    created, slow_on = mcp.call("codex-reply", {"threadId": thread, "prompt": "SLOW busy"}, caps=CAPS_TASKS)
+    slow_task = created["taskId"]
+    wait_for("the slow turn to reach the model", lambda: cluster.model.is_holding("busy"))
+    result, busy_on = mcp.call("codex-reply", {"threadId": thread, "prompt": "ECHO refused"})
+    check(busy_on != slow_on, "the second reply reached another replica", (slow_on, busy_on))
+    check(
+        result.get("isError") and "is busy with another turn" in result_text(result) and thread_of(result) == thread,
+        "another replica refuses with the same busy answer as one machine",
+        result,
+    )
+    cluster.model.release("busy")
+    task = poll_task(cluster, slow_task, {"completed", "failed"}, set())
+    prompts.append("SLOW busy")
+    check(task["status"] == "completed", "the slow turn completed", task)
+    expect_seen(task["result"], prompts, "the slow turn")
+
+    # 5. kill -9 of the replica running a turn: its task fails with a reason, the thread goes on.
+    created, doomed_on = mcp.call("codex-reply", {"threadId": thread, "prompt": "SLOW doomed"}, caps=CAPS_TASKS)
+    doomed_task = created["taskId"]
+    wait_for("the doomed turn to reach the model", lambda: cluster.model.is_holding("doomed"))
+    doomed = cluster.replica_at(doomed_on)
+    os.kill(doomed.process.pid, signal.SIGKILL)
+    doomed.process.wait(10)
+    task = poll_task(cluster, doomed_task, {"failed", "completed"}, set(), timeout=30)
+    message = (task.get("error") or {}).get("message", "")
+    check(task["status"] == "failed" and "replica" in message and thread in message, "the dead replica's task reads failed, with the reason and the thread", task)
+    prompts.append("ECHO after the crash")
+    result, survivor, busy = reply_until_not_busy(cluster, thread, prompts[-1], timeout=30)
+    check(survivor != doomed_on, "the thread continued on a live replica", (doomed_on, survivor))
+    # Every completed turn is there; the cut-off one ("SLOW doomed") never committed.
+    expect_seen(result, prompts, f"the thread after the crash (after {busy} busy answers while the lease expired)")
+    cluster.model.release("doomed")
+
+    # 6. The store: every turn once, nothing lost, nothing duplicated.
+    def store_rows(sql: str) -> list[str]:
+        out = pg.psql(sql)
+        return out.splitlines() if out else []
+
+    user_messages = store_rows(
+        f"SELECT line::jsonb #>> '{{payload,message}}' FROM codex_rollout_items WHERE thread_id = '{thread}' "
+        "AND line::jsonb ->> 'type' = 'event_msg' AND line::jsonb #>> '{payload,type}' = 'user_message' ORDER BY seq"
+    )
+    check(user_messages == prompts, "the store holds each committed prompt once, in order", user_messages)
+    dupes = pg.psql(f"SELECT count(*) - count(DISTINCT line) FROM codex_rollout_items WHERE thread_id = '{thread}'")
+    check(dupes == "0", "no rollout line is stored twice", dupes)
+    gaps = pg.psql(f"SELECT max(seq) + 1 - count(*) FROM codex_rollout_items WHERE thread_id = '{thread}'")
+    check(gaps == "0", "rollout items are numbered without gaps", gaps)
+    items = pg.psql(f"SELECT items FROM codex_threads WHERE id = '{thread}'")
+    count = pg.psql(f"SELECT count(*) FROM codex_rollout_items WHERE thread_id = '{thread}'")
+    check(items == count, "the thread's item count matches its items", (items, count))
+    # The local working copy of the replica that ran the last turn is the store's, line for line.
+    path = pg.psql(f"SELECT rollout_path FROM codex_threads WHERE id = '{thread}'")
+    local = (cluster.replica_at(survivor).home / path).read_text().splitlines()
+    check(len(local) == int(count), "the last replica's rollout file holds exactly the stored lines", (len(local), count))
+    errors = cluster.model.errors
+    check(not errors, "the mock model saw no unexpected request", errors)
+
+
+def rust_store_tests(url: str) -> None:
+    if os.environ.get("REPLICAS_SKIP_RUST") == "1":
+        print("skipping the Rust store tests (REPLICAS_SKIP_RUST=1)")
+        return
+    env = dict(os.environ, CODEX_TEST_POSTGRES_URL=url, CODEX_TEST_POSTGRES_REQUIRED="1")
+    out = subprocess.run(
+        ["cargo", "test", "-p", "codex-mcp-server", "--locked", "--lib", "thread_store", "--", "--nocapture"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    sys.stdout.write(out.stdout[-3000:])
+    check(out.returncode == 0, "the Rust tests of the PostgreSQL store pass against the real server", out.stderr[-3000:])
+    check("skipped" not in out.stdout, "the Rust store tests ran (not skipped)", out.stdout[-1000:])
+
+
+def main() -> int:
+    codex_bin = os.path.abspath(os.environ.get("CODEX_BIN", "target/debug/codex"))
+    if not os.access(codex_bin, os.X_OK):
+        print(f"FAIL: server binary {codex_bin!r} not found (set CODEX_BIN)")
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="codex-replicas-"))
+    started = time.monotonic()
+    cluster = None
+    try:
+        cluster = Cluster(codex_bin, work, replicas=3)
+        print(f"cluster up in {time.monotonic() - started:.1f}s: nginx on 127.0.0.1:{cluster.port}, replicas {[r.address for r in cluster.replicas]}", flush=True)
+        run(cluster)
+        assert cluster.pg is not None
+        rust_store_tests(cluster.pg.url)
+    except BaseException as err:  # noqa: BLE001 - report anything
+        print(f"FAIL: {err}" if isinstance(err, Failed) else "FAIL: " + "".join(traceback.format_exception(err)), flush=True)
+        if cluster:
+            cluster.stop()
+        for log in sorted(work.glob("*.log")):
+            print(f"--- {log.name} (last lines)")
+            print("\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+        print(f"replicas: {passed} passed, 1 failed (work dir kept: {work})")
+        return 1
+    cluster.stop()
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"replicas: {passed} passed, 0 failed, {time.monotonic() - started:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
