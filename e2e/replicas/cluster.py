@@ -364,8 +364,10 @@ def start_replica(codex_bin: str, work: Path, name: str, base_url: str, store_ur
     return Replica(name, home, process, address)
 
 
-def start_nginx(work: Path, replicas: list[Replica]) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
+def start_nginx(work: Path, replicas: list[Replica]) -> tuple[subprocess.Popen[bytes], int, int]:
+    """nginx with two front ends: round-robin, and one hashing on `Mcp-Param-Thread-Id`
+    (docs/replicas.md, Routing)."""
+    port, hashed_port = free_port(), free_port()
     servers = "\n".join(f"        server {r.address} max_fails=0;" for r in replicas)
     conf = work / "nginx.conf"
     temp = work / "nginx-temp"
@@ -388,6 +390,25 @@ http {{
         # Round-robin: every request may land on any replica.
 {servers}
         keepalive 16;
+    }}
+    map $http_mcp_param_thread_id $codex_route {{
+        ""      $request_id;
+        default $http_mcp_param_thread_id;
+    }}
+    upstream codex_hashed {{
+        hash $codex_route consistent;
+{servers}
+    }}
+    server {{
+        listen 127.0.0.1:{hashed_port};
+        location /mcp {{
+            proxy_pass http://codex_hashed;
+            proxy_http_version 1.1;
+            proxy_set_header Host localhost;
+            proxy_buffering off;
+            proxy_read_timeout 300s;
+            add_header X-Codex-Upstream $upstream_addr always;
+        }}
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -419,7 +440,7 @@ http {{
             return False
 
     wait_for("nginx to listen", up, timeout=20)
-    return process, port
+    return process, port, hashed_port
 
 
 # ---------------------------------------------------------------- MCP over plain HTTP (2026-07-28)
@@ -457,6 +478,10 @@ class Mcp:
         name = params.get("name") or params.get("taskId")
         if name:
             headers["mcp-name"] = name
+        # As a SEP-2243 client mirrors `codex-reply`'s annotated `threadId`.
+        thread = (params.get("arguments") or {}).get("threadId")
+        if method == "tools/call" and name == "codex-reply" and thread:
+            headers["mcp-param-thread-id"] = thread
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("POST", "/mcp", body=body, headers=headers)
@@ -516,8 +541,9 @@ class Cluster:
         self.replicas = [
             start_replica(codex_bin, work, f"replica{i + 1}", self.model.base_url, store_url, lease_secs) for i in range(replicas)
         ]
-        self.nginx, self.port = start_nginx(work, self.replicas)
+        self.nginx, self.port, self.hashed_port = start_nginx(work, self.replicas)
         self.mcp = Mcp(self.port)
+        self.hashed = Mcp(self.hashed_port)
 
     def replica_at(self, address: str) -> Replica:
         for replica in self.replicas:

@@ -13,7 +13,7 @@ and the thread continues elsewhere with every completed turn; and in the store, 
 or duplicated.
 
 Then, with CODEX_TEST_POSTGRES_URL pointing at the same server, it runs the Rust tests of the
-PostgreSQL store (`cargo test -p codex-mcp-server --lib thread_store`), which skip only when no
+PostgreSQL store (`cargo test --workspace --locked --lib thread_store`), which skip only when no
 server is reachable (here one is, so they run).
 
 Environment: CODEX_BIN (default target/debug/codex), REPLICAS_SKIP_RUST=1 to skip the cargo step.
@@ -175,7 +175,25 @@ def run(cluster: Cluster) -> None:
     expect_seen(result, prompts, f"the thread after the crash (after {busy} busy answers while the lease expired)")
     cluster.model.release("doomed")
 
-    # 6. The store: every turn once, nothing lost, nothing duplicated.
+    # 6. Routing: `codex-reply`'s threadId is offered as a header, and a load balancer that
+    # hashes on it keeps a thread's replies on one replica.
+    message, _ = mcp.request("tools/list", {}, CAPS_ELICIT)
+    reply_tool = next(t for t in message["result"]["tools"] if t["name"] == "codex-reply")
+    check(
+        reply_tool["inputSchema"]["properties"]["threadId"].get("x-mcp-header") == "Thread-Id",
+        "tools/list offers threadId as the Mcp-Param-Thread-Id header",
+        reply_tool["inputSchema"],
+    )
+    hashed_on = set()
+    for n in range(3):
+        prompts.append(f"ECHO routed {n}")
+        result, upstream = cluster.hashed.call("codex-reply", {"threadId": thread, "prompt": prompts[-1]})
+        expect_seen(result, prompts, f"routed reply {n}")
+        hashed_on.add(upstream)
+        last_on = upstream
+    check(len(hashed_on) == 1, "hashing on Mcp-Param-Thread-Id keeps the thread on one replica", hashed_on)
+
+    # 7. The store: every turn once, nothing lost, nothing duplicated.
     def store_rows(sql: str) -> list[str]:
         out = pg.psql(sql)
         return out.splitlines() if out else []
@@ -194,8 +212,9 @@ def run(cluster: Cluster) -> None:
     check(items == count, "the thread's item count matches its items", (items, count))
     # The local working copy of the replica that ran the last turn is the store's, line for line.
     path = pg.psql(f"SELECT rollout_path FROM codex_threads WHERE id = '{thread}'")
-    local = (cluster.replica_at(survivor).home / path).read_text().splitlines()
-    check(len(local) == int(count), "the last replica's rollout file holds exactly the stored lines", (len(local), count))
+    local = (cluster.replica_at(last_on).home / path).read_text().splitlines()
+    stored = pg.psql(f"SELECT line FROM codex_rollout_items WHERE thread_id = '{thread}' ORDER BY seq").splitlines()
+    check(local == stored, "the last replica's rollout file is the stored lines, in order", (len(local), len(stored)))
     errors = cluster.model.errors
     check(not errors, "the mock model saw no unexpected request", errors)
 
@@ -206,7 +225,8 @@ def rust_store_tests(url: str) -> None:
         return
     env = dict(os.environ, CODEX_TEST_POSTGRES_URL=url, CODEX_TEST_POSTGRES_REQUIRED="1")
     out = subprocess.run(
-        ["cargo", "test", "-p", "codex-mcp-server", "--locked", "--lib", "thread_store", "--", "--nocapture"],
+        # --workspace, as .ci/run's `cargo test` before it: the same features, so nothing rebuilds.
+        ["cargo", "test", "--workspace", "--locked", "--lib", "thread_store", "--", "--nocapture"],
         env=env,
         capture_output=True,
         text=True,
@@ -214,7 +234,7 @@ def rust_store_tests(url: str) -> None:
     )
     sys.stdout.write(out.stdout[-3000:])
     check(out.returncode == 0, "the Rust tests of the PostgreSQL store pass against the real server", out.stderr[-3000:])
-    check("skipped" not in out.stdout, "the Rust store tests ran (not skipped)", out.stdout[-1000:])
+    check("skipped:" not in out.stdout + out.stderr, "the Rust store tests ran (not skipped)", out.stderr[-1000:])
 
 
 def main() -> int:

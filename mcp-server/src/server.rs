@@ -254,7 +254,12 @@ impl ServerHandler for CodexMcpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tool_definitions::all()))
+        Ok(ListToolsResult::with_all_items(
+            match self.config.store.get().shared() {
+                Some(_) => tool_definitions::all_for_replicas(),
+                None => tool_definitions::all(),
+            },
+        ))
     }
 
     async fn call_tool(

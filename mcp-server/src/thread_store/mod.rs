@@ -14,6 +14,8 @@
 //!   to a turn's questions that reach another replica are delivered through it
 //!   (`running_turns.rs`).
 
+#[cfg(test)]
+mod pg_tests;
 mod postgres;
 
 use std::collections::HashMap;
