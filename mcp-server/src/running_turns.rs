@@ -592,18 +592,21 @@ fn recorded_task(task_id: &str, record: TaskRecord, elsewhere: Option<bool>) -> 
         // Recorded as running, yet no turn stands behind it: the server that ran it stopped
         // before the turn ended.
         _ => {
-            let who = if elsewhere.is_some() {
-                "the replica that ran this task stopped (crashed, or was killed or restarted) and its lease on the thread expired"
+            let message = if elsewhere.is_some() {
+                format!(
+                    "the replica that ran this task stopped (crashed, killed or restarted) before its turn ended; every turn completed before it is saved in thread {}: continue it with `codex-reply` on any replica",
+                    record.thread_id
+                )
             } else {
-                "the server stopped (restarted or crashed) while this task ran"
+                format!(
+                    "the server stopped (restarted or crashed) while this task ran, which cut its turn off; what the turn did before that is saved in thread {}: continue it with `codex-reply`",
+                    record.thread_id
+                )
             };
             TaskPayload::Failed {
                 error: json!({
                     "code": -32603,
-                    "message": format!(
-                        "{who}, which cut its turn off; every turn completed before it is saved in thread {}: continue it with `codex-reply`",
-                        record.thread_id
-                    ),
+                    "message": message,
                     "data": {"threadId": record.thread_id},
                 })
                 .as_object()
