@@ -9,8 +9,9 @@ replica answered.
 Checked: a thread whose calls hop replicas keeps its whole history; an approval
 (`input_required`) answered on another replica; a task polled and answered anywhere; a busy
 refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
-and the thread continues elsewhere with every completed turn; and in the store, no item lost
-or duplicated.
+and the thread continues elsewhere with every completed turn; routing on
+`Mcp-Param-Thread-Id`; a missing working directory; and in the store, no item lost or
+duplicated.
 
 Then, with CODEX_TEST_POSTGRES_URL pointing at the same server, it runs the Rust tests of the
 PostgreSQL store (`cargo test --workspace --locked --lib thread_store`), which skip only when no
@@ -193,7 +194,22 @@ def run(cluster: Cluster) -> None:
         last_on = upstream
     check(len(hashed_on) == 1, "hashing on Mcp-Param-Thread-Id keeps the thread on one replica", hashed_on)
 
-    # 7. The store: every turn once, nothing lost, nothing duplicated.
+    # 7. A working directory missing on the replica that gets the reply: a clear error, nothing runs.
+    workspace = cluster.work / "workspace"
+    workspace.mkdir()
+    result, _ = mcp.call("codex", {"prompt": "ECHO in a workspace", "cwd": str(workspace)})
+    elsewhere = thread_of(result)
+    workspace.rmdir()
+    before = len(cluster.model.requests)
+    result, _ = mcp.call("codex-reply", {"threadId": elsewhere, "prompt": "ECHO without it"})
+    check(
+        result.get("isError") and "does not exist on this replica" in result_text(result) and str(workspace) in result_text(result),
+        "a reply whose working directory is missing here is a clear error",
+        result,
+    )
+    check(len(cluster.model.requests) == before, "and nothing ran", len(cluster.model.requests) - before)
+
+    # 8. The store: every turn once, nothing lost, nothing duplicated.
     def store_rows(sql: str) -> list[str]:
         out = pg.psql(sql)
         return out.splitlines() if out else []
