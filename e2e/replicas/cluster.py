@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 MOCK_API_KEY = "replicas-mock-key"
+# Two principals, as `--auth-tokens` reads them: ownership must hold across replicas.
+TOKENS = {"alice": "alice-token-0123456789abcdef", "bob": "bob-token-0123456789abcdef"}
 
 
 class Failed(Exception):
@@ -340,8 +342,12 @@ def start_replica(codex_bin: str, work: Path, name: str, base_url: str, store_ur
     home.mkdir()
     (home / "config.toml").write_text(config_toml(base_url, store_url, lease_secs))
     log_path = work / f"{name}.log"
+    tokens = work / "tokens"
+    if not tokens.exists():
+        tokens.write_text("".join(f"{name}:{token}\n" for name, token in TOKENS.items()))
+        tokens.chmod(0o600)
     process = subprocess.Popen(
-        [codex_bin, "mcp", "--listen", "127.0.0.1:0"],
+        [codex_bin, "mcp", "--listen", "127.0.0.1:0", "--auth-tokens", str(tokens)],
         env={
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "CODEX_HOME": str(home),
@@ -452,8 +458,9 @@ CAPS_TASKS = {"elicitation": {"form": {}}, "extensions": {"io.modelcontextprotoc
 class Mcp:
     """Stateless 2026-07-28 JSON-RPC over HTTP: each request carries its own `_meta`."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, principal: str = "alice") -> None:
         self.port = port
+        self.token = TOKENS[principal]
         self.next_id = 0
         self.lock = threading.Lock()
 
@@ -474,6 +481,7 @@ class Mcp:
             "accept": "application/json, text/event-stream",
             "mcp-protocol-version": "2026-07-28",
             "mcp-method": method,
+            "authorization": f"Bearer {self.token}",
         }
         name = params.get("name") or params.get("taskId")
         if name:
@@ -544,6 +552,7 @@ class Cluster:
         self.nginx, self.port, self.hashed_port = start_nginx(work, self.replicas)
         self.mcp = Mcp(self.port)
         self.hashed = Mcp(self.hashed_port)
+        self.bob = Mcp(self.port, "bob")
 
     def replica_at(self, address: str) -> Replica:
         for replica in self.replicas:

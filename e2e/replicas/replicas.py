@@ -10,7 +10,8 @@ Checked: a thread whose calls hop replicas keeps its whole history; an approval
 (`input_required`) answered on another replica; a task polled and answered anywhere; a busy
 refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
 and the thread continues elsewhere with every completed turn; routing on
-`Mcp-Param-Thread-Id`; a missing working directory; and in the store, no item lost or
+`Mcp-Param-Thread-Id`; ownership across replicas (two principals, `--auth-tokens`); a missing
+working directory; and in the store, no item lost or
 duplicated.
 
 Then, with CODEX_TEST_POSTGRES_URL pointing at the same server, it runs the Rust tests of the
@@ -199,7 +200,19 @@ def run(cluster: Cluster) -> None:
         last_on = upstream
     check(len(hashed_on) == 1, "hashing on Mcp-Param-Thread-Id keeps the thread on one replica", hashed_on)
 
-    # 7. A working directory missing on the replica that gets the reply: a clear error, nothing runs.
+    # 7. Ownership holds across replicas: another principal's calls find nothing, wherever
+    # they land; the owner's land anywhere (everything above).
+    for _ in range(3):
+        result, upstream = cluster.bob.call("codex-reply", {"threadId": thread, "prompt": "ECHO not yours"})
+        check(
+            result.get("isError") and f"no conversation with id {thread}" in result_text(result),
+            f"another principal's reply on {upstream} finds no such thread",
+            result,
+        )
+        message, upstream = cluster.bob.request("tasks/get", {"taskId": task_id}, CAPS_TASKS)
+        check("error" in message and "unknown task" in message["error"]["message"], f"another principal's tasks/get on {upstream} finds no such task", message)
+
+    # 8. A working directory missing on the replica that gets the reply: a clear error, nothing runs.
     workspace = cluster.work / "workspace"
     workspace.mkdir()
     result, _ = mcp.call("codex", {"prompt": "ECHO in a workspace", "cwd": str(workspace)})
@@ -214,7 +227,7 @@ def run(cluster: Cluster) -> None:
     )
     check(len(cluster.model.requests) == before, "and nothing ran", len(cluster.model.requests) - before)
 
-    # 8. The store: every turn once, nothing lost, nothing duplicated.
+    # 9. The store: every turn once, nothing lost, nothing duplicated.
     def store_rows(sql: str) -> list[str]:
         out = pg.psql(sql)
         return out.splitlines() if out else []

@@ -34,6 +34,7 @@ use crate::mcp_settings::McpSettings;
 use crate::owners;
 use crate::thread_store::Claim;
 use crate::thread_store::Lease;
+use crate::thread_store::Owned;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
 use crate::tool_error::naming_the_field;
@@ -145,9 +146,13 @@ pub(crate) async fn start(
                 .await
                 .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
             if let Some(access) = owners::access(context) {
-                access
-                    .owners
-                    .record_thread(access, &conversation_id.to_string());
+                let id = conversation_id.to_string();
+                access.owners.record_thread(access, &id);
+                server_config
+                    .store
+                    .get()
+                    .record_owner(Owned::Thread, &id, &access.principal.name)
+                    .await;
             }
             let lease = claim(server_config, conversation_id).await?;
             let first_event = Event {
@@ -174,13 +179,22 @@ pub(crate) async fn start(
                 .map_err(ToolCallError::from)
                 .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
                 .map_err(|err| err.into_result(None))?;
-            // Over HTTP, another principal's thread is as unknown as one that never was.
-            if let Some(access) = owners::access(context)
-                && !access
-                    .owners
-                    .owns_thread(access, &conversation_id.to_string())
-            {
-                return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));
+            // Over HTTP, another principal's thread is as unknown as one that never was. With
+            // a shared store, the owner is the store's (the thread may have started elsewhere).
+            if let Some(access) = owners::access(context) {
+                let id = conversation_id.to_string();
+                let owned = match server_config
+                    .store
+                    .get()
+                    .owned_by(Owned::Thread, &id, &access.principal.name)
+                    .await
+                {
+                    Some(owned) => owned,
+                    None => access.owners.owns_thread(access, &id),
+                };
+                if !owned {
+                    return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));
+                }
             }
             reply(
                 conversations,

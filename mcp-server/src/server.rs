@@ -53,6 +53,7 @@ use crate::request_ids::InFlight;
 use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
+use crate::thread_store::Owned;
 use crate::thread_store::ThreadStore;
 use crate::tool_definitions;
 use crate::tool_error::RoundTripError;
@@ -282,6 +283,11 @@ impl ServerHandler for CodexMcpServer {
                 .map_err(McpError::from)?;
             if let (Some(access), CallToolResponse::Task(created)) = (&access, &response) {
                 access.owners.record_task(access, &created.task.task_id);
+                self.config
+                    .store
+                    .get()
+                    .record_owner(Owned::Task, &created.task.task_id, &access.principal.name)
+                    .await;
             }
             return Ok(response);
         }
@@ -310,7 +316,7 @@ impl ServerHandler for CodexMcpServer {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self.turns.get_task(&request.task_id).await?)
     }
 
@@ -319,7 +325,7 @@ impl ServerHandler for CodexMcpServer {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self
             .turns
             .update_task(&request.task_id, request.input_responses)
@@ -331,7 +337,7 @@ impl ServerHandler for CodexMcpServer {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self.turns.cancel_task(&request.task_id).await?)
     }
 
@@ -354,13 +360,32 @@ impl ServerHandler for CodexMcpServer {
     }
 }
 
-/// Over HTTP, another principal's task is as unknown as one that never was.
-fn reachable_task(context: &RequestContext<RoleServer>, task_id: &str) -> Result<(), McpError> {
-    match owners::access(context) {
-        Some(access) if !access.owners.owns_task(access, task_id) => {
+impl CodexMcpServer {
+    /// Over HTTP, another principal's task is as unknown as one that never was. With a shared
+    /// store, the owner is the store's (the task may run on another replica).
+    async fn reachable_task(
+        &self,
+        context: &RequestContext<RoleServer>,
+        task_id: &str,
+    ) -> Result<(), McpError> {
+        let Some(access) = owners::access(context) else {
+            return Ok(());
+        };
+        let owned = match self
+            .config
+            .store
+            .get()
+            .owned_by(Owned::Task, task_id, &access.principal.name)
+            .await
+        {
+            Some(owned) => owned,
+            None => access.owners.owns_task(access, task_id),
+        };
+        if owned {
+            Ok(())
+        } else {
             Err(RoundTripError::UnknownTask(task_id.to_string()).into())
         }
-        _ => Ok(()),
     }
 }
 

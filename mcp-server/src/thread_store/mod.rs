@@ -234,6 +234,49 @@ impl ThreadStore {
     }
 }
 
+/// What an owner record is of.
+#[derive(Clone, Copy)]
+pub(crate) enum Owned {
+    Thread,
+    Task,
+}
+
+impl Owned {
+    fn kind(self) -> &'static str {
+        match self {
+            Owned::Thread => "thread",
+            Owned::Task => "task",
+        }
+    }
+}
+
+impl ThreadStore {
+    /// Records `principal` as the owner of a thread or task in the shared store, so that
+    /// every replica knows it (`$CODEX_HOME/owners/` knows it only on this one). A no-op on
+    /// the files backend.
+    pub(crate) async fn record_owner(&self, owned: Owned, id: &str, principal: &str) {
+        if let Some(shared) = self.shared()
+            && let Err(err) = shared.pg.set_owner(owned.kind(), id, principal).await
+        {
+            tracing::warn!("{err}");
+        }
+    }
+
+    /// Whether `principal` owns the thread or task: from the shared store when there is
+    /// one (`None` on the files backend, where `owners.rs` decides). A store that cannot
+    /// be read owns nothing for anyone.
+    pub(crate) async fn owned_by(&self, owned: Owned, id: &str, principal: &str) -> Option<bool> {
+        let shared = self.shared()?;
+        Some(match shared.pg.owner(owned.kind(), id).await {
+            Ok(owner) => owner.as_deref() == Some(principal),
+            Err(err) => {
+                tracing::warn!("{err}");
+                false
+            }
+        })
+    }
+}
+
 impl Shared {
     fn forget(&self, holder: &str) {
         if let Ok(mut held) = self.held.lock() {

@@ -25,9 +25,10 @@ use super::StoreError;
 const CONNECTIONS: usize = 4;
 
 /// Each migration once, in order; never edit one that has shipped, add the next instead.
-const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r"
+const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r"
 CREATE TABLE codex_threads (
     id text PRIMARY KEY,
     rollout_path text NOT NULL,
@@ -83,7 +84,19 @@ CREATE TABLE codex_secrets (
     value bytea NOT NULL
 );
 ",
-)];
+    ),
+    (
+        2,
+        r"
+CREATE TABLE codex_owners (
+    kind text NOT NULL,
+    id text NOT NULL,
+    principal text NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+",
+    ),
+];
 
 /// Any number that only this program takes as an advisory lock.
 const MIGRATION_LOCK: i64 = 0x636f_6465_785f_6d63;
@@ -372,6 +385,38 @@ impl PgStore {
         .map_err(query("update a thread"))?;
         tx.commit().await.map_err(query("commit rollout items"))?;
         Ok(fresh.len())
+    }
+
+    /// Records who owns a thread or task (`kind`), once: the first owner stays.
+    pub(crate) async fn set_owner(
+        &self,
+        kind: &str,
+        id: &str,
+        principal: &str,
+    ) -> Result<(), StoreError> {
+        let guard = self.client(false).await?;
+        let client = guard.as_ref().ok_or(StoreError::NotConnected)?;
+        client
+            .execute(
+                "INSERT INTO codex_owners (kind, id, principal) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&kind, &id, &principal],
+            )
+            .await
+            .map_err(query("record an owner"))?;
+        Ok(())
+    }
+
+    pub(crate) async fn owner(&self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let guard = self.client(false).await?;
+        let client = guard.as_ref().ok_or(StoreError::NotConnected)?;
+        let row = client
+            .query_opt(
+                "SELECT principal FROM codex_owners WHERE kind = $1 AND id = $2",
+                &[&kind, &id],
+            )
+            .await
+            .map_err(query("read an owner"))?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     /// Records which replica runs a 2026-07-28 turn (and its task record, if any).
