@@ -179,3 +179,37 @@ async fn thread_store_commits_once_and_hydrates_a_fresh_home() {
     let unknown = Uuid::new_v4().to_string();
     assert!(!timed(store.hydrate(fresh.path(), &unknown)).await.unwrap());
 }
+
+#[tokio::test]
+async fn thread_store_owners_are_the_first_recorded() {
+    let Some(url) = server().await else { return };
+    let store = timed(ThreadStore::postgres(&url, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let thread = Uuid::new_v4().to_string();
+    assert_eq!(
+        timed(store.owned_by(super::Owned::Thread, &thread, "alice")).await,
+        Some(false)
+    );
+    timed(store.record_owner(super::Owned::Thread, &thread, "alice")).await;
+    timed(store.record_owner(super::Owned::Thread, &thread, "bob")).await;
+    assert_eq!(
+        timed(store.owned_by(super::Owned::Thread, &thread, "alice")).await,
+        Some(true)
+    );
+    assert_eq!(
+        timed(store.owned_by(super::Owned::Thread, &thread, "bob")).await,
+        Some(false)
+    );
+    // A task with the same id is another record.
+    assert_eq!(
+        timed(store.owned_by(super::Owned::Task, &thread, "alice")).await,
+        Some(false)
+    );
+    assert_eq!(
+        ThreadStore::Files
+            .owned_by(super::Owned::Thread, &thread, "alice")
+            .await,
+        None
+    );
+}
