@@ -39,17 +39,17 @@ pub(crate) const DEFAULT_LEASE_SECS: u64 = 15;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum StoreError {
-    #[error("cannot connect to the thread store (thread_store_url): {0}")]
+    #[error("cannot connect to the thread store (thread_store_url): {}", chain(.0))]
     Connect(#[source] tokio_postgres::Error),
     #[error("the thread store connection is gone")]
     NotConnected,
-    #[error("thread store migration {version} failed: {source}")]
+    #[error("thread store migration {version} failed: {}", chain(source))]
     Migrate {
         version: i32,
         #[source]
         source: tokio_postgres::Error,
     },
-    #[error("thread store: cannot {what}: {source}")]
+    #[error("thread store: cannot {what}: {}", chain(source))]
     Query {
         what: &'static str,
         #[source]
@@ -67,6 +67,19 @@ pub(crate) enum StoreError {
     LeaseLost { thread: String },
     #[error("the rollout `{path}` is outside CODEX_HOME, so other replicas could not place it")]
     OutsideHome { path: PathBuf },
+}
+
+/// `err` and its causes: tokio-postgres says only "db error" or "error connecting to server" at
+/// the top, and the server's message or the socket's error below.
+pub(crate) fn chain(err: &tokio_postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The store a server uses, set once at start (files until then).

@@ -28,7 +28,7 @@ async fn server() -> Option<String> {
         Ok(Ok(_)) => Some(url),
         other => {
             let why = match other {
-                Ok(Err(err)) => err.to_string(),
+                Ok(Err(err)) => super::chain(&err),
                 Err(_) => "no answer within 5 s".to_string(),
                 Ok(Ok(_)) => unreachable!(),
             };
