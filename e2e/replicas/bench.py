@@ -91,6 +91,8 @@ def main() -> int:
     print(f"turn latency, PostgreSQL, 1 replica: {summary(pg)}")
     hop = with_cluster(codex_bin, 3, True, lambda c: turn_latency(c, turns))
     print(f"turn latency, PostgreSQL, 3 replicas round-robin (every turn hops): {summary(hop)}")
+    files_one = with_cluster(codex_bin, 1, False, lambda c: throughput(c, clients, turns))
+    print(f"throughput, files, 1 replica:       {files_one:.1f} turns/s")
     one = with_cluster(codex_bin, 1, True, lambda c: throughput(c, clients, turns))
     print(f"throughput, PostgreSQL, 1 replica:  {one:.1f} turns/s")
     three = with_cluster(codex_bin, 3, True, lambda c: throughput(c, clients, turns))
