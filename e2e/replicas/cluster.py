@@ -286,7 +286,7 @@ class Postgres:
         ready = bin_dir / "pg_isready"
         wait_for(
             "PostgreSQL to accept connections",
-            lambda: subprocess.run([str(ready), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True).returncode == 0,
+            lambda: subprocess.run([str(ready), "-h", "127.0.0.1", "-p", str(self.port), "-U", "codex"], capture_output=True).returncode == 0,
             timeout=30,
             every=0.1,
         )

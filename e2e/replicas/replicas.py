@@ -10,7 +10,8 @@ Checked: a thread whose calls hop replicas keeps its whole history; an approval
 (`input_required`) answered on another replica; a task polled and answered anywhere; a busy
 refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
 and the thread continues elsewhere with every completed turn; routing on
-`Mcp-Param-Thread-Id`; ownership across replicas (two principals, `--auth-tokens`); a missing
+`Mcp-Param-Thread-Id`; a replica stalled (SIGSTOP) past its lease losing the thread without
+committing; `tasks/cancel` on another replica; ownership across replicas (two principals, `--auth-tokens`); a missing
 working directory; and in the store, no item lost or
 duplicated.
 
@@ -37,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cluster import CAPS_ELICIT, CAPS_TASKS, Cluster, Failed, result_text, thread_of, wait_for  # noqa: E402
+from cluster import CAPS_ELICIT, CAPS_TASKS, Cluster, Failed, Mcp, result_text, thread_of, wait_for  # noqa: E402
 
 passed = 0
 
@@ -66,13 +67,15 @@ def poll_task(cluster: Cluster, task_id: str, statuses: set[str], served: set[st
     return wait_for(f"task {task_id} to be {statuses}", state, timeout=timeout, every=0.1)
 
 
-def reply_until_not_busy(cluster: Cluster, thread: str, prompt: str, timeout: float) -> tuple[dict[str, Any], str, int]:
+def reply_until_not_busy(
+    cluster: Cluster, thread: str, prompt: str, timeout: float, via: Mcp | None = None
+) -> tuple[dict[str, Any], str, int]:
     """`codex-reply`, repeated while the thread is busy (a dead replica's lease not yet
     expired); returns the result, the replica and how many busy refusals came first."""
     busy = 0
     deadline = time.monotonic() + timeout
     while True:
-        result, upstream = cluster.mcp.call("codex-reply", {"threadId": thread, "prompt": prompt})
+        result, upstream = (via or cluster.mcp).call("codex-reply", {"threadId": thread, "prompt": prompt})
         if not (result.get("isError") and "is busy with another turn" in result_text(result)):
             return result, upstream, busy
         busy += 1
@@ -181,6 +184,44 @@ def run(cluster: Cluster) -> None:
     # Every completed turn is there; the cut-off one ("SLOW doomed") never committed.
     expect_seen(result, prompts, f"the thread after the crash (after {busy} busy answers while the lease expired)")
     cluster.model.release("doomed")
+
+    # 5b. A replica that stalls past its lease (SIGSTOP) loses the thread: another replica takes
+    # it, and the stalled turn, when its replica wakes, is stopped and commits nothing.
+    created, paused_on = mcp.call("codex-reply", {"threadId": thread, "prompt": "SLOW paused"}, caps=CAPS_TASKS)
+    paused_task = created["taskId"]
+    wait_for("the paused turn to reach the model", lambda: cluster.model.is_holding("paused"))
+    paused = cluster.replica_at(paused_on)
+    os.kill(paused.process.pid, signal.SIGSTOP)
+    try:
+        # Straight to a live replica: nginx would hand some requests to the stalled one, which
+        # accepts connections (the kernel does) and answers none.
+        taker = next(r for r in cluster.replicas if r.alive() and r.address != paused_on).address
+        direct = Mcp(int(taker.rsplit(":", 1)[1]))
+        prompts.append("ECHO while paused")
+        result, _, busy = reply_until_not_busy(cluster, thread, prompts[-1], timeout=30, via=direct)
+        check(busy > 0, "the stalled replica's thread was busy until its lease expired", busy)
+        expect_seen(result, prompts, "the turn that took over")
+        # The model now answers the stalled turn; its replica wakes to find its lease gone.
+        cluster.model.release("paused")
+    finally:
+        os.kill(paused.process.pid, signal.SIGCONT)
+    task = poll_task(cluster, paused_task, {"completed", "cancelled", "failed"}, set())
+    outcome = task["status"] if task["status"] != "completed" else ("error" if task["result"].get("isError") else "success")
+    check(outcome != "success", "the stalled turn did not succeed after losing its lease", task)
+
+    # 5c. tasks/cancel on another replica than the one running the task.
+    created, cancel_on = mcp.call("codex-reply", {"threadId": thread, "prompt": "SLOW cancelled"}, caps=CAPS_TASKS)
+    cancelled_task = created["taskId"]
+    wait_for("the turn to cancel to reach the model", lambda: cluster.model.is_holding("cancelled"))
+    # Straight to another live replica: with one replica dead, nginx's cycle is not a fixed one.
+    elsewhere_address = next(r for r in cluster.replicas if r.alive() and r.address != cancel_on).address
+    message, _ = Mcp(int(elsewhere_address.rsplit(":", 1)[1])).request("tasks/cancel", {"taskId": cancelled_task}, CAPS_TASKS)
+    check("result" in message, "tasks/cancel accepted on another replica than the task's", (message, cancel_on, elsewhere_address))
+    task = poll_task(cluster, cancelled_task, {"cancelled", "completed", "failed"}, set())
+    check(task["status"] == "cancelled", "the task was cancelled where it ran", task)
+    cluster.model.release("cancelled")
+    # An interrupted turn is committed as such (its prompt, then `turn_aborted`), as on one machine.
+    prompts.append("SLOW cancelled")
 
     # 6. Routing: `codex-reply`'s threadId is offered as a header, and a load balancer that
     # hashes on it keeps a thread's replies on one replica.
