@@ -106,12 +106,13 @@ def user_prompts(body: Any) -> list[str]:
     return prompts
 
 
-def call_output(body: Any) -> str | None:
+def call_outputs(body: Any) -> list[str]:
+    outputs = []
     for item in body.get("input", []) if isinstance(body, dict) else []:
         if item.get("type") == "function_call_output":
             output = item.get("output")
-            return output if isinstance(output, str) else json.dumps(output)
-    return None
+            outputs.append(output if isinstance(output, str) else json.dumps(output))
+    return outputs
 
 
 class MockModel:
@@ -120,6 +121,7 @@ class MockModel:
     - `ECHO x`: "seen: <every prompt in the history, joined by ' | '>";
     - `RUN x`: first a shell call of `python3 -c print(42)` (asked about: approval policy
       untrusted), then "ran: <its output>";
+    - `TWICE x`: two such calls, one after the other (two questions), then "ran twice: 42 42";
     - `SLOW x`: held until `release("x")`, then like ECHO.
     """
 
@@ -203,11 +205,15 @@ class MockModel:
             return None
         last = prompts[-1]
         seen = "seen: " + " | ".join(prompts)
+        outputs = call_outputs(body)
         if last.startswith("RUN"):
-            output = call_output(body)
-            if output is None:
+            if not outputs:
                 return shell_call(f"call-{rid}", ["python3", "-c", "print(42)"], rid)
-            return answer(f"ran: {'42' if '42' in output else output}", rid)
+            return answer(f"ran: {'42' if '42' in outputs[0] else outputs[0]}", rid)
+        if last.startswith("TWICE"):
+            if len(outputs) < 2:
+                return shell_call(f"call-{rid}", ["python3", "-c", "print(42)"], rid)
+            return answer("ran twice: " + " ".join("42" if "42" in o else o for o in outputs), rid)
         if last.startswith("SLOW"):
             name = last.split(" ", 1)[1]
             gate = self.gate(name)

@@ -7,7 +7,7 @@ as stateless 2026-07-28 JSON-RPC over plain HTTP; nginx's `X-Codex-Upstream` hea
 replica answered.
 
 Checked: a thread whose calls hop replicas keeps its whole history; an approval
-(`input_required`) answered on another replica; a task polled and answered anywhere; a busy
+(`input_required`) answered on another replica, and two in one turn answered on two others; a task polled and answered anywhere; a busy
 refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
 and the thread continues elsewhere with every completed turn; routing on
 `Mcp-Param-Thread-Id`; a replica stalled (SIGSTOP) past its lease losing the thread without
@@ -130,6 +130,21 @@ def run(cluster: Cluster) -> None:
     # The same state again, anywhere: refused (single use across replicas).
     message, _ = mcp.request("tools/call", {"name": "codex", "arguments": {"prompt": "RUN approval"}, **retry}, CAPS_ELICIT)
     check("error" in message, "a used requestState is refused on any replica", message)
+
+    # 2b. Two questions in one turn, each answered on another replica than the one before: the
+    # second question's state, issued by the running replica, travels back through the first
+    # answering replica and opens on the next.
+    arguments = {"prompt": "TWICE approvals"}
+    result, on = mcp.call("codex", arguments)
+    hops = [on]
+    for round_ in (1, 2):
+        check(result.get("resultType") == "input_required", f"TWICE: question {round_}", result)
+        key = next(iter(result.get("inputRequests") or {}))
+        retry = {"inputResponses": {key: {"action": "accept", "content": {"decision": "approved"}}}, "requestState": result["requestState"]}
+        result, on = mcp.call("codex", arguments, extra=retry)
+        hops.append(on)
+    check(not result.get("isError") and result_text(result) == "ran twice: 42 42", "both commands ran, and the last answering request got the result", result)
+    check(len(set(hops)) == 3, "the call, its first answer and its second answer were served by three replicas", hops)
 
     # 3. A task, polled anywhere and answered on another replica than the one running it.
     created, created_on = mcp.call("codex", {"prompt": "RUN task"}, caps=CAPS_TASKS)
