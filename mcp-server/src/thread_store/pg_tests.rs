@@ -213,3 +213,28 @@ async fn thread_store_owners_are_the_first_recorded() {
         None
     );
 }
+
+#[tokio::test]
+async fn thread_store_an_ended_task_stays_ended() {
+    let Some(url) = server().await else { return };
+    let pg = timed(PgStore::open(&url)).await.unwrap();
+    let key = Uuid::new_v4();
+    let working = serde_json::json!({"status": "working"});
+    let completed = serde_json::json!({"status": "completed"});
+    timed(pg.put_turn(key, "thread", "replica", Some(&working)))
+        .await
+        .unwrap();
+    timed(pg.put_turn(key, "thread", "replica", Some(&completed)))
+        .await
+        .unwrap();
+    // A late write of the questions' state, as a publisher aborted mid-write could leave.
+    timed(pg.put_turn(key, "thread", "replica", Some(&working)))
+        .await
+        .unwrap();
+    let turn = timed(pg.turn(key, Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(turn.task, Some(completed));
+    assert_eq!(turn.thread_id, "thread");
+}

@@ -419,7 +419,9 @@ impl PgStore {
         Ok(row.map(|row| row.get(0)))
     }
 
-    /// Records which replica runs a 2026-07-28 turn (and its task record, if any).
+    /// Records which replica runs a 2026-07-28 turn (and its task record, if any). A task that
+    /// has ended stays ended: a late write of an earlier state (its questions being published
+    /// on another connection) cannot bring it back.
     pub(crate) async fn put_turn(
         &self,
         key: Uuid,
@@ -432,7 +434,8 @@ impl PgStore {
         client
             .execute(
                 "INSERT INTO codex_turns (key, thread_id, replica, task) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (key) DO UPDATE SET task = COALESCE(EXCLUDED.task, codex_turns.task), updated_at = now()",
+                 ON CONFLICT (key) DO UPDATE SET task = COALESCE(EXCLUDED.task, codex_turns.task), updated_at = now()
+                 WHERE COALESCE(codex_turns.task ->> 'status', '') NOT IN ('completed', 'cancelled', 'failed')",
                 &[&key, &thread, &replica, &task],
             )
             .await
