@@ -122,7 +122,8 @@ class MockModel:
     - `RUN x`: first a shell call of `python3 -c print(42)` (asked about: approval policy
       untrusted), then "ran: <its output>";
     - `TWICE x`: two such calls, one after the other (two questions), then "ran twice: 42 42";
-    - `SLOW x`: held until `release("x")`, then like ECHO.
+    - `SLOW x`: held until `release("x")`, then like ECHO;
+    - `RUNSLOW x`: like RUN, but the answer after the command is held until `release("x")`.
     """
 
     def __init__(self) -> None:
@@ -206,6 +207,8 @@ class MockModel:
         last = prompts[-1]
         seen = "seen: " + " | ".join(prompts)
         outputs = call_outputs(body)
+        if last.startswith("RUNSLOW") and outputs:
+            last = "SLOW " + last.split(" ", 1)[1]
         if last.startswith("RUN"):
             if not outputs:
                 return shell_call(f"call-{rid}", ["python3", "-c", "print(42)"], rid)

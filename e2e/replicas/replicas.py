@@ -10,7 +10,7 @@ Checked: a thread whose calls hop replicas keeps its whole history; an approval
 (`input_required`) answered on another replica, and two in one turn answered on two others; a task polled and answered anywhere; a busy
 refusal across replicas; `kill -9` of a replica mid-turn, after which its task reads `failed`
 and the thread continues elsewhere with every completed turn; routing on
-`Mcp-Param-Thread-Id`; a replica stalled (SIGSTOP) past its lease losing the thread without
+`Mcp-Param-Thread-Id`; an answer relayed to a replica that then dies; a replica stalled (SIGSTOP) past its lease losing the thread without
 committing; `tasks/cancel` on another replica; ownership across replicas (two principals, `--auth-tokens`); a missing
 working directory; and in the store, no item lost or
 duplicated.
@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -307,6 +308,32 @@ def run(cluster: Cluster) -> None:
     check(local == stored, "the last replica's rollout file is the stored lines, in order", (len(local), len(stored)))
     errors = cluster.model.errors
     check(not errors, "the mock model saw no unexpected request", errors)
+
+    # 10. A relayed answer whose running replica dies while the answering request waits: that
+    # request answers that the replica stopped, once its heartbeat is overdue. (Last: it kills a
+    # second replica.) Straight to two live replicas, so which runs and which answers is known.
+    runner, answerer = [r for r in cluster.replicas if r.alive()][:2]
+    to_runner, to_answerer = (Mcp(int(r.address.rsplit(":", 1)[1])) for r in (runner, answerer))
+    arguments = {"prompt": "RUNSLOW orphaned"}
+    result, _ = to_runner.call("codex", arguments)
+    check(result.get("resultType") == "input_required", "RUNSLOW: a question", result)
+    key = next(iter(result.get("inputRequests") or {}))
+    retry = {"inputResponses": {key: {"action": "accept", "content": {"decision": "approved"}}}, "requestState": result["requestState"]}
+    answered: dict[str, Any] = {}
+    waiter = threading.Thread(target=lambda: answered.update(result=to_answerer.call("codex", arguments, extra=retry)[0]))
+    waiter.start()
+    wait_for("the approved command's answer to be held", lambda: cluster.model.is_holding("orphaned"))
+    os.kill(runner.process.pid, signal.SIGKILL)
+    runner.process.wait(10)
+    waiter.join(60)
+    check(not waiter.is_alive(), "the answering request ended after the running replica died", answered)
+    result = answered.get("result") or {}
+    check(
+        result.get("isError") and "replica running this turn stopped" in result_text(result),
+        "it answers that the replica running the turn stopped",
+        result,
+    )
+    cluster.model.release("orphaned")
 
 
 def rust_store_tests(url: str) -> None:
