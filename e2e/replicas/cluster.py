@@ -12,6 +12,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -248,11 +249,13 @@ class Postgres:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
-    def _as_owner(self, argv: list[str]) -> list[str]:
-        # PostgreSQL refuses to run as root: as root, run it as the `postgres` user.
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--", *argv]
-        return argv
+    def _owner(self) -> dict[str, Any]:
+        """PostgreSQL refuses to run as root: as root, it runs as the `postgres` user (set on
+        the process itself, so that signals reach the server, not a wrapper)."""
+        if os.geteuid() != 0:
+            return {}
+        owner = pwd.getpwnam("postgres")
+        return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": [], "cwd": "/"}
 
     @property
     def url(self) -> str:
@@ -267,30 +270,37 @@ class Postgres:
             os.chown(data, owner.pw_uid, owner.pw_gid)
             os.chmod(self.work, 0o755)
         subprocess.run(
-            self._as_owner([str(bin_dir / "initdb"), "-D", str(data), "-U", "codex", "-A", "trust", "--no-sync", "-E", "UTF8"]),
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", "codex", "-A", "trust", "--no-sync", "-E", "UTF8"],
             check=True,
+            **self._owner(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        log = open(self.work / "postgres.log", "wb")  # noqa: SIM115 - closed with the process
+        self.serve()
+        self.psql("CREATE DATABASE codex", database="postgres")
+
+    def serve(self) -> None:
+        """Starts the server on the cluster `start` made (again, after `stop`)."""
+        bin_dir = pg_bin_dir()
+        data = self.work / "pgdata"
+        log = open(self.work / "postgres.log", "ab")  # noqa: SIM115 - closed with the process
         self.process = subprocess.Popen(
-            self._as_owner(
-                [
-                    str(bin_dir / "postgres"),
-                    "-D",
-                    str(data),
-                    "-p",
-                    str(self.port),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    "-c",
-                    f"unix_socket_directories={data}",
-                    "-c",
-                    "max_connections=100",
-                ]
-            ),
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={data}",
+                "-c",
+                "max_connections=100",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
+            **self._owner(),
         )
         ready = bin_dir / "pg_isready"
         wait_for(
@@ -299,7 +309,6 @@ class Postgres:
             timeout=30,
             every=0.1,
         )
-        self.psql("CREATE DATABASE codex", database="postgres")
 
     def psql(self, sql: str, database: str = "codex") -> str:
         psql = pg_bin_dir() / "psql"
@@ -315,7 +324,9 @@ class Postgres:
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            # SIGINT: PostgreSQL's fast shutdown, which ends client connections (SIGTERM would
+            # wait for the replicas to disconnect).
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:

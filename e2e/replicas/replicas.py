@@ -335,6 +335,20 @@ def run(cluster: Cluster) -> None:
     )
     cluster.model.release("orphaned")
 
+    # 11. PostgreSQL stops and comes back: meanwhile a reply is refused with the store's error
+    # (nothing runs), and afterwards the replicas reconnect and the thread goes on.
+    survivor = next(r for r in cluster.replicas if r.alive())
+    direct = Mcp(int(survivor.address.rsplit(":", 1)[1]))
+    pg.stop()
+    before = len(cluster.model.requests)
+    result, _ = direct.call("codex-reply", {"threadId": thread, "prompt": "ECHO without a store"})
+    check(result.get("isError") and "thread store" in result_text(result), "with the store down, a reply is refused with the store's error", result)
+    check(len(cluster.model.requests) == before, "and nothing ran", len(cluster.model.requests) - before)
+    pg.serve()
+    prompts.append("ECHO the store is back")
+    result, _, _ = reply_until_not_busy(cluster, thread, prompts[-1], timeout=30, via=direct)
+    expect_seen(result, prompts, "the thread once the store is back")
+
 
 def rust_store_tests(url: str) -> None:
     if os.environ.get("REPLICAS_SKIP_RUST") == "1":

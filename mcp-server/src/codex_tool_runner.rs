@@ -189,8 +189,11 @@ pub(crate) async fn start(
                     .owned_by(Owned::Thread, &id, &access.principal.name)
                     .await
                 {
-                    Some(owned) => owned,
-                    None => access.owners.owns_thread(access, &id),
+                    Ok(Some(owned)) => owned,
+                    Ok(None) => access.owners.owns_thread(access, &id),
+                    Err(err) => {
+                        return Err(ToolCallError::Store(err).into_result(Some(conversation_id)));
+                    }
                 };
                 if !owned {
                     return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));

@@ -378,8 +378,9 @@ impl CodexMcpServer {
             .owned_by(Owned::Task, task_id, &access.principal.name)
             .await
         {
-            Some(owned) => owned,
-            None => access.owners.owns_task(access, task_id),
+            Ok(Some(owned)) => owned,
+            Ok(None) => access.owners.owns_task(access, task_id),
+            Err(err) => return Err(RoundTripError::Store(err).into()),
         };
         if owned {
             Ok(())

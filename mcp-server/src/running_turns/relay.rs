@@ -42,6 +42,8 @@ use crate::tool_error::ToolCallError;
 
 /// How often a replica looks for deliveries to it, and for the answer to a relayed retry.
 const DELIVERY_POLL: Duration = Duration::from_millis(100);
+/// How long the poller waits after the store failed to answer.
+const STORE_RETRY: Duration = Duration::from_secs(2);
 /// How often a replica waiting for another's answer checks that the other is still alive.
 const LIVENESS_CHECK: Duration = Duration::from_secs(1);
 
@@ -58,7 +60,11 @@ pub(super) fn take_deliveries(turns: Weak<RunningTurns>, shared: Arc<Shared>) {
                         apply(&turns, &shared, key, &kind, payload);
                     }
                 }
-                Err(err) => tracing::warn!("thread store: deliveries not taken: {err}"),
+                Err(err) => {
+                    tracing::warn!("thread store: deliveries not taken: {err}");
+                    // The store is down or unreachable: ask again, but not ten times a second.
+                    tokio::time::sleep(STORE_RETRY).await;
+                }
             }
             if turns.strong_count() == 0 {
                 return;

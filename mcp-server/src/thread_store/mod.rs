@@ -276,17 +276,18 @@ impl ThreadStore {
     }
 
     /// Whether `principal` owns the thread or task: from the shared store when there is
-    /// one (`None` on the files backend, where `owners.rs` decides). A store that cannot
-    /// be read owns nothing for anyone.
-    pub(crate) async fn owned_by(&self, owned: Owned, id: &str, principal: &str) -> Option<bool> {
-        let shared = self.shared()?;
-        Some(match shared.pg.owner(owned.kind(), id).await {
-            Ok(owner) => owner.as_deref() == Some(principal),
-            Err(err) => {
-                tracing::warn!("{err}");
-                false
-            }
-        })
+    /// one (`None` on the files backend, where `owners.rs` decides).
+    pub(crate) async fn owned_by(
+        &self,
+        owned: Owned,
+        id: &str,
+        principal: &str,
+    ) -> Result<Option<bool>, StoreError> {
+        let Some(shared) = self.shared() else {
+            return Ok(None);
+        };
+        let owner = shared.pg.owner(owned.kind(), id).await?;
+        Ok(Some(owner.as_deref() == Some(principal)))
     }
 }
 

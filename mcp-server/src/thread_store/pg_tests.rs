@@ -188,28 +188,37 @@ async fn thread_store_owners_are_the_first_recorded() {
         .unwrap();
     let thread = Uuid::new_v4().to_string();
     assert_eq!(
-        timed(store.owned_by(super::Owned::Thread, &thread, "alice")).await,
+        timed(store.owned_by(super::Owned::Thread, &thread, "alice"))
+            .await
+            .unwrap(),
         Some(false)
     );
     timed(store.record_owner(super::Owned::Thread, &thread, "alice")).await;
     timed(store.record_owner(super::Owned::Thread, &thread, "bob")).await;
     assert_eq!(
-        timed(store.owned_by(super::Owned::Thread, &thread, "alice")).await,
+        timed(store.owned_by(super::Owned::Thread, &thread, "alice"))
+            .await
+            .unwrap(),
         Some(true)
     );
     assert_eq!(
-        timed(store.owned_by(super::Owned::Thread, &thread, "bob")).await,
+        timed(store.owned_by(super::Owned::Thread, &thread, "bob"))
+            .await
+            .unwrap(),
         Some(false)
     );
     // A task with the same id is another record.
     assert_eq!(
-        timed(store.owned_by(super::Owned::Task, &thread, "alice")).await,
+        timed(store.owned_by(super::Owned::Task, &thread, "alice"))
+            .await
+            .unwrap(),
         Some(false)
     );
     assert_eq!(
         ThreadStore::Files
             .owned_by(super::Owned::Thread, &thread, "alice")
-            .await,
+            .await
+            .unwrap(),
         None
     );
 }
