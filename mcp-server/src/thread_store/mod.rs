@@ -65,7 +65,9 @@ pub(crate) enum StoreError {
         "this replica lost the lease of thread {thread} (no heartbeat reached the store in time), so the turn's history was not committed"
     )]
     LeaseLost { thread: String },
-    #[error("the rollout `{path}` is outside CODEX_HOME, so other replicas could not place it")]
+    #[error(
+        "the rollout `{path}` is not a plain path under CODEX_HOME/sessions, so replicas cannot share it"
+    )]
     OutsideHome { path: PathBuf },
 }
 
@@ -210,7 +212,18 @@ impl ThreadStore {
         let Some(stored) = shared.pg.thread(thread).await? else {
             return Ok(false);
         };
-        let path = codex_home.join(&stored.rollout_path);
+        // The path comes from the database: only a plain path under `sessions/` is written.
+        let relative = Path::new(&stored.rollout_path);
+        if !relative.starts_with(codex_core::rollout::SESSIONS_SUBDIR)
+            || !relative
+                .components()
+                .all(|part| matches!(part, std::path::Component::Normal(_)))
+        {
+            return Err(StoreError::OutsideHome {
+                path: relative.to_path_buf(),
+            });
+        }
+        let path = codex_home.join(relative);
         let local = match tokio::fs::read(&path).await {
             Ok(bytes) => Some(bytes),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
