@@ -15,6 +15,9 @@ use codex_mcp_types::NewConversationParams;
 
 use crate::mcp_settings::HttpSettings;
 use crate::mcp_settings::McpSettings;
+use crate::mcp_settings::StoreUrl;
+use crate::thread_store::DEFAULT_LEASE_SECS;
+use crate::thread_store::StoreSlot;
 
 /// Settings the server was started with; every session starts from them.
 #[derive(Debug, Clone)]
@@ -35,6 +38,9 @@ pub(crate) struct ServerConfigLayer {
     /// that a test of the heartbeat takes milliseconds. Not a config.toml key: hosts have no
     /// reason to change it.
     pub(crate) heartbeat_interval: std::time::Duration,
+    /// Where threads are shared with other replicas (`thread_store.rs`): set once at start,
+    /// files until then.
+    pub(crate) store: StoreSlot,
 }
 
 /// Settings that hold for the whole server, read once at start-up.
@@ -44,6 +50,9 @@ pub(crate) struct ServerSettings {
     pub(crate) max_concurrent_model_requests: usize,
     /// `[http]`, for `codex mcp --listen`.
     pub(crate) http: HttpSettings,
+    /// `thread_store_url`: the PostgreSQL thread store, if any.
+    pub(crate) thread_store_url: Option<StoreUrl>,
+    pub(crate) thread_lease_secs: u64,
 }
 
 impl ServerConfigLayer {
@@ -54,6 +63,11 @@ impl ServerConfigLayer {
         match self.load_for_call(&CodexToolCallParam::default()).await {
             Ok(config) => ServerSettings {
                 http: McpSettings::of(&config).http.clone(),
+                thread_store_url: McpSettings::of(&config).thread_store_url.clone(),
+                thread_lease_secs: McpSettings::of(&config)
+                    .thread_lease_secs
+                    .unwrap_or(DEFAULT_LEASE_SECS)
+                    .max(1),
                 auth: config.auth,
                 login_callback_port: config.login_callback_port,
                 max_concurrent_model_requests: config.max_concurrent_model_requests,
@@ -65,6 +79,8 @@ impl ServerConfigLayer {
                     login_callback_port: DEFAULT_LOGIN_CALLBACK_PORT,
                     max_concurrent_model_requests: DEFAULT_MAX_CONCURRENT_MODEL_REQUESTS,
                     http: HttpSettings::default(),
+                    thread_store_url: None,
+                    thread_lease_secs: DEFAULT_LEASE_SECS,
                 }
             }
         }

@@ -32,6 +32,9 @@ use crate::ask_host::HostChannel;
 use crate::codex_tool_config::ServerConfigLayer;
 use crate::mcp_settings::McpSettings;
 use crate::owners;
+use crate::thread_store::Claim;
+use crate::thread_store::Lease;
+use crate::thread_store::Owned;
 use crate::tool_error::ToolCallError;
 use crate::tool_error::name_thread_in_content;
 use crate::tool_error::naming_the_field;
@@ -46,6 +49,8 @@ pub(crate) struct StartedTurn {
     conversation: Arc<CodexConversation>,
     sub_id: String,
     reporter: TurnReporter,
+    /// The thread's lease on the shared thread store, held until the turn is committed.
+    lease: Option<Lease>,
 }
 
 impl StartedTurn {
@@ -65,7 +70,19 @@ impl StartedTurn {
         cancel: CancellationToken,
     ) -> (CallToolResult, bool) {
         let thread_id = self.thread_id();
+        // A lease lost to another replica stops the turn: two replicas must never write one
+        // thread.
+        let lost = self.lease.as_ref().map(|lease| {
+            let (lost, cancel) = (lease.lost(), cancel.clone());
+            tokio::spawn(async move {
+                lost.cancelled().await;
+                cancel.cancel();
+            })
+        });
         let outcome = drive_turn(&self.conversation, &self.sub_id, &self.reporter, cancel).await;
+        if let Some(lost) = lost {
+            lost.abort();
+        }
         let aborted = matches!(outcome, TurnOutcome::Aborted);
         let mut result = match outcome {
             TurnOutcome::Completed(content) => success(thread_id, content),
@@ -75,6 +92,19 @@ impl StartedTurn {
             TurnOutcome::Aborted => ToolCallError::Aborted.into_result(Some(thread_id)),
             TurnOutcome::Lost(err) => ToolCallError::Runtime(err).into_result(Some(thread_id)),
         };
+        // The turn's history (its file already synced) goes to the shared store before the
+        // host hears the turn ended: a replica that dies after this loses nothing answered.
+        if let Some(lease) = self.lease {
+            let config = self.conversation.config();
+            if let Err(err) = lease
+                .commit(&config.codex_home, self.conversation.rollout_path())
+                .await
+            {
+                tracing::error!(%thread_id, "{err}");
+                result = ToolCallError::Store(err).into_result(Some(thread_id));
+            }
+            lease.release().await;
+        }
         if McpSettings::of(self.conversation.config()).thread_id_in_content() {
             name_thread_in_content(&mut result, thread_id);
         }
@@ -116,10 +146,15 @@ pub(crate) async fn start(
                 .await
                 .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
             if let Some(access) = owners::access(context) {
-                access
-                    .owners
-                    .record_thread(access, &conversation_id.to_string());
+                let id = conversation_id.to_string();
+                access.owners.record_thread(access, &id);
+                server_config
+                    .store
+                    .get()
+                    .record_owner(Owned::Thread, &id, &access.principal.name)
+                    .await;
             }
+            let lease = claim(server_config, conversation_id).await?;
             let first_event = Event {
                 id: String::new(),
                 msg: EventMsg::SessionConfigured(session_configured),
@@ -133,6 +168,7 @@ pub(crate) async fn start(
                 host,
             )
             .await
+            .map(|started| started.holding(lease))
             .map_err(Refused::into_result)
         }
         CODEX_REPLY_TOOL_NAME => {
@@ -143,13 +179,25 @@ pub(crate) async fn start(
                 .map_err(ToolCallError::from)
                 .and_then(|id| id.parse::<ConversationId>().map_err(ToolCallError::from))
                 .map_err(|err| err.into_result(None))?;
-            // Over HTTP, another principal's thread is as unknown as one that never was.
-            if let Some(access) = owners::access(context)
-                && !access
-                    .owners
-                    .owns_thread(access, &conversation_id.to_string())
-            {
-                return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));
+            // Over HTTP, another principal's thread is as unknown as one that never was. With
+            // a shared store, the owner is the store's (the thread may have started elsewhere).
+            if let Some(access) = owners::access(context) {
+                let id = conversation_id.to_string();
+                let owned = match server_config
+                    .store
+                    .get()
+                    .owned_by(Owned::Thread, &id, &access.principal.name)
+                    .await
+                {
+                    Ok(Some(owned)) => owned,
+                    Ok(None) => access.owners.owns_thread(access, &id),
+                    Err(err) => {
+                        return Err(ToolCallError::Store(err).into_result(Some(conversation_id)));
+                    }
+                };
+                if !owned {
+                    return Err(ToolCallError::UnknownThread(conversation_id).into_result(None));
+                }
             }
             reply(
                 conversations,
@@ -191,10 +239,43 @@ async fn reply(
     host: TurnHost,
 ) -> Result<StartedTurn, CallToolResult> {
     let mut host = host;
+    let store = server_config.store.get();
+    let lease = claim(server_config, conversation_id).await?;
+    // The store's history is the record: a local copy that differs (absent, behind, or ahead
+    // with a turn never committed) is replaced, and a copy in memory dropped.
+    match store
+        .hydrate(&server_config.codex_home, &conversation_id.to_string())
+        .await
+    {
+        Ok(true) => {
+            if let Ok(live) = conversations.get_conversation(conversation_id)
+                && !live.is_busy()
+            {
+                conversations.remove_stale(&live);
+            }
+        }
+        Ok(false) => {}
+        Err(err) => {
+            return Err(ToolCallError::Store(err).into_result(Some(conversation_id)));
+        }
+    }
+    let shared = store.shared().is_some();
+    let mut lease = lease;
     for attempt in 0..2 {
         let conversation = match conversations
-            .get_or_resume(conversation_id, |saved| {
-                server_config.load_for_resume(None, saved)
+            .get_or_resume(conversation_id, |saved| async move {
+                // Replicas share threads, not disks: a working directory missing here is an
+                // error, not a reason to run somewhere else.
+                if shared && !saved.cwd.is_dir() {
+                    return Err(CodexErr::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "the thread's working directory `{}` does not exist on this replica; replicas need the same paths (a shared volume or a checkout at that path; see docs/replicas.md)",
+                            saved.cwd.display()
+                        ),
+                    )));
+                }
+                server_config.load_for_resume(None, saved).await
             })
             .await
         {
@@ -216,7 +297,7 @@ async fn reply(
         )
         .await
         {
-            Ok(started) => return Ok(started),
+            Ok(started) => return Ok(started.holding(lease.take())),
             Err(Refused::Stale(returned, stale)) if attempt == 0 => {
                 tracing::info!(%conversation_id, "thread continued by another process; loading it again");
                 // The stale copy was idle; dropping the last handle ends it.
@@ -230,6 +311,28 @@ async fn reply(
         ToolCallError::Submit(CodexErr::ChangedElsewhere(conversation_id))
             .into_result(Some(conversation_id)),
     )
+}
+
+/// Takes the thread's lease on the shared store; another replica's running turn is the same
+/// busy answer as another call's on this server.
+async fn claim(
+    server_config: &ServerConfigLayer,
+    thread: ConversationId,
+) -> Result<Option<Lease>, CallToolResult> {
+    match server_config.store.get().claim(&thread.to_string()).await {
+        Ok(Claim::Held(lease)) => Ok(lease),
+        Ok(Claim::Busy) => {
+            Err(ToolCallError::Busy(CodexErr::Busy(thread)).into_result(Some(thread)))
+        }
+        Err(err) => Err(ToolCallError::Store(err).into_result(Some(thread))),
+    }
+}
+
+impl StartedTurn {
+    fn holding(mut self, lease: Option<Lease>) -> Self {
+        self.lease = lease;
+        self
+    }
 }
 
 /// Why a turn was not started.
@@ -295,6 +398,7 @@ async fn submit(
             conversation,
             sub_id,
             reporter,
+            lease: None,
         }),
         Err(CodexErr::ChangedElsewhere(_)) => Err(Refused::Stale(
             TurnHost {

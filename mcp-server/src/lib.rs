@@ -23,6 +23,7 @@ mod server;
 mod stdio_transport;
 mod stop_signal;
 mod task_store;
+mod thread_store;
 mod tool_definitions;
 mod tool_error;
 mod turn_driver;

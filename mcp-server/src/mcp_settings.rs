@@ -20,6 +20,22 @@ pub(crate) struct McpSettings {
     /// (default true): hosts that show their model only `content` (the Agents SDK by
     /// default) would otherwise never let it continue the thread.
     thread_id_in_content: Option<bool>,
+    /// `postgres://…`: share threads, tasks and leases with other replicas in PostgreSQL
+    /// (`docs/replicas.md`); absent, everything stays in this `CODEX_HOME`'s files.
+    pub(crate) thread_store_url: Option<StoreUrl>,
+    /// How long a thread's lease outlives its replica's last heartbeat (PostgreSQL store).
+    pub(crate) thread_lease_secs: Option<u64>,
+}
+
+/// A store URL, which may hold a password: never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub(crate) struct StoreUrl(pub(crate) String);
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreUrl(<redacted>)")
+    }
 }
 
 impl McpSettings {
@@ -34,6 +50,8 @@ impl McpSettings {
             http: HttpSettings::DEFAULT,
             codex_events: None,
             thread_id_in_content: None,
+            thread_store_url: None,
+            thread_lease_secs: None,
         };
         config.extension.get().unwrap_or(&DEFAULTS)
     }

@@ -2,7 +2,8 @@
 //! to, sealed so that a client can echo it but not forge or change it.
 //!
 //! The state is HMAC-sealed with a key this process draws at start (so a restart invalidates
-//! every state, as it ends every turn), bound to the tool call (its name and arguments, so it
+//! every state, as it ends every turn), or, with the PostgreSQL thread store, with a key the
+//! replicas share (drawn by the first and kept in the store, so any replica opens any state), bound to the tool call (its name and arguments, so it
 //! cannot be replayed against another call) and given a TTL. Single use is the registry's job:
 //! a state names its round, and only the latest round issued can be redeemed, once.
 
@@ -51,8 +52,14 @@ impl StateSealer {
     /// A sealer with a fresh random key.
     pub(crate) fn new(ttl: Duration) -> Result<Self, RequestStateError> {
         let key: [u8; 32] = rand::random();
+        Self::with_key(key.to_vec(), ttl)
+    }
+
+    /// A sealer with a key every replica shares (drawn once and kept in the thread store),
+    /// so a state issued by one replica opens on any other.
+    pub(crate) fn with_key(key: Vec<u8>, ttl: Duration) -> Result<Self, RequestStateError> {
         Ok(Self {
-            codec: RequestStateCodec::try_new(key.to_vec())?,
+            codec: RequestStateCodec::try_new(key)?,
             ttl,
         })
     }

@@ -10,6 +10,12 @@
 //!
 //! A finished turn's result is kept for [`RETENTION`] for a retry that comes late; a task's
 //! is also on disk (`task_store.rs`) for its TTL, across restarts.
+//!
+//! With the PostgreSQL thread store, the turn and its task record are also in the store, and a
+//! retry, `tasks/get`, `tasks/update` or `tasks/cancel` that reaches another replica is served
+//! from there (`running_turns/relay.rs`).
+
+mod relay;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +35,6 @@ use rmcp::model::GetTaskResult;
 use rmcp::model::InputRequiredResult;
 use rmcp::model::InputResponses;
 use rmcp::model::JsonObject;
-use rmcp::model::RequestStateError;
 use rmcp::model::Task;
 use rmcp::model::TaskPayload;
 use rmcp::model::TaskStatus;
@@ -53,6 +58,8 @@ use crate::request_state::TurnState;
 use crate::stdio_transport::ElicitationReplies;
 use crate::task_store::TaskRecord;
 use crate::task_store::TaskStore;
+use crate::task_store::TaskStoreError;
+use crate::thread_store::ThreadStore;
 use crate::tool_error::RoundTripError;
 use crate::tool_error::ToolCallError;
 use crate::turn_driver::ProgressTarget;
@@ -75,6 +82,7 @@ pub(crate) struct RunningTurns {
     /// How many turns have not yet published their end (and, for a task, recorded it): what
     /// a graceful stop waits for, as the engine's own count ends before the record is written.
     unsettled: OpenCount,
+    store: ThreadStore,
 }
 
 /// One turn, as the calls (or task requests) that follow it see it.
@@ -117,16 +125,57 @@ struct TaskTimes {
 }
 
 impl RunningTurns {
-    /// Also removes task records whose TTL has passed, so it reads the disk.
-    pub(crate) fn new(codex_home: &std::path::Path) -> Result<Arc<Self>, RequestStateError> {
+    /// Also removes task records whose TTL has passed. With the shared store, states are
+    /// sealed with the replicas' shared key, and answers delivered by other replicas are
+    /// taken from then on.
+    pub(crate) async fn new(
+        codex_home: &std::path::Path,
+        store: &ThreadStore,
+    ) -> anyhow::Result<Arc<Self>> {
         let tasks = TaskStore::new(codex_home);
-        tasks.sweep_expired();
-        Ok(Arc::new(Self {
+        let sealer = match store.shared() {
+            Some(shared) => {
+                StateSealer::with_key(shared.pg.shared_secret("request_state").await?, RETENTION)?
+            }
+            None => StateSealer::new(RETENTION)?,
+        };
+        let sweep = TaskStore::new(codex_home);
+        tokio::task::spawn_blocking(move || sweep.sweep_expired()).await?;
+        let turns = Arc::new(Self {
             turns: Mutex::new(HashMap::new()),
             unsettled: OpenCount::default(),
-            sealer: StateSealer::new(RETENTION)?,
+            sealer,
             tasks,
-        }))
+            store: store.clone(),
+        });
+        if let Some(shared) = store.shared() {
+            relay::take_deliveries(Arc::downgrade(&turns), Arc::clone(shared));
+        }
+        Ok(turns)
+    }
+
+    /// Writes a task's record where tasks are kept: the shared store, or this home's files.
+    async fn write_task(&self, record: &TaskRecord) -> Result<(), TaskStoreError> {
+        match self.store.shared() {
+            Some(shared) => {
+                let value = serde_json::to_value(record).unwrap_or_default();
+                shared
+                    .pg
+                    .put_turn(
+                        record.task_id,
+                        &record.thread_id,
+                        &shared.replica,
+                        Some(&value),
+                    )
+                    .await
+                    .map_err(|err| TaskStoreError::Write {
+                        task_id: record.task_id,
+                        path: "thread store".into(),
+                        source: std::io::Error::other(err),
+                    })
+            }
+            None => self.tasks.write(record).await,
+        }
     }
 
     fn get(&self, key: Uuid) -> Option<Arc<RunningTurn>> {
@@ -151,7 +200,27 @@ impl RunningTurns {
     ) -> Result<CallToolResponse, RoundTripError> {
         let binding = CallBinding::of(&request.name, request.arguments.as_ref());
         if let Some(state) = request.request_state.as_deref() {
-            let turn = self.redeem(state, &binding)?;
+            let TurnState { turn: key, round } = self
+                .sealer
+                .open(state, &binding)
+                .map_err(RoundTripError::StateRefused)?;
+            let Some(turn) = self.get(key) else {
+                // Another replica runs it (or ran it): the answers go there.
+                return match self.store.shared() {
+                    Some(shared) => {
+                        relay::retry_elsewhere(
+                            shared,
+                            key,
+                            round,
+                            request.input_responses,
+                            &context,
+                        )
+                        .await
+                    }
+                    None => Err(RoundTripError::TurnGone),
+                };
+            };
+            Self::redeem(&turn, round)?;
             if let Some(responses) = request.input_responses {
                 Self::answer_shown(&turn, responses);
             }
@@ -200,13 +269,26 @@ impl RunningTurns {
             // Durable before its id is returned, or a restart could leave the host with a
             // task the server has never heard of.
             let record = turn.record(times, TaskStatus::Working, None);
-            if let Err(err) = self.tasks.write(&record).await {
+            if let Err(err) = self.write_task(&record).await {
                 tracing::error!("{err}");
                 // The turn was submitted: it is interrupted and followed to its end, so its
                 // commands die and the thread is free again.
                 turn.cancel.cancel();
                 tokio::spawn(started.finish(turn.cancel.clone()));
                 return Err(RoundTripError::TaskNotRecorded(err));
+            }
+        }
+        if task.is_none()
+            && let Some(shared) = self.store.shared()
+        {
+            // So that a retry reaching another replica finds this one.
+            let thread = turn.thread_id.to_string();
+            if let Err(err) = shared
+                .pg
+                .put_turn(turn.key, &thread, &shared.replica, None)
+                .await
+            {
+                tracing::warn!("retries on other replicas will not find this turn: {err}");
             }
         }
         if let Ok(mut turns) = self.turns.lock() {
@@ -237,7 +319,18 @@ impl RunningTurns {
         let turns = Arc::clone(self);
         let unsettled = self.unsettled.hold();
         tokio::spawn(async move {
+            let questions = match (turn.task, turns.store.shared()) {
+                (Some(times), Some(_)) => Some(tokio::spawn(relay::publish_questions(
+                    Arc::clone(&turns),
+                    Arc::clone(&turn),
+                    times,
+                ))),
+                _ => None,
+            };
             let (result, aborted) = started.finish_telling_aborted(turn.cancel.clone()).await;
+            if let Some(questions) = questions {
+                questions.abort();
+            }
             let ended = Ended {
                 cancelled: aborted && turn.cancel.is_cancelled(),
                 result,
@@ -249,7 +342,7 @@ impl RunningTurns {
                     TaskStatus::Completed
                 };
                 let record = turn.record(times, status, Some(&ended.result));
-                if let Err(err) = turns.tasks.write(&record).await {
+                if let Err(err) = turns.write_task(&record).await {
                     tracing::error!("{err}");
                 }
             }
@@ -260,25 +353,15 @@ impl RunningTurns {
         });
     }
 
-    /// Checks a retry's `requestState` and returns the turn it continues. A state is good for
-    /// one retry of the call it was issued to, within its TTL, on this server.
-    fn redeem(
-        &self,
-        sealed: &str,
-        binding: &CallBinding,
-    ) -> Result<Arc<RunningTurn>, RoundTripError> {
-        let TurnState { turn: key, round } = self
-            .sealer
-            .open(sealed, binding)
-            .map_err(RoundTripError::StateRefused)?;
-        let turn = self.get(key).ok_or(RoundTripError::TurnGone)?;
+    /// Redeems round `round` of `turn`, named by a retry's verified `requestState`. A state
+    /// is good for one retry of the call it was issued to, within its TTL.
+    fn redeem(turn: &RunningTurn, round: u64) -> Result<(), RoundTripError> {
         let mut rounds = turn.rounds.lock().map_err(|_| RoundTripError::TurnGone)?;
         if round != rounds.issued || round <= rounds.redeemed {
             return Err(RoundTripError::StateUsed);
         }
         rounds.redeemed = round;
-        drop(rounds);
-        Ok(turn)
+        Ok(())
     }
 
     /// Delivers a retry's answers to the questions its round showed, and to no other.
@@ -394,35 +477,11 @@ impl RunningTurns {
             }
             return Ok(GetTaskResult::new(DetailedTask::new(task, payload)));
         }
+        if let Some(shared) = self.store.shared() {
+            return relay::get_task_elsewhere(shared, key, task_id).await;
+        }
         let record = self.recorded(key, task_id).await?;
-        let task = Task::new(
-            task_id,
-            record.status,
-            record.created_at.to_rfc3339(),
-            record.last_updated_at.to_rfc3339(),
-        )
-        .with_ttl_ms(record.ttl_ms)
-        .with_poll_interval_ms(record.poll_interval_ms);
-        let payload = match (record.status, record.result) {
-            (TaskStatus::Completed, Some(result)) => TaskPayload::Completed { result },
-            (TaskStatus::Cancelled, _) => TaskPayload::Cancelled,
-            // Recorded as running, yet no turn stands behind it: the server that ran it
-            // stopped before the turn ended.
-            _ => TaskPayload::Failed {
-                error: json!({
-                    "code": -32603,
-                    "message": format!(
-                        "the server stopped (restarted or crashed) while this task ran, which cut its turn off; what the turn did before that is saved in thread {}: continue it with `codex-reply`",
-                        record.thread_id
-                    ),
-                    "data": {"threadId": record.thread_id},
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-            },
-        };
-        Ok(GetTaskResult::new(DetailedTask::new(task, payload)))
+        Ok(recorded_task(task_id, record, None))
     }
 
     /// `tasks/update`: the host's answers to the task's open questions.
@@ -436,6 +495,9 @@ impl RunningTurns {
             Some(turn) if turn.task.is_some() && turn.outcome.borrow().is_none() => {
                 turn.questions.answer(responses);
                 Ok(())
+            }
+            None if self.store.shared().is_some() => {
+                relay::update_task_elsewhere(self, key, task_id, responses).await
             }
             _ => {
                 let record = self.recorded(key, task_id).await?;
@@ -457,6 +519,9 @@ impl RunningTurns {
                     turn.cancel.cancel();
                 }
                 Ok(())
+            }
+            None if self.store.shared().is_some() => {
+                relay::cancel_task_elsewhere(self, key, task_id).await
             }
             _ => {
                 // Ended already (or cut off by a restart): nothing left to stop.
@@ -507,8 +572,62 @@ impl RunningTurn {
             ttl_ms: millis(ran + TASK_TTL),
             poll_interval_ms: millis(TASK_POLL_INTERVAL),
             result: result.map(result_object),
+            input_requests: None,
         }
     }
+}
+
+/// A task as its record tells it. `elsewhere` says whether another replica still runs it
+/// (`Some(true)`), or ran it and has stopped (`Some(false)`); `None` on the files backend, where
+/// a record still running with no live turn here means this server stopped while it ran.
+fn recorded_task(task_id: &str, record: TaskRecord, elsewhere: Option<bool>) -> GetTaskResult {
+    let task = Task::new(
+        task_id,
+        record.status,
+        record.created_at.to_rfc3339(),
+        record.last_updated_at.to_rfc3339(),
+    )
+    .with_ttl_ms(record.ttl_ms)
+    .with_poll_interval_ms(record.poll_interval_ms);
+    let input_requests = record
+        .input_requests
+        .and_then(|value| serde_json::from_value(value).ok());
+    let payload = match (record.status, record.result, input_requests) {
+        (TaskStatus::Completed, Some(result), _) => TaskPayload::Completed { result },
+        (TaskStatus::Cancelled, ..) => TaskPayload::Cancelled,
+        (TaskStatus::InputRequired, _, Some(input_requests)) if elsewhere == Some(true) => {
+            TaskPayload::InputRequired { input_requests }
+        }
+        (TaskStatus::Working | TaskStatus::InputRequired, ..) if elsewhere == Some(true) => {
+            TaskPayload::Working
+        }
+        // Recorded as running, yet no turn stands behind it: the server that ran it stopped
+        // before the turn ended.
+        _ => {
+            let message = if elsewhere.is_some() {
+                format!(
+                    "the replica that ran this task stopped (crashed, killed or restarted) before its turn ended; every turn completed before it is saved in thread {}: continue it with `codex-reply` on any replica",
+                    record.thread_id
+                )
+            } else {
+                format!(
+                    "the server stopped (restarted or crashed) while this task ran, which cut its turn off; what the turn did before that is saved in thread {}: continue it with `codex-reply`",
+                    record.thread_id
+                )
+            };
+            TaskPayload::Failed {
+                error: json!({
+                    "code": -32603,
+                    "message": message,
+                    "data": {"threadId": record.thread_id},
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            }
+        }
+    };
+    GetTaskResult::new(DetailedTask::new(task, payload))
 }
 
 fn task_key(task_id: &str) -> Result<Uuid, RoundTripError> {

@@ -52,6 +52,8 @@ use crate::running_turns::RunningTurns;
 use crate::stdio_transport;
 use crate::stdio_transport::ElicitationReplies;
 use crate::stop_signal::StopSignal;
+use crate::thread_store::Owned;
+use crate::thread_store::ThreadStore;
 use crate::tool_definitions;
 use crate::tool_error::MAX_ECHOED_NAME;
 use crate::tool_error::RoundTripError;
@@ -99,6 +101,7 @@ pub(crate) fn config_layer(options: ServerOptions) -> anyhow::Result<ServerConfi
         codex_events: options.codex_events,
         sandbox_exe: sandbox_exe(),
         heartbeat_interval: HEARTBEAT_INTERVAL,
+        store: Default::default(),
     })
 }
 
@@ -184,7 +187,13 @@ pub(crate) async fn build(
         codex_home.clone(),
         startup.max_concurrent_model_requests,
     )?);
-    let turns = tokio::task::spawn_blocking(move || RunningTurns::new(&codex_home)).await??;
+    if let Some(url) = &startup.thread_store_url {
+        let lease_ttl = std::time::Duration::from_secs(startup.thread_lease_secs);
+        config
+            .store
+            .set(ThreadStore::postgres(&url.0, lease_ttl).await?);
+    }
+    let turns = RunningTurns::new(&codex_home, config.store.get()).await?;
     let server = CodexMcpServer {
         turns,
         api: Arc::new(ConversationApi::new(
@@ -248,7 +257,12 @@ impl ServerHandler for CodexMcpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tool_definitions::all()))
+        Ok(ListToolsResult::with_all_items(
+            match self.config.store.get().shared() {
+                Some(_) => tool_definitions::all_for_replicas(),
+                None => tool_definitions::all(),
+            },
+        ))
     }
 
     async fn call_tool(
@@ -281,6 +295,11 @@ impl ServerHandler for CodexMcpServer {
                 .map_err(McpError::from)?;
             if let (Some(access), CallToolResponse::Task(created)) = (&access, &response) {
                 access.owners.record_task(access, &created.task.task_id);
+                self.config
+                    .store
+                    .get()
+                    .record_owner(Owned::Task, &created.task.task_id, &access.principal.name)
+                    .await;
             }
             return Ok(response);
         }
@@ -309,7 +328,7 @@ impl ServerHandler for CodexMcpServer {
         request: GetTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self.turns.get_task(&request.task_id).await?)
     }
 
@@ -318,7 +337,7 @@ impl ServerHandler for CodexMcpServer {
         request: UpdateTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self
             .turns
             .update_task(&request.task_id, request.input_responses)
@@ -330,7 +349,7 @@ impl ServerHandler for CodexMcpServer {
         request: CancelTaskParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
-        reachable_task(&context, &request.task_id)?;
+        self.reachable_task(&context, &request.task_id).await?;
         Ok(self.turns.cancel_task(&request.task_id).await?)
     }
 
@@ -353,13 +372,33 @@ impl ServerHandler for CodexMcpServer {
     }
 }
 
-/// Over HTTP, another principal's task is as unknown as one that never was.
-fn reachable_task(context: &RequestContext<RoleServer>, task_id: &str) -> Result<(), McpError> {
-    match owners::access(context) {
-        Some(access) if !access.owners.owns_task(access, task_id) => {
+impl CodexMcpServer {
+    /// Over HTTP, another principal's task is as unknown as one that never was. With a shared
+    /// store, the owner is the store's (the task may run on another replica).
+    async fn reachable_task(
+        &self,
+        context: &RequestContext<RoleServer>,
+        task_id: &str,
+    ) -> Result<(), McpError> {
+        let Some(access) = owners::access(context) else {
+            return Ok(());
+        };
+        let owned = match self
+            .config
+            .store
+            .get()
+            .owned_by(Owned::Task, task_id, &access.principal.name)
+            .await
+        {
+            Ok(Some(owned)) => owned,
+            Ok(None) => access.owners.owns_task(access, task_id),
+            Err(err) => return Err(RoundTripError::Store(err).into()),
+        };
+        if owned {
+            Ok(())
+        } else {
             Err(RoundTripError::UnknownTask(task_id.to_string()).into())
         }
-        _ => Ok(()),
     }
 }
 

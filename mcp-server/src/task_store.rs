@@ -51,6 +51,10 @@ pub(crate) struct TaskRecord {
     pub(crate) poll_interval_ms: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) result: Option<JsonObject>,
+    /// The open questions of an `input_required` task, kept in the shared thread store so
+    /// that any replica can show them (the files backend never writes them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) input_requests: Option<serde_json::Value>,
 }
 
 impl TaskRecord {
@@ -169,6 +173,7 @@ mod tests {
             ttl_ms: 60_000,
             poll_interval_ms: 1000,
             result: None,
+            input_requests: None,
         }
     }
 

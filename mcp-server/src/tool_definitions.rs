@@ -31,6 +31,34 @@ pub(crate) fn is_known(name: &str) -> bool {
     matches!(name, CODEX_TOOL_NAME | CODEX_REPLY_TOOL_NAME)
 }
 
+/// The header a 2026-07-28 client mirrors `codex-reply`'s `threadId` into (SEP-2243:
+/// `Mcp-Param-Thread-Id`), so a load balancer can send a thread's calls to one replica without
+/// reading bodies.
+pub(crate) const THREAD_ID_HEADER: &str = "Thread-Id";
+
+/// [`all`], with `codex-reply`'s `threadId` annotated for routing (`x-mcp-header`): offered
+/// when replicas share a thread store. Routing is an optimisation: any replica serves any
+/// thread.
+pub(crate) fn all_for_replicas() -> Vec<Tool> {
+    let mut tools = all();
+    for tool in &mut tools {
+        if tool.name == CODEX_REPLY_TOOL_NAME {
+            let mut schema = (*tool.input_schema).clone();
+            if let Some(serde_json::Value::Object(thread_id)) = schema
+                .get_mut("properties")
+                .and_then(|properties| properties.get_mut("threadId"))
+            {
+                thread_id.insert(
+                    "x-mcp-header".to_string(),
+                    serde_json::Value::String(THREAD_ID_HEADER.to_string()),
+                );
+            }
+            tool.input_schema = Arc::new(schema);
+        }
+    }
+    tools
+}
+
 fn annotations(title: &str) -> ToolAnnotations {
     // The agent edits files and runs commands, and its model is a remote service.
     ToolAnnotations::with_title(title)

@@ -63,6 +63,18 @@ pub(crate) enum ToolCallError {
 
     #[error("Codex runtime error: {0}")]
     Runtime(CodexErr),
+
+    /// The replica that ran the turn stopped heartbeating before the turn ended.
+    #[error(
+        "The replica running this turn stopped before the turn ended; every completed turn is saved: call `codex-reply` to continue the thread."
+    )]
+    ReplicaGone,
+
+    /// The shared thread store (PostgreSQL) failed.
+    #[error(
+        "{0}. The thread's committed history is intact; call `codex-reply` to continue it (a turn not committed may have to be repeated)."
+    )]
+    Store(crate::thread_store::StoreError),
 }
 
 impl ToolCallError {
@@ -141,14 +153,18 @@ pub(crate) enum RoundTripError {
 
     #[error("{0}")]
     TaskUnreadable(TaskStoreError),
+
+    /// The shared thread store failed while routing a request to another replica.
+    #[error("{0}. Nothing was approved.")]
+    Store(crate::thread_store::StoreError),
 }
 
 impl From<RoundTripError> for McpError {
     fn from(err: RoundTripError) -> Self {
         match err {
-            RoundTripError::TaskNotRecorded(_) | RoundTripError::TaskUnreadable(_) => {
-                McpError::internal_error(err.to_string(), None)
-            }
+            RoundTripError::TaskNotRecorded(_)
+            | RoundTripError::TaskUnreadable(_)
+            | RoundTripError::Store(_) => McpError::internal_error(err.to_string(), None),
             _ => McpError::invalid_params(err.to_string(), None),
         }
     }

@@ -131,6 +131,7 @@ fn run(
             codex_events: true,
             sandbox_exe: None,
             heartbeat_interval: crate::turn_driver::HEARTBEAT_INTERVAL,
+            store: Default::default(),
         };
         let settings = config.server_settings().await;
         let auth = AuthManager::shared(&codex_home, settings.auth.clone());

@@ -121,6 +121,12 @@ pub(crate) async fn serve(options: ServerOptions, listen: ListenOptions) -> anyh
             _ = terminate.recv() => break false,
             _ = interrupt.recv() => break true,
         };
+        // Answers go out as several small writes (headers, SSE events): without this, Nagle's
+        // algorithm holds each one back until the client's delayed ACK (~40 ms) on a kept-alive
+        // connection, as a proxy's is.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {err}");
+        }
         let gate = Arc::clone(&gate);
         let service = service.clone();
         let stop = stop.clone();

@@ -95,6 +95,7 @@ impl InProcessServer {
             // (the integration suite covers the sandbox).
             sandbox_exe: None,
             heartbeat_interval: settings.heartbeat_interval,
+            store: Default::default(),
         };
         let (client, server_end) = tokio::io::duplex(PIPE_BYTES);
         let (server_reads, server_writes) = tokio::io::split(server_end);
