@@ -269,6 +269,16 @@ def run(cluster: Cluster) -> None:
         message, upstream = cluster.bob.request("tasks/get", {"taskId": task_id}, CAPS_TASKS)
         check("error" in message and "unknown task" in message["error"]["message"], f"another principal's tasks/get on {upstream} finds no such task", message)
 
+    # 7b. The conversation API keeps threads in one machine's files: beside replicas it is
+    # refused by name, rather than answering from one replica's files.
+    for method in ("listConversations", "sendUserMessage"):
+        message, upstream = mcp.request(method, {"conversationId": thread, "items": []}, CAPS_TASKS)
+        check(
+            "error" in message and "thread_store_url" in message["error"]["message"] and method in message["error"]["message"],
+            f"{method} on {upstream} is refused, naming the shared store",
+            message,
+        )
+
     # 8. A working directory missing on the replica that gets the reply: a clear error, nothing runs.
     workspace = cluster.work / "workspace"
     workspace.mkdir()

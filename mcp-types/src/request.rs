@@ -89,6 +89,12 @@ impl ConversationRequest {
         Ok(Some(request))
     }
 
+    /// Whether this is one of the methods that manage conversations (not the account or
+    /// settings methods routed beside them).
+    pub fn is_conversation_method(&self) -> bool {
+        !matches!(self, Self::Settings(_) | Self::Account(_))
+    }
+
     /// The JSON-RPC method this request came as.
     pub fn method(&self) -> &'static str {
         match self {

@@ -134,6 +134,14 @@ impl ConversationApi {
     ) -> Result<serde_json::Value, ApiError> {
         let access = owners::access(&context).cloned();
         let access = access.as_ref();
+        if self.config.store.get().shared().is_some() && request.is_conversation_method() {
+            // Its threads live in one machine's files, and its turns take no lease: beside
+            // replicas it would fork history silently.
+            return Err(ApiError::InvalidRequest(format!(
+                "{} is not served with a shared thread store (thread_store_url): the conversation API keeps threads on one machine; use the `codex` and `codex-reply` tools",
+                request.method()
+            )));
+        }
         match request {
             ConversationRequest::NewConversation(params) => {
                 let config = self.config.load_for_call(&tool_params(params)).await?;
