@@ -463,10 +463,22 @@ async fn run_command(
 /// failed and what it may do about it under this approval policy.
 fn sandbox_denial_note(config: &Config) -> String {
     let policy = &config.sandbox_policy;
+    // Seatbelt also keeps each root's `.codex` read-only (exec/sandbox/seatbelt.rs).
+    let (protected_and_network, protected) = if cfg!(target_os = "macos") {
+        (
+            "writes outside the writable roots (and to their .git and .codex) and network access",
+            "writes outside the writable roots (and to their .git and .codex)",
+        )
+    } else {
+        (
+            "writes outside the writable roots (and to their .git) and network access",
+            "writes outside the writable roots (and to their .git)",
+        )
+    };
     let blocked = match (policy, policy.has_network_access()) {
         (SandboxPolicy::ReadOnly, _) => "all writes and network access",
-        (_, false) => "writes outside the writable roots (and to their .git) and network access",
-        (_, true) => "writes outside the writable roots (and to their .git)",
+        (_, false) => protected_and_network,
+        (_, true) => protected,
     };
     let next = match config.approval_policy {
         AskForApproval::OnRequest => {
