@@ -252,6 +252,45 @@ impl WriteTarget {
     pub(crate) fn found(&self) -> Option<FileId> {
         self.found
     }
+
+    /// The directory the entry lives in and its name, after checking that the named path
+    /// still resolves to the verified place; with `create`, makes the missing directories first.
+    fn checked_parent(&self, create: bool) -> WriteResult<(&Path, &OsStr)> {
+        let changed = |what: &str| {
+            (
+                "Refusing to write",
+                self.named.clone(),
+                io::Error::other(format!(
+                    "{what} changed after the patch was verified; verify the patch again"
+                )),
+            )
+        };
+        if resolve_as(&self.named, self.follow_last).as_deref() != Some(self.resolved.as_path()) {
+            return Err(changed("where the path leads"));
+        }
+        let (Some(parent), Some(name)) = (self.resolved.parent(), self.resolved.file_name()) else {
+            return Err((
+                "Failed to write file",
+                self.named.clone(),
+                io::Error::other("not a file path"),
+            ));
+        };
+        if create {
+            std::fs::create_dir_all(parent).map_err(|err| {
+                (
+                    "Failed to create parent directories for",
+                    self.named.clone(),
+                    err,
+                )
+            })?;
+            // `create_dir_all` follows links; the directory it left must still be the
+            // link-free place that was verified.
+            if resolve_links(parent).as_deref() != Some(parent) {
+                return Err(changed("a parent directory"));
+            }
+        }
+        Ok((parent, name))
+    }
 }
 
 #[cfg(unix)]
@@ -297,42 +336,9 @@ impl WriteTarget {
             .map_err(|errno| (action, self.resolved.clone(), io::Error::from(errno)))
     }
 
-    /// Opens the directory the entry lives in, after checking that the named path still
-    /// resolves to the verified place; with `create`, makes the missing directories first.
+    /// Opens the directory the entry lives in, after [`Self::checked_parent`].
     fn open_parent(&self, create: bool) -> WriteResult<(OwnedFd, &OsStr)> {
-        let changed = |what: &str| {
-            (
-                "Refusing to write",
-                self.named.clone(),
-                io::Error::other(format!(
-                    "{what} changed after the patch was verified; verify the patch again"
-                )),
-            )
-        };
-        if resolve_as(&self.named, self.follow_last).as_deref() != Some(self.resolved.as_path()) {
-            return Err(changed("where the path leads"));
-        }
-        let (Some(parent), Some(name)) = (self.resolved.parent(), self.resolved.file_name()) else {
-            return Err((
-                "Failed to write file",
-                self.named.clone(),
-                io::Error::other("not a file path"),
-            ));
-        };
-        if create {
-            std::fs::create_dir_all(parent).map_err(|err| {
-                (
-                    "Failed to create parent directories for",
-                    self.named.clone(),
-                    err,
-                )
-            })?;
-            // `create_dir_all` follows links; the directory it left must still be the
-            // symlink-free place that was verified.
-            if parent.canonicalize().ok().as_deref() != Some(parent) {
-                return Err(changed("a parent directory"));
-            }
-        }
+        let (parent, name) = self.checked_parent(create)?;
         let dir = open(
             parent,
             OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY,

@@ -15,8 +15,6 @@ use std::path::Path;
 
 use super::WriteResult;
 use super::WriteTarget;
-use super::resolve_as;
-use super::resolve_links;
 use super::temp_name;
 
 /// Which file a directory entry is, as far as stable Rust can tell on Windows.
@@ -52,7 +50,7 @@ impl WriteTarget {
     pub(crate) fn write(&self, expected: Option<FileId>, contents: &str) -> WriteResult<FileId> {
         let (parent, name) = self.checked_parent(true)?;
         let existing = self.check_entry(expected)?;
-        let temp = parent.join(temp_name(name.as_os_str()));
+        let temp = parent.join(temp_name(name));
         let written = (|| -> io::Result<FileId> {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
@@ -82,45 +80,6 @@ impl WriteTarget {
             _ => std::fs::remove_file(&self.resolved),
         };
         removed.map_err(|err| (action, self.resolved.clone(), err))
-    }
-
-    /// The directory the entry lives in and its name, after checking that the named path
-    /// still resolves to the verified place; with `create`, makes the missing directories first.
-    fn checked_parent(&self, create: bool) -> WriteResult<(&Path, std::ffi::OsString)> {
-        let changed = |what: &str| {
-            (
-                "Refusing to write",
-                self.named.clone(),
-                io::Error::other(format!(
-                    "{what} changed after the patch was verified; verify the patch again"
-                )),
-            )
-        };
-        if resolve_as(&self.named, self.follow_last).as_deref() != Some(self.resolved.as_path()) {
-            return Err(changed("where the path leads"));
-        }
-        let (Some(parent), Some(name)) = (self.resolved.parent(), self.resolved.file_name()) else {
-            return Err((
-                "Failed to write file",
-                self.named.clone(),
-                io::Error::other("not a file path"),
-            ));
-        };
-        if create {
-            std::fs::create_dir_all(parent).map_err(|err| {
-                (
-                    "Failed to create parent directories for",
-                    self.named.clone(),
-                    err,
-                )
-            })?;
-            // `create_dir_all` follows links; the directory it left must still be the
-            // link-free place that was verified.
-            if resolve_links(parent).as_deref() != Some(parent) {
-                return Err(changed("a parent directory"));
-            }
-        }
-        Ok((parent, name.to_os_string()))
     }
 
     /// The entry's current metadata, if it is the `expected` file (or absent, as expected).
