@@ -83,7 +83,6 @@ impl TaskStore {
 
     /// Writes `record` whole and durably, replacing any earlier one.
     pub(crate) async fn write(&self, record: &TaskRecord) -> Result<(), TaskStoreError> {
-        let dir = self.dir.clone();
         let path = self.path_of(record.task_id);
         let task_id = record.task_id;
         let bytes = serde_json::to_vec_pretty(record).map_err(|err| TaskStoreError::Write {
@@ -92,7 +91,7 @@ impl TaskStore {
             source: err.into(),
         })?;
         let target = path.clone();
-        tokio::task::spawn_blocking(move || write_durably(&dir, &target, &bytes))
+        tokio::task::spawn_blocking(move || write_durably(&target, &bytes))
             .await
             .map_err(std::io::Error::other)
             .and_then(|written| written)
@@ -148,13 +147,21 @@ impl TaskStore {
     }
 }
 
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces `path` whole and durably: a temporary file beside it, synced, renamed over it, and
+/// (on Unix) the directory synced so the rename itself survives a crash. Windows cannot open a
+/// directory as a file; there the rename is as durable as NTFS makes it.
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other(format!("{} has no directory", path.display())))?;
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|err| err.error)?;
-    std::fs::File::open(dir)?.sync_all()
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -88,8 +88,10 @@ impl RolloutRecorder {
         recorder.record(items).await;
         recorder.flush().await?;
         // A new file is durable only once its directory entry is, and so is every directory
-        // made for it, in its parent.
-        if let Some(dir) = recorder.path.parent() {
+        // made for it, in its parent. Windows cannot open a directory as a file to sync it.
+        if cfg!(unix)
+            && let Some(dir) = recorder.path.parent()
+        {
             let mut to_sync: Vec<PathBuf> = vec![dir.to_path_buf()];
             to_sync.extend(
                 made.iter()

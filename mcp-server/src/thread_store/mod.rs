@@ -32,6 +32,8 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::task_store::write_durably;
+
 pub(crate) use postgres::PgStore;
 
 /// How long a lease lasts without a heartbeat, unless `thread_lease_secs` says otherwise.
@@ -246,7 +248,7 @@ impl ThreadStore {
             content.push('\n');
         }
         let target = path.clone();
-        tokio::task::spawn_blocking(move || write_whole(&target, content.as_bytes()))
+        tokio::task::spawn_blocking(move || write_durably(&target, content.as_bytes()))
             .await
             .map_err(std::io::Error::other)
             .and_then(|written| written)
@@ -411,18 +413,4 @@ fn spawn_heartbeat(shared: std::sync::Weak<Shared>) {
             tokio::time::sleep(period).await;
         }
     });
-}
-
-/// Replaces `path` whole and durably (temporary file, fsync, rename).
-fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("a rollout path has a directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(bytes)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|err| err.error)?;
-    std::fs::File::open(dir)?.sync_all()
 }
