@@ -13,6 +13,7 @@ mod conversation;
 mod conversation_manager;
 pub mod error;
 pub mod exec;
+mod lock;
 mod mcp;
 mod net;
 pub mod rollout;

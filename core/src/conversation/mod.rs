@@ -23,6 +23,7 @@ use crate::conversation::turn_lock::Acquired;
 use crate::conversation::turn_lock::TurnLock;
 use crate::error::CodexErr;
 use crate::error::Result;
+use crate::lock::lock;
 use crate::mcp::McpConnectionManager;
 use crate::protocol::ConversationId;
 use crate::protocol::Event;
@@ -432,13 +433,6 @@ impl Subscription {
     pub fn lagged(&self) -> bool {
         self.lagged.load(Ordering::Acquire)
     }
-}
-
-/// Locks a std mutex, recovering from poisoning: the data is plain and stays consistent.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 
 use super::process_tree::ProcessTree;
 use super::process_tree::isolate;
+use crate::lock::lock;
 
 /// Sessions a conversation may hold at once; starting one more ends the one idle longest.
 pub(crate) const MAX_SESSIONS: usize = 16;
@@ -523,10 +524,4 @@ fn append(shared: &Mutex<Shared>, changed: &Notify, bytes: &[u8]) {
     }
     drop(state);
     changed.notify_waiters();
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -50,8 +50,8 @@ use tokio::sync::mpsc;
 
 use crate::config::mcp_servers::McpServerConfig;
 use crate::config::mcp_servers::McpServerTransport;
+use crate::lock::lock;
 use crate::mcp::http;
-use crate::mcp::lock;
 use crate::mcp::stdio;
 use crate::mcp::stdio::StdioChild;
 

@@ -37,6 +37,7 @@ pub(crate) use self::client::Connection;
 pub(crate) use self::client::ProgressUpdate;
 use crate::config::mcp_servers::McpServerConfig;
 use crate::config::mcp_servers::McpServerTransport;
+use crate::lock::lock;
 use crate::protocol::EventMsg;
 use crate::protocol::McpServerState;
 use crate::protocol::McpServerSummary;
@@ -357,14 +358,6 @@ impl McpConnectionManager {
         }
         table
     }
-}
-
-/// A std lock taken briefly, never across an `.await`; a panic elsewhere does not poison it
-/// for us (the data is a map of routes or a list of lines, valid at every step).
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl std::fmt::Debug for McpConnectionManager {

@@ -24,7 +24,7 @@ use tokio::process::Command;
 
 use crate::exec::process_tree::ProcessTree;
 use crate::exec::process_tree::isolate;
-use crate::mcp::lock;
+use crate::lock::lock;
 
 /// Variables a server gets from our environment without being configured (Codex's list).
 #[cfg(not(windows))]

@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::conversation::EventSink;
-use crate::conversation::lock;
 use crate::exec::sessions::ExecSessions;
+use crate::lock::lock;
 use crate::mcp::McpConnectionManager;
 use crate::protocol::ApplyPatchApprovalRequestEvent;
 use crate::protocol::EventMsg;
