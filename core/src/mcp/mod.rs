@@ -95,8 +95,30 @@ pub(crate) struct McpConnectionManager {
     servers: Vec<ServerSlot>,
     /// Whether the start-up events were emitted (once, by the first request that waited).
     startup_reported: AtomicBool,
-    /// The tools the last model request was offered: what calls are routed by.
-    offered: Mutex<Arc<ToolTable>>,
+    /// The tools the last model request was offered: what calls are routed by. Kept with the
+    /// servers' states it was built from, so a request reuses it until one of them changes.
+    offered: Mutex<(Vec<SlotKey>, Arc<ToolTable>)>,
+}
+
+/// What a table depends on of one server's state. A `Ready` connection is known by its
+/// address, which cannot be reused while the cached table holds the connection.
+#[derive(Clone, PartialEq, Eq)]
+enum SlotKey {
+    Disabled,
+    Starting,
+    Ready(usize),
+    Failed(Arc<str>),
+}
+
+impl SlotKey {
+    fn of(state: &SlotState) -> Self {
+        match state {
+            SlotState::Disabled => Self::Disabled,
+            SlotState::Starting => Self::Starting,
+            SlotState::Ready(connection) => Self::Ready(Arc::as_ptr(connection) as usize),
+            SlotState::Failed(error) => Self::Failed(Arc::clone(error)),
+        }
+    }
 }
 
 /// The MCP tools of one request: their specs and where each name leads.
@@ -169,7 +191,8 @@ impl McpConnectionManager {
         Self {
             servers,
             startup_reported: AtomicBool::new(false),
-            offered: Mutex::new(Arc::new(ToolTable::default())),
+            // No servers' states yet: empty, like a manager without servers.
+            offered: Mutex::new((Vec::new(), Arc::new(ToolTable::default()))),
         }
     }
 
@@ -231,16 +254,30 @@ impl McpConnectionManager {
         }
     }
 
-    /// The MCP tools to offer in the next request, remembered for routing its calls.
+    /// The MCP tools to offer in the next request, remembered for routing its calls. Built
+    /// again only when a server's state has changed since the last request.
     pub(crate) fn offer(&self) -> Arc<ToolTable> {
+        let keys: Vec<SlotKey> = self
+            .servers
+            .iter()
+            .map(|slot| SlotKey::of(&slot.current()))
+            .collect();
+        {
+            let offered = lock(&self.offered);
+            if offered.0 == keys {
+                return Arc::clone(&offered.1);
+            }
+        }
+        // A state that changes between the keys and the build makes the next request build
+        // again: the keys are older than the table, never newer.
         let table = Arc::new(self.build_table());
-        *lock(&self.offered) = Arc::clone(&table);
+        *lock(&self.offered) = (keys, Arc::clone(&table));
         table
     }
 
     /// Where the model's tool `name` leads, among the tools it was last offered.
     pub(crate) fn route(&self, name: &str) -> Option<ToolRoute> {
-        lock(&self.offered).routes.get(name).cloned()
+        lock(&self.offered).1.routes.get(name).cloned()
     }
 
     /// Every configured server, its state and its tools, for clients.
@@ -379,5 +416,60 @@ fn startup_status(state: &SlotState) -> McpStartupStatus {
         SlotState::Disabled => McpStartupStatus::Failed {
             error: "disabled".to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_table_is_built_again_only_when_a_server_changes() {
+        let broken = McpServerConfig {
+            transport: McpServerTransport::Stdio {
+                command: "/nonexistent/mcp-server".to_string(),
+                args: Vec::new(),
+                env: BTreeMap::new(),
+                env_vars: Vec::new(),
+                cwd: None,
+            },
+            enabled: true,
+            startup_timeout: Duration::from_secs(5),
+            tool_timeout: Duration::from_secs(5),
+            enabled_tools: None,
+            disabled_tools: Vec::new(),
+        };
+        let cwd = tempfile::TempDir::new().unwrap();
+        let manager = McpConnectionManager::start(
+            &BTreeMap::from([("broken".to_string(), broken)]),
+            cwd.path(),
+        );
+        let early = manager.offer();
+        tokio::time::timeout(Duration::from_secs(10), manager.wait_for_startup(&|_| {}))
+            .await
+            .expect("the server fails to start within its timeout");
+        let settled = manager.offer();
+        let note = settled.unavailable_note.clone().unwrap_or_default();
+        assert!(
+            note.contains("`broken`") && !note.contains("still starting"),
+            "{note}"
+        );
+        assert!(
+            Arc::ptr_eq(&settled, &manager.offer()),
+            "nothing changed: the same table"
+        );
+        if early
+            .unavailable_note
+            .as_deref()
+            .is_some_and(|note| note.contains("still starting"))
+        {
+            assert!(
+                !Arc::ptr_eq(&early, &settled),
+                "the failure made a new table"
+            );
+        }
     }
 }
