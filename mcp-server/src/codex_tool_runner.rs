@@ -147,7 +147,7 @@ pub(crate) async fn start(
                 .map_err(|err| ToolCallError::StartSession(err).into_result(None))?;
             if let Some(access) = owners::access(context) {
                 let id = conversation_id.to_string();
-                access.owners.record_thread(access, &id);
+                access.record_thread(&id);
                 server_config
                     .store
                     .get()
@@ -190,7 +190,7 @@ pub(crate) async fn start(
                     .await
                 {
                     Ok(Some(owned)) => owned,
-                    Ok(None) => access.owners.owns_thread(access, &id),
+                    Ok(None) => access.owns_thread(&id),
                     Err(err) => {
                         return Err(ToolCallError::Store(err).into_result(Some(conversation_id)));
                     }

@@ -28,6 +28,14 @@ impl Access {
     pub(crate) fn owns_thread(&self, id: &str) -> bool {
         self.owners.owns_thread(self, id)
     }
+
+    pub(crate) fn record_task(&self, id: &str) {
+        self.owners.record_task(self, id);
+    }
+
+    pub(crate) fn owns_task(&self, id: &str) -> bool {
+        self.owners.owns_task(self, id)
+    }
 }
 
 /// Whether the request came over HTTP (the request's head rides in its extensions).
@@ -76,19 +84,19 @@ impl Owners {
 
     /// Records that `access`'s principal created thread `id`. A record that cannot be
     /// written leaves the thread unreachable over HTTP, never reachable by everyone.
-    pub(crate) fn record_thread(&self, access: &Access, id: &str) {
+    fn record_thread(&self, access: &Access, id: &str) {
         self.record(Kind::Thread, id, &access.principal.name);
     }
 
-    pub(crate) fn record_task(&self, access: &Access, id: &str) {
+    fn record_task(&self, access: &Access, id: &str) {
         self.record(Kind::Task, id, &access.principal.name);
     }
 
-    pub(crate) fn owns_thread(&self, access: &Access, id: &str) -> bool {
+    fn owns_thread(&self, access: &Access, id: &str) -> bool {
         self.owner(Kind::Thread, id).as_deref() == Some(access.principal.name.as_str())
     }
 
-    pub(crate) fn owns_task(&self, access: &Access, id: &str) -> bool {
+    fn owns_task(&self, access: &Access, id: &str) -> bool {
         self.owner(Kind::Task, id).as_deref() == Some(access.principal.name.as_str())
     }
 

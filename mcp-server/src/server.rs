@@ -294,7 +294,7 @@ impl ServerHandler for CodexMcpServer {
                 .await
                 .map_err(McpError::from)?;
             if let (Some(access), CallToolResponse::Task(created)) = (&access, &response) {
-                access.owners.record_task(access, &created.task.task_id);
+                access.record_task(&created.task.task_id);
                 self.config
                     .store
                     .get()
@@ -391,7 +391,7 @@ impl CodexMcpServer {
             .await
         {
             Ok(Some(owned)) => owned,
-            Ok(None) => access.owners.owns_task(access, task_id),
+            Ok(None) => access.owns_task(task_id),
             Err(err) => return Err(RoundTripError::Store(err).into()),
         };
         if owned {
